@@ -1,0 +1,82 @@
+"""Configuration: built-in defaults, overridden by a TOML file, overridden by environment variables.
+
+No configuration is needed for the default run. A TOML file (``--config`` or ``$TRIPWIRE_CONFIG``) may set
+any field of :class:`Limits` under ``[limits]``; environment variables ``TRIPWIRE_LIMITS_<FIELD>`` win over
+the file. Unknown keys are an error, so a typo never silently leaves a limit at its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps that keep hostile input from exhausting memory, disk or time."""
+
+    #: files (and archive members) larger than this are digested but not decoded
+    max_decode_bytes: int = 256 * MiB
+    #: images declaring more pixels than this are refused before decoding (Pillow's own cap also applies)
+    max_pixels: int = 200_000_000
+    #: archive members larger than this (uncompressed) are not read
+    max_member_bytes: int = 512 * MiB
+    #: total uncompressed bytes read from one top-level archive, nested archives included
+    max_archive_total_bytes: int = 4096 * MiB
+    #: members whose uncompressed/compressed ratio exceeds this (and are > 1 MiB) are treated as bombs
+    max_compression_ratio: float = 200.0
+    #: most members expanded from one top-level archive
+    max_archive_members: int = 1_000_000
+    #: archives inside archives deeper than this are recorded, not expanded
+    max_archive_depth: int = 5
+    #: seconds one item may take in a worker before it is killed and recorded as a timeout
+    item_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class Config:
+    limits: Limits = field(default_factory=Limits)
+    #: the raw TOML mapping, for sections owned by other modules (provenance, banks, policy)
+    sections: dict[str, Any] = field(default_factory=dict)
+
+
+def _coerce(name: str, current: Any, value: Any) -> Any:
+    kind = type(current)
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"limits.{name}: expected {kind.__name__}, got {value!r}") from exc
+
+
+def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Build the effective configuration (defaults < TOML file < environment)."""
+    environ = dict(os.environ if environ is None else environ)
+    path = path or environ.get("TRIPWIRE_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(f"cannot read config file {path}: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"invalid TOML in {path}: {exc}") from exc
+    defaults = Limits()
+    overrides: dict[str, Any] = {}
+    known = {f.name for f in dataclasses.fields(Limits)}
+    for key, value in (data.get("limits") or {}).items():
+        if key not in known:
+            raise UsageError(f"unknown setting limits.{key} in {path}")
+        overrides[key] = _coerce(key, getattr(defaults, key), value)
+    for key in known:
+        env = environ.get(f"TRIPWIRE_LIMITS_{key.upper()}")
+        if env is not None:
+            overrides[key] = _coerce(key, getattr(defaults, key), env)
+    return Config(limits=dataclasses.replace(defaults, **overrides), sections=data)

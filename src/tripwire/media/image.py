@@ -1,0 +1,110 @@
+"""Open images safely: pixel caps before decoding, clear error codes, EXIF orientation applied."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image, ImageOps
+
+from ..errors import ItemError
+from .sniff import is_image
+
+try:  # HEIC/HEIF/AVIF support is optional at runtime but installed by default
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    if hasattr(pillow_heif, "register_avif_opener"):
+        pillow_heif.register_avif_opener()
+except ImportError:  # pragma: no cover - exercised only on installs without pillow-heif
+    pillow_heif = None
+
+# Our own explicit cap is checked first; Pillow's bomb check stays on as a second line.
+warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+_ORIENTATION_TAG = 0x0112
+
+
+def open_image(item) -> Image.Image:
+    """Parse the header of ``item`` and refuse it before any pixel is decoded if it is too big."""
+    if item.data is None:
+        raise ItemError("too_large", f"{item.size} bytes exceeds the decode cap of {item.limits.max_decode_bytes}")
+    if not is_image(item.media_type):
+        raise ItemError("unsupported_media", f"{item.media_type or 'unknown type'} is not a decodable image")
+    try:
+        img = Image.open(io.BytesIO(item.data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ItemError("decompression_bomb", str(exc)) from exc
+    except Exception as exc:  # Pillow raises many types on hostile headers
+        raise ItemError("decode_error", f"cannot open image: {exc}") from exc
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise ItemError("decode_error", f"invalid image dimensions {width}x{height}")
+    if width * height > item.limits.max_pixels:
+        raise ItemError(
+            "decompression_bomb",
+            f"{width}x{height} = {width * height} pixels exceeds the cap of {item.limits.max_pixels}",
+        )
+    return img
+
+
+def _load(img: Image.Image) -> Image.Image:
+    try:
+        img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ItemError("decompression_bomb", str(exc)) from exc
+    except MemoryError as exc:
+        raise ItemError("decompression_bomb", "out of memory while decoding") from exc
+    except Exception as exc:
+        raise ItemError("decode_error", f"cannot decode image: {exc}") from exc
+    return img
+
+
+def load_full(item) -> Image.Image:
+    """Decode every pixel at full resolution (no orientation applied: the stored pixel grid)."""
+    return _load(open_image(item))
+
+
+def orientation(img: Image.Image) -> int:
+    """The EXIF orientation (1-8) of an opened image, 1 when absent or malformed."""
+    try:
+        value = img.getexif().get(_ORIENTATION_TAG, 1)
+        value = int(value)
+    except Exception:
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def load_oriented(item, min_size: int | None = None) -> Image.Image:
+    """Decode as displayed (EXIF orientation applied), RGB.
+
+    With ``min_size``, JPEGs are decoded in Pillow's draft mode: the DCT scales down by 1/2, 1/4 or 1/8
+    while both sides stay >= ``min_size``, which skips most of the decoding work for perceptual hashing.
+    """
+    img = open_image(item)
+    turn = orientation(img)
+    if min_size and img.format == "JPEG":
+        w, h = img.size
+        target = (min(w, min_size), min(h, min_size))
+        img.draft("RGB", target)
+    img = _load(img)
+    if turn != 1:
+        img = ImageOps.exif_transpose(img)
+    if img.mode != "RGB":
+        img = _to_rgb(img)
+    return img
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any mode to RGB; transparency is composited on white so padding hashes consistently."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        import numpy as np
+
+        arr = np.asarray(img, dtype=np.float64)
+        peak = arr.max() or 1.0
+        return Image.fromarray((arr * (255.0 / peak)).astype("uint8")).convert("RGB")
+    return img.convert("RGB")

@@ -1,0 +1,47 @@
+"""The unit that flows through the pipeline: one file's bytes plus where they came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..config import Limits
+from .sniff import sniff
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+@dataclass
+class Item:
+    """One file or archive member.
+
+    ``path`` is the display path: a filesystem path, or ``outer.zip!/dir/inner.jpg`` for archive members
+    (nested: ``a.zip!/b.tar!/c.png``). ``data`` holds the whole content; items above
+    ``Limits.max_decode_bytes`` are digested from disk in chunks instead and carry ``data=None``.
+    """
+
+    path: str
+    data: bytes | None
+    size: int
+    limits: Limits = field(default_factory=Limits)
+    media_type: str = ""
+    _decoded: "Image.Image | None" = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.media_type and self.data is not None:
+            self.media_type = sniff(self.data[:512])
+
+    def open_image(self) -> "Image.Image":
+        """A fresh, lazily-decoded Pillow image (header parsed, limits checked, pixels not loaded)."""
+        from .image import open_image
+
+        return open_image(self)
+
+    def decoded(self) -> "Image.Image":
+        """The full-resolution decoded image, decoded once and shared by the extractors that need it."""
+        if self._decoded is None:
+            from .image import load_full
+
+            self._decoded = load_full(self)
+        return self._decoded
