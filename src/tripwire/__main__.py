@@ -1,0 +1,3 @@
+from tripwire.cli import app
+
+app(prog_name="tripwire")

@@ -1,0 +1,134 @@
+"""The ``tripwire`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .config import Config, load_config
+from .errors import UsageError
+from .store.db import DatabaseError, open_db
+
+app = typer.Typer(
+    name="tripwire",
+    help="Find known, AI-generated and traded abuse material, with evidence. Stores hashes and facts, never media.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+DbOption = typer.Option(None, "--db", help="Case database: a SQLite file (default ./tripwire.db) or a SQLAlchemy URL (postgresql://...).")
+ConfigOption = typer.Option(None, "--config", help="TOML configuration file (default: $TRIPWIRE_CONFIG, else built-in defaults).")
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print an error and exit: 2 for usage errors, 1 for system errors (database unreachable)."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def get_config(path: Optional[Path]) -> Config:
+    try:
+        return load_config(path)
+    except UsageError as exc:
+        fail(str(exc))
+        raise  # unreachable: fail() exits
+
+
+def get_db(db: Optional[str]):
+    try:
+        return open_db(db)
+    except DatabaseError as exc:
+        fail(str(exc), code=1)
+
+
+@app.callback(invoke_without_command=True)
+def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+    if version:
+        typer.echo(f"tripwire {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+def scan(
+    paths: list[str] = typer.Argument(..., help="Files, folders and archives to scan; - reads a newline-separated path list from stdin."),
+    case: str = typer.Option("default", "--case", help="Case name: re-running the same case resumes it."),
+    db: Optional[str] = DbOption,
+    out: Path = typer.Option(Path("tripwire-out"), "--out", help="Folder for items.jsonl, items.csv and report.html."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes (default: number of CPU cores)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; only the final summary line."),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Hash every file (archives expanded) into the case database and write reports."""
+    from .pipeline.scan import read_path_list, run_scan
+
+    cfg = get_config(config)
+    expanded: list[str] = []
+    for p in paths:
+        expanded.extend(read_path_list(sys.stdin) if p == "-" else [p])
+    database = get_db(db)
+    try:
+        result = run_scan(expanded, database, case, out, cfg, workers=workers, quiet=quiet)
+    except UsageError as exc:
+        fail(str(exc))
+    except DatabaseError as exc:
+        fail(str(exc), code=1)
+    except KeyboardInterrupt:
+        err.print("interrupted: finished items are saved; run the same command again to resume")
+        raise typer.Exit(130)
+    finally:
+        database.dispose()
+    s = result.summary
+    errors = s.by_outcome.get("error", 0) if s else 0
+    err.print(
+        f"case {result.case}: {result.items_written} items stored from {result.sources_total - result.sources_skipped} files"
+        f" ({result.sources_skipped} already done) in {result.seconds:.1f} s"
+        + (f"; {s.items} items in case, {errors} with errors; reports in {out}" if s else ""),
+        highlight=False,
+    )
+
+
+@app.command()
+def inspect(
+    file: Path = typer.Argument(..., help="The file to examine."),
+    as_json: bool = typer.Option(False, "--json", help="Print the item record as JSON."),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Print the record tripwire would store for one file (human-readable by default)."""
+    from .inspect import inspect_file, render
+
+    cfg = get_config(config)
+    if not file.exists():
+        fail(f"no such file: {file}")
+    records = inspect_file(str(file), cfg)
+    if as_json:
+        typer.echo(json.dumps(records[0] if len(records) == 1 else records, indent=2, ensure_ascii=False))
+    else:
+        render(records, Console())
+
+
+@app.command()
+def report(
+    case: str = typer.Argument("default", help="Case name."),
+    db: Optional[str] = DbOption,
+    out: Path = typer.Option(Path("tripwire-out"), "--out", help="Folder for the reports."),
+) -> None:
+    """Write items.jsonl, items.csv and report.html again from the case database."""
+    from .report.writer import write_reports
+    from .store import queries
+
+    database = get_db(db)
+    case_id = database.case_id(case, create=False)
+    if case_id is None:
+        known = ", ".join(queries.case_names(database)) or "none"
+        fail(f"no case named {case!r} in the database (cases: {known})")
+    summary = write_reports(queries.iter_records(database, case_id), out, case,
+                            duplicates=lambda: queries.duplicate_groups(database, case_id))
+    err.print(f"case {case}: {summary.items} items; reports in {out}", highlight=False)

@@ -1,0 +1,1 @@
+"""Matching: exact digests and the perceptual (PDQ) index, near-duplicate clustering."""

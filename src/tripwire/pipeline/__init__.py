@@ -1,0 +1,1 @@
+"""The scan pipeline: sources -> items -> extractors (in worker processes) -> stages -> store -> reports."""

@@ -1,0 +1,132 @@
+"""A pool of worker processes with a per-item deadline.
+
+``concurrent.futures`` cannot stop one stuck task: a decoder spinning inside C code ignores signals and a
+killed worker breaks the whole executor. This pool keeps one pipe per worker, watches the time since each
+worker last announced an item, kills a worker that overruns, records a ``timeout`` (or ``worker_crashed``)
+for the item it was on, and re-sends the rest of that source to a fresh worker.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from typing import Any, Iterator
+
+from ..config import Config
+from ..errors import ItemError
+from .worker import Task, new_record, worker_main
+
+Event = tuple[str, int, Any]
+
+
+@dataclass
+class _Worker:
+    proc: Any
+    conn: Any
+    task: Task | None = None
+    current: str | None = None
+    deadline: float = 0.0
+    received: set[str] = field(default_factory=set)
+
+
+class WorkerPool:
+    """Run tasks on ``size`` processes; yields ("record", task_id, record) and ("done", task_id, None)."""
+
+    def __init__(self, size: int, config: Config) -> None:
+        self.size = max(1, size)
+        self.config = config
+        self.timeout = config.limits.item_timeout_s
+        self._ctx = mp.get_context("spawn")
+        self._workers: list[_Worker] = []
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        proc = self._ctx.Process(target=worker_main, args=(child, self.config), daemon=True, name="tripwire-worker")
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+    def close(self) -> None:
+        for w in self._workers:
+            try:
+                w.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        for w in self._workers:
+            w.proc.join(timeout=2)
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join()
+            w.conn.close()
+        self._workers = []
+
+    def _fail(self, w: _Worker, code: str, message: str, requeue: deque) -> Iterator[Event]:
+        """The worker is dead or killed: record its current item, re-queue the rest of its source."""
+        task = w.task
+        assert task is not None
+        hung = w.current or task.path
+        yield ("record", task.id, new_record(hung, task.path, error=ItemError(code, message)))
+        if hung != task.path:  # inside an archive: the other members still need processing
+            requeue.appendleft(Task(task.id, task.path, task.skip | frozenset(w.received) | {hung}))
+        else:
+            yield ("done", task.id, None)
+        try:
+            w.proc.kill()
+        except OSError:
+            pass
+        w.proc.join()
+        w.conn.close()
+        self._workers[self._workers.index(w)] = self._spawn()
+
+    def run(self, tasks: Iterator[Task]) -> Iterator[Event]:
+        self._workers = [self._spawn() for _ in range(self.size)]
+        requeue: deque[Task] = deque()
+        exhausted = False
+        try:
+            while True:
+                for w in self._workers:
+                    if w.task is not None:
+                        continue
+                    task = requeue.popleft() if requeue else None
+                    if task is None and not exhausted:
+                        task = next(tasks, None)
+                        exhausted = task is None
+                    if task is None:
+                        break
+                    w.task, w.current, w.received = task, None, set()
+                    w.deadline = time.monotonic() + self.timeout
+                    w.conn.send(task)
+                busy = [w for w in self._workers if w.task is not None]
+                if not busy:
+                    return
+                now = time.monotonic()
+                wait_s = max(0.0, min(0.5, min(w.deadline for w in busy) - now))
+                ready = set(wait([w.conn for w in busy], timeout=wait_s))
+                for w in busy:
+                    if w.conn not in ready:
+                        continue
+                    try:
+                        while w.conn.poll():
+                            kind, task_id, payload = w.conn.recv()
+                            if kind == "start":
+                                w.current = payload
+                                w.deadline = time.monotonic() + self.timeout
+                            elif kind == "record":
+                                w.received.add(payload["path"])
+                                yield ("record", task_id, payload)
+                            elif kind == "done":
+                                w.task = None
+                                yield ("done", task_id, None)
+                                break
+                    except (EOFError, OSError):
+                        code = w.proc.exitcode
+                        yield from self._fail(w, "worker_crashed", f"worker process died (exit code {code}) while processing this item", requeue)
+                now = time.monotonic()
+                for w in list(self._workers):
+                    if w.task is not None and now > w.deadline:
+                        yield from self._fail(w, "timeout", f"no result within {self.timeout:g} s: worker killed", requeue)
+        finally:
+            self.close()

@@ -1,0 +1,125 @@
+"""``tripwire scan``: walk the inputs, skip what a previous run finished, extract in workers, store, report.
+
+Exactly-once: a source's items and the marker saying the source is finished are committed together, so a
+run killed at any moment (SIGKILL included) leaves each source either wholly stored or not at all, and the
+same command afterwards processes precisely the sources that are missing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from ..config import Config
+from ..errors import UsageError
+from ..media.walk import Source, walk
+from ..progress import ScanProgress
+from ..record import Record, from_worker
+from ..report.writer import Summary, write_reports
+from ..store import queries
+from ..store.db import Database, path_key
+from .pool import WorkerPool
+from .stages import Stage, default_stages
+from .worker import Task, new_record
+
+#: commit at least this often (seconds) and at most this many items per transaction
+COMMIT_INTERVAL_S = 1.0
+COMMIT_MAX_ITEMS = 500
+
+
+@dataclass
+class ScanResult:
+    case: str
+    sources_total: int
+    sources_skipped: int
+    items_written: int
+    summary: Summary | None
+    seconds: float
+
+
+class _Committer:
+    """Buffers finished sources and commits them in batches (one transaction per batch)."""
+
+    def __init__(self, db: Database, case_id: int, stages: list[Stage]) -> None:
+        self.db, self.case_id, self.stages = db, case_id, stages
+        self.batch: list[tuple[str, list]] = []
+        self.pending_items = 0
+        self.last = time.monotonic()
+        self.written = 0
+
+    def add(self, source: str, raws: list[Record]) -> None:
+        rows = []
+        for raw in raws:
+            flat = from_worker(raw)
+            before = set(flat)
+            for stage in self.stages:
+                stage.apply(flat)
+            stage_data = {k: flat[k] for k in flat if k not in before}
+            rows.append((raw, flat, stage_data))
+        self.batch.append((source, rows))
+        self.pending_items += len(rows)
+        if self.pending_items >= COMMIT_MAX_ITEMS or time.monotonic() - self.last >= COMMIT_INTERVAL_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            queries.write_sources(self.db, self.case_id, self.batch)
+            self.written += self.pending_items
+        self.batch, self.pending_items, self.last = [], 0, time.monotonic()
+
+
+def _unique(sources: Iterable[Source]) -> Iterator[Source]:
+    seen: set[str] = set()
+    for s in sources:
+        if s.path not in seen:
+            seen.add(s.path)
+            yield s
+
+
+def read_path_list(stream) -> list[str]:
+    """Paths from a newline-separated list (``tripwire scan -``); blank lines are ignored."""
+    return [line.rstrip("\r\n") for line in stream if line.strip()]
+
+
+def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, config: Config,
+             workers: int | None = None, quiet: bool = False) -> ScanResult:
+    if not paths:
+        raise UsageError("nothing to scan: give at least one path (or - to read paths from stdin)")
+    started = time.monotonic()
+    case_id = db.case_id(case)
+    sources = list(_unique(walk(paths)))
+    done = queries.done_sources(db, case_id)
+    pending = [s for s in sources if path_key(s.path) not in done]
+    stages = default_stages(config, db)
+    committer = _Committer(db, case_id, stages)
+    progress = ScanProgress(len(pending), quiet=quiet)
+    try:
+        for source in pending:
+            if source.error is not None:
+                committer.add(source.path, [new_record(source.path, source.path, error=source.error)])
+                progress.item()
+                progress.source_done()
+        files = [s for s in pending if s.error is None]
+        if files:
+            buffers: dict[int, list[Record]] = {}
+            by_id = {i: s.path for i, s in enumerate(files)}
+            pool = WorkerPool(workers or os.cpu_count() or 1, config)
+            for kind, task_id, payload in pool.run(Task(i, s.path) for i, s in enumerate(files)):
+                if kind == "record":
+                    buffers.setdefault(task_id, []).append(payload)
+                    progress.item()
+                else:
+                    committer.add(by_id[task_id], buffers.pop(task_id, []))
+                    progress.source_done()
+        committer.flush()
+    finally:
+        progress.close()
+    summary = None
+    if out is not None:
+        summary = write_reports(queries.iter_records(db, case_id), out, case,
+                                duplicates=lambda: queries.duplicate_groups(db, case_id))
+    return ScanResult(case, len(sources), len(sources) - len(pending), committer.written, summary,
+                      time.monotonic() - started)

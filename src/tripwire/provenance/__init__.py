@@ -1,0 +1,1 @@
+"""Provenance: is an image AI-generated, AI-edited or a camera original, and which evidence says so."""

@@ -1,0 +1,124 @@
+"""The writes and reads the scan pipeline needs, portable between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..record import Record, flatten
+from .db import Database, path_key
+from .models import Content, Fact, ItemRow, SourceRow
+
+
+def _insert(db: Database, table):
+    return (postgresql.insert if db.dialect == "postgresql" else sqlite.insert)(table)
+
+
+def done_sources(db: Database, case_id: int) -> set[str]:
+    """Path keys of sources whose items are all committed (skipped on resume)."""
+    with db.session() as s:
+        return set(s.scalars(select(SourceRow.path_key).where(SourceRow.case_id == case_id)))
+
+
+def write_sources(db: Database, case_id: int, batch: list[tuple[str, list[tuple[Record, dict, dict]]]]) -> None:
+    """Commit finished sources with all their items in ONE transaction.
+
+    ``batch`` holds (source path, [(raw worker record, flat record, stage data)]). Content and facts are
+    shared across cases and written once per SHA-256; items are unique per (case, path).
+    """
+    contents: dict[str, dict] = {}
+    facts: dict[tuple[str, str], dict] = {}
+    items: dict[str, dict] = {}
+    sources: dict[str, dict] = {}
+    for source, records in batch:
+        for raw, flat, stage_data in records:
+            sha = flat.get("sha256")
+            if sha:
+                contents.setdefault(sha, {
+                    "sha256": sha, "md5": flat["md5"], "sha1": flat["sha1"], "size": flat.get("size") or 0,
+                    "media_type": flat.get("media_type") or "application/octet-stream",
+                    "width": flat.get("width"), "height": flat.get("height"),
+                    "pdq": flat.get("pdq"), "pdq_quality": flat.get("pdq_quality"),
+                })
+                for name, entry in (raw.get("facts") or {}).items():
+                    err = entry.get("error") or {}
+                    facts[(sha, name)] = {
+                        "sha256": sha, "extractor": name, "version": entry["version"], "data": entry.get("data") or {},
+                        "error_code": err.get("code"), "error_message": err.get("message"),
+                    }
+            err = flat.get("error") or {}
+            key = path_key(flat["path"])
+            items.setdefault(key, {
+                "case_id": case_id, "path_key": key, "path": flat["path"], "source_path": source,
+                "sha256": sha, "size": flat.get("size"), "media_type": flat.get("media_type"),
+                "error_code": err.get("code"), "error_message": err.get("message"),
+                "stage_data": stage_data or None, "priority": flat.get("priority"),
+            })
+        skey = path_key(source)
+        sources[skey] = {"case_id": case_id, "path_key": skey, "path": source, "item_count": len(records)}
+    with db.session() as s:
+        if contents:
+            s.execute(_insert(db, Content).on_conflict_do_nothing(index_elements=["sha256"]), list(contents.values()))
+        if facts:
+            stmt = _insert(db, Fact)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["sha256", "extractor"],
+                set_={"version": stmt.excluded.version, "data": stmt.excluded.data,
+                      "error_code": stmt.excluded.error_code, "error_message": stmt.excluded.error_message},
+            )
+            s.execute(stmt, list(facts.values()))
+        if items:
+            s.execute(_insert(db, ItemRow).on_conflict_do_nothing(index_elements=["case_id", "path_key"]), list(items.values()))
+        if sources:
+            s.execute(_insert(db, SourceRow).on_conflict_do_nothing(index_elements=["case_id", "path_key"]), list(sources.values()))
+
+
+def iter_records(db: Database, case_id: int, chunk: int = 1000) -> Iterator[Record]:
+    """Every item record of a case in the order they were stored, rebuilt from items + facts."""
+    last_id = 0
+    while True:
+        with db.session() as s:
+            q = select(ItemRow).where(ItemRow.case_id == case_id, ItemRow.id > last_id)
+            rows = list(s.scalars(q.order_by(ItemRow.id).limit(chunk)))
+            if not rows:
+                return
+            shas = {r.sha256 for r in rows if r.sha256}
+            facts: dict[str, dict[str, dict]] = {}
+            if shas:
+                for f in s.scalars(select(Fact).where(Fact.sha256.in_(shas)).order_by(Fact.extractor)):
+                    error = {"code": f.error_code, "message": f.error_message} if f.error_code else None
+                    facts.setdefault(f.sha256, {})[f.extractor] = {"version": f.version, "data": f.data, "error": error}
+        for r in rows:
+            error = {"code": r.error_code, "message": r.error_message} if r.error_code else None
+            yield flatten(r.path, r.size, r.media_type, error, facts.get(r.sha256, {}) if r.sha256 else {}, r.stage_data)
+        last_id = rows[-1].id
+
+
+def duplicate_groups(db: Database, case_id: int, limit: int = 500) -> list[dict[str, Any]]:
+    """Contents that occur at more than one path in the case, largest groups first."""
+    with db.session() as s:
+        groups = s.execute(
+            select(ItemRow.sha256, func.count().label("n"))
+            .where(ItemRow.case_id == case_id, ItemRow.sha256.is_not(None))
+            .group_by(ItemRow.sha256).having(func.count() > 1)
+            .order_by(func.count().desc(), ItemRow.sha256).limit(limit)
+        ).all()
+        out = []
+        for sha, n in groups:
+            paths = list(s.scalars(select(ItemRow.path).where(ItemRow.case_id == case_id, ItemRow.sha256 == sha).order_by(ItemRow.path).limit(50)))
+            out.append({"sha256": sha, "count": n, "paths": paths})
+        return out
+
+
+def case_names(db: Database) -> list[str]:
+    from .models import Case
+
+    with db.session() as s:
+        return list(s.scalars(select(Case.name).order_by(Case.name)))
+
+
+def count_items(db: Database, case_id: int) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(ItemRow).where(ItemRow.case_id == case_id)) or 0
