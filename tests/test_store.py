@@ -1,0 +1,77 @@
+"""The case database on SQLite and PostgreSQL: schema from migrations, dedup by SHA-256, resume markers."""
+
+from __future__ import annotations
+
+import shutil
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+
+from tripwire.config import Config
+from tripwire.pipeline.scan import run_scan
+from tripwire.store import queries
+from tripwire.store.db import open_db, resolve_url
+from tripwire.store.models import Base, Content, ItemRow, SourceRow
+
+from helpers import read_jsonl, tripwire, write_images
+
+
+def test_migrations_match_the_models(db_url):
+    db = open_db(db_url)
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    db.dispose()
+    assert diff == []
+
+
+def test_scan_stores_identical_content_once(db_url, tmp_path):
+    root = tmp_path / "media"
+    paths = write_images(root, 4)
+    shutil.copy(paths[0], root / "copy_of_0.jpg")
+    (root / "sub").mkdir()
+    shutil.copy(paths[0], root / "sub" / "another_copy.jpg")
+    db = open_db(db_url)
+    result = run_scan([str(root)], db, "dedup", tmp_path / "out", Config(), workers=1, quiet=True)
+    assert result.items_written == 6
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ItemRow)) == 6
+        assert s.scalar(select(func.count()).select_from(Content)) == 4
+        assert s.scalar(select(func.count()).select_from(SourceRow)) == 6
+    groups = queries.duplicate_groups(db, db.case_id("dedup"))
+    assert len(groups) == 1 and groups[0]["count"] == 3
+    # a second case sharing content: items are per case, content is not duplicated
+    run_scan([str(root / "sub")], db, "other", tmp_path / "out2", Config(), workers=1, quiet=True)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Content)) == 4
+        assert s.scalar(select(func.count()).select_from(ItemRow)) == 7
+    # resume: nothing left to do
+    again = run_scan([str(root)], db, "dedup", None, Config(), workers=1, quiet=True)
+    assert again.sources_skipped == 6 and again.items_written == 0
+    records = list(queries.iter_records(db, db.case_id("dedup")))
+    db.dispose()
+    assert [r["path"] for r in records] == [r["path"] for r in read_jsonl(tmp_path / "out" / "items.jsonl")]
+    assert all({"digests", "image", "pdq"} <= set(r["extractors"]) for r in records)
+
+
+def test_cli_scan_against_url(db_url, tmp_path):
+    root = tmp_path / "media"
+    write_images(root, 2)
+    proc = tripwire("scan", str(root), "--db", db_url, "--out", str(tmp_path / "o"), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert len(read_jsonl(tmp_path / "o" / "items.jsonl")) == 2
+
+
+def test_unreachable_database_is_a_system_error(tmp_path):
+    root = tmp_path / "media"
+    write_images(root, 1)
+    proc = tripwire("scan", str(root), "--db", "postgresql://nobody:x@127.0.0.1:1/none", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 1
+    assert "cannot open database" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_resolve_url(tmp_path):
+    assert resolve_url(str(tmp_path / "x.db")) == f"sqlite:///{tmp_path / 'x.db'}"
+    assert resolve_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert resolve_url("sqlite:///rel.db") == "sqlite:///rel.db"
