@@ -2,11 +2,10 @@
 
 from alembic import context
 
-from tripwire.store.models import Base
-import tripwire.banks.models  # noqa: F401  (bank tables join Base.metadata)
+from tripwire.store.schema import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 connection = config.attributes.get("connection")
 if connection is None:  # `alembic` command line with sqlalchemy.url in an ini file
