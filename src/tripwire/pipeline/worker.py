@@ -8,6 +8,7 @@ a timeout for it, and re-sends the source with the finished items (and the hung 
 from __future__ import annotations
 
 import os
+import signal
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -147,6 +148,7 @@ class SourceProcessor:
 
 def worker_main(conn, config: Config) -> None:
     """Process tasks from ``conn`` until it closes (the parent exited or was killed)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us cleanly
     processor = SourceProcessor(config)
     send = conn.send
     while True:
