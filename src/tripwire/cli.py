@@ -107,7 +107,10 @@ def inspect(
     cfg = get_config(config)
     if not file.exists():
         fail(f"no such file: {file}")
-    records = inspect_file(str(file), cfg)
+    try:
+        records = inspect_file(str(file), cfg)
+    except UsageError as exc:
+        fail(str(exc))
     if as_json:
         typer.echo(json.dumps(records[0] if len(records) == 1 else records, indent=2, ensure_ascii=False))
     else:
@@ -132,3 +135,13 @@ def report(
     summary = write_reports(queries.iter_records(database, case_id), out, case,
                             duplicates=lambda: queries.duplicate_groups(database, case_id))
     err.print(f"case {case}: {summary.items} items; reports in {out}", highlight=False)
+
+
+from .provenance.cli import detector_app  # noqa: E402  (sub-app registered after the main commands)
+
+app.add_typer(detector_app, name="detector")
+
+from .banks.cli import bank_app, match_command  # noqa: E402
+
+app.add_typer(bank_app, name="bank")
+app.command("match")(match_command)

@@ -32,5 +32,7 @@ def default_extractors(config: Config) -> list[Extractor]:
     from .signals.digests import DigestExtractor
     from .signals.imageinfo import ImageInfoExtractor
     from .signals.pdq import PdqExtractor
+    from .signals.pdq_variants import PdqVariantsExtractor
+    from .provenance.extractor import ProvenanceExtractor
 
-    return [DigestExtractor(), ImageInfoExtractor(), PdqExtractor()]
+    return [DigestExtractor(), ImageInfoExtractor(), PdqExtractor(), PdqVariantsExtractor(), ProvenanceExtractor(config)]

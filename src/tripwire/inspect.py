@@ -11,6 +11,7 @@ from .config import Config
 from .media.walk import walk
 from .pipeline.stages import default_stages
 from .pipeline.worker import SourceProcessor, Task, new_record
+from .provenance.render import render_provenance
 from .record import Record, from_worker
 
 
@@ -42,6 +43,8 @@ def _fmt(value: Any) -> str:
 
 def render(records: list[Record], console: Console) -> None:
     for record in records:
+        if record.get("provenance"):
+            render_provenance(record, console)  # the verdict and its evidence first
         table = Table(show_header=False, box=None, pad_edge=False)
         table.add_column(style="bold")
         table.add_column(overflow="fold")

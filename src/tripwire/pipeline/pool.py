@@ -20,6 +20,8 @@ from ..errors import ItemError
 from .worker import Task, new_record, worker_main
 
 Event = tuple[str, int, Any]
+#: how long a new worker may take to start (imports) before its first "start" message
+STARTUP_GRACE_S = 120.0
 
 
 @dataclass
@@ -30,6 +32,8 @@ class _Worker:
     current: str | None = None
     deadline: float = 0.0
     received: set[str] = field(default_factory=set)
+    #: a fresh process spends seconds importing before its first item: that is not the item's time
+    started: bool = False
 
 
 class WorkerPool:
@@ -97,7 +101,7 @@ class WorkerPool:
                     if task is None:
                         break
                     w.task, w.current, w.received = task, None, set()
-                    w.deadline = time.monotonic() + self.timeout
+                    w.deadline = time.monotonic() + self.timeout + (0.0 if w.started else STARTUP_GRACE_S)
                     w.conn.send(task)
                 busy = [w for w in self._workers if w.task is not None]
                 if not busy:
@@ -111,6 +115,7 @@ class WorkerPool:
                     try:
                         while w.conn.poll():
                             kind, task_id, payload = w.conn.recv()
+                            w.started = True
                             if kind == "start":
                                 w.current = payload
                                 w.deadline = time.monotonic() + self.timeout

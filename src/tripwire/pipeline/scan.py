@@ -117,6 +117,9 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
         committer.flush()
     finally:
         progress.close()
+    from ..match.cluster import assign_case_clusters
+
+    assign_case_clusters(db, case_id, config)  # near-duplicate clusters need the whole case
     summary = None
     if out is not None:
         summary = write_reports(queries.iter_records(db, case_id), out, case,

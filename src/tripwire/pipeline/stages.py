@@ -25,5 +25,9 @@ class Stage(Protocol):
 
 def default_stages(config: Config, db: Any | None = None) -> list[Stage]:
     """Stages every scan runs, in order: matching first, then triage (which reads the matches)."""
-    stages: list[Stage] = []
+    from ..match.cluster import ClusterStage
+    from ..match.matcher import match_stage
+    from ..policy.priority import PriorityStage
+
+    stages: list[Stage] = [match_stage(config, db), ClusterStage(), PriorityStage(config)]
     return stages

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "bank_entries",
@@ -46,6 +47,7 @@ def upgrade() -> None:
         sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("removed_reason", sa.Text(), nullable=True),
         sa.UniqueConstraint("value", "signal_type", "bank_id", name="uq_bank_entries_value"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_bank_entries_sync", "bank_entries", ["signal_type", "removed_at", "id"])
     op.create_index("ix_bank_entries_bank", "bank_entries", ["bank_id", "source_id"])
@@ -56,6 +58,7 @@ def upgrade() -> None:
         sa.Column("entry_id", sa.BigInteger(), nullable=True),
         sa.Column("op", sa.String(20), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sqlite_autoincrement=True,
     )
 
 

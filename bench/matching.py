@@ -1,0 +1,299 @@
+"""PDQ index at 1M-10M codes, one core: tripwire's PdqIndex against FAISS, in the same run.
+
+    python bench/matching.py --size 1000000            # ~1 minute
+    python bench/matching.py --size 10000000           # a few minutes, ~2.5 GB peak (HMA's index)
+
+Data (a realistic mix, seeded): near-duplicates of the real PDQ hashes of the images in
+../shared/fixtures (each hash flipped in a uniformly drawn 0..48 bits, so codes sit at every distance around
+the radius, 30, 31 and 32 included), ``--near`` of the index (default 1%), scattered at random rows; the
+rest uniformly random codes. Ids are 1..N.
+
+Queries: the 8 dihedral variants (pdqhash's rotations and flips) of each fixture image, radius 31, one
+image = one batch of 8, as tripwire's matcher sends them.
+
+Contenders, measured one after the other on the same codes and queries, one thread each:
+  - tripwire PdqIndex             (exact scan: 128-bit prefilter, 8 variants per pass)
+  - FAISS IndexBinaryMultiHash(256, 16, 16), nflip=1   (HMA's configuration; exact at radius 31)
+  - FAISS IndexBinaryFlat          (brute force; also the ground truth)
+
+Reported: build time, ms per image (median and p95 over the images), speed-up against HMA's
+configuration, bytes per hash (the arrays the index holds, and the process's resident-memory growth when
+the index is loaded or built), recall against brute force, and for PdqIndex: 100k new hashes added and
+matchable, 1 hash added and matchable, 100k removed, save and load times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "fixtures"
+sys.path.insert(0, str(REPO / "src"))
+
+from tripwire.match.index import PdqIndex  # noqa: E402
+from tripwire.signals.pdq import pdq_dihedral_of_array  # noqa: E402
+
+RADIUS = 31
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_of_fresh_load(path: Path) -> int:
+    """Resident-memory growth of a new process when it loads the saved index (what a service pays)."""
+    import subprocess
+
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[2]);"
+        "from tripwire.match.index import PdqIndex;"
+        "rss = lambda: int(open('/proc/self/statm').read().split()[1]) * __import__('os').sysconf('SC_PAGE_SIZE');"
+        "r0 = rss(); idx = PdqIndex.load(sys.argv[1]); print(rss() - r0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path), str(REPO / "src")], check=True,
+                         capture_output=True, text=True)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def fixture_hashes(limit: int) -> np.ndarray:
+    """(images, 8, 32) uint8: dihedral PDQ codes of the decodable fixture images (distinct originals)."""
+    from PIL import Image
+
+    out: list[np.ndarray] = []
+    seen: set[bytes] = set()
+    for path in sorted(FIXTURES.rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in {".jpg", ".jpeg", ".png", ".webp"}:
+            continue
+        try:
+            with Image.open(path) as im:
+                if min(im.size) < 32:
+                    continue
+                im.draft("RGB", (512, 512))
+                rgb = np.asarray(im.convert("RGB"))
+        except Exception:  # noqa: BLE001 - malformed fixtures are expected here
+            continue
+        hexes, _quality = pdq_dihedral_of_array(rgb)
+        codes = np.stack([np.frombuffer(bytes.fromhex(h), dtype=np.uint8) for h in hexes])
+        if codes[0].tobytes() in seen:
+            continue
+        seen.add(codes[0].tobytes())
+        out.append(codes)
+        if len(out) >= limit:
+            break
+    return np.stack(out)
+
+
+def flip_random_bits(codes: np.ndarray, rng: np.random.Generator, max_bits: int) -> np.ndarray:
+    """Each code with k ~ U{0..max_bits} distinct bits flipped."""
+    bits = np.unpackbits(codes, axis=1)
+    k = rng.integers(0, max_bits + 1, size=codes.shape[0])
+    order = np.argsort(rng.random(bits.shape), axis=1)  # a random permutation of bit positions per row
+    flip = order < k[:, None]
+    return np.packbits(bits ^ flip, axis=1)
+
+
+def make_codes(n: int, bases: np.ndarray, near_frac: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 256, size=(n, 32), dtype=np.uint8)
+    n_near = int(n * near_frac)
+    rows = rng.choice(n, size=n_near, replace=False)
+    step = 50_000
+    for start in range(0, n_near, step):
+        part = rows[start : start + step]
+        src = bases[rng.integers(0, bases.shape[0], size=part.size)]
+        codes[part] = flip_random_bits(src, rng, 48)
+    return codes
+
+
+def timed_per_image(fn, queries: np.ndarray) -> tuple[list[float], list]:
+    times: list[float] = []
+    results = []
+    for q in queries:
+        t0 = time.perf_counter()
+        results.append(fn(q))
+        times.append(time.perf_counter() - t0)
+    return times, results
+
+
+def p95(xs: list[float]) -> float:
+    return float(np.percentile(xs, 95))
+
+
+def faiss_sets(lims: np.ndarray, dist: np.ndarray, labels: np.ndarray) -> set[tuple[int, int, int]]:
+    out = set()
+    for j in range(len(lims) - 1):
+        for k in range(lims[j], lims[j + 1]):
+            out.add((j, int(labels[k]) + 1, int(dist[k])))  # row r holds id r + 1
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=1_000_000, help="codes in the index (default 1M)")
+    ap.add_argument("--images", type=int, default=100, help="query images (8 variants each)")
+    ap.add_argument("--near", type=float, default=0.01, help="fraction of near-duplicates of fixture hashes")
+    ap.add_argument("--add", type=int, default=100_000, help="hashes added incrementally")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--skip", default="", help="comma list of contenders to skip: multihash,flat")
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    t0 = time.perf_counter()
+    qimg = fixture_hashes(args.images)
+    bases = qimg[:, 0, :]
+    codes = make_codes(args.size, bases, args.near, args.seed)
+    ids = np.arange(1, args.size + 1, dtype=np.int64)
+    print(f"data: {args.size:,} codes ({args.near:.0%} near-duplicates of {bases.shape[0]} fixture hashes), "
+          f"{qimg.shape[0]} query images x 8 variants, radius {RADIUS}; generated in {time.perf_counter() - t0:.1f} s",
+          flush=True)
+    rows: list[dict] = []
+
+    # ---- ground truth and IndexBinaryFlat --------------------------------------------------------------
+    truth: list[set] | None = None
+    if "flat" not in skip:
+        gc.collect()
+        r0 = rss_bytes()
+        t0 = time.perf_counter()
+        flat = faiss.IndexBinaryFlat(256)
+        flat.add(codes)
+        build = time.perf_counter() - t0
+        grown = rss_bytes() - r0
+        times, res = timed_per_image(lambda q: flat.range_search(q, RADIUS + 1), qimg)
+        truth = [faiss_sets(*r) for r in res]
+        rows.append(dict(name="FAISS IndexBinaryFlat", build=build, times=times, bytes=32.0,
+                         rss=grown / args.size, recall=1.0))
+        del flat, res
+        gc.collect()
+        print(f"flat done: {statistics.median(times) * 1e3:.2f} ms/image", flush=True)
+
+    # ---- tripwire PdqIndex -------------------------------------------------------------------------------
+    gc.collect()
+    r0 = rss_bytes()
+    t0 = time.perf_counter()
+    index = PdqIndex()
+    index.add(ids, codes)
+    build = time.perf_counter() - t0
+    index.search(qimg[0], RADIUS)  # JIT compile (cached on disk after the first run) outside the timing
+    times, res = timed_per_image(lambda q: index.search(q, RADIUS), qimg)
+    ours = [set(r) for r in res]
+    recall = exact = None
+    if truth is not None:
+        found = sum(len(a & b) for a, b in zip(ours, truth))
+        total = sum(len(b) for b in truth)
+        recall = found / total if total else 1.0
+        exact = all(a == b for a, b in zip(ours, truth))
+        print(f"PdqIndex: {total:,} true (query, id) pairs within {RADIUS}; identical to brute force: {exact}")
+    mem = index.memory_bytes() / len(index)
+
+    extra: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.pdqidx"
+        t0 = time.perf_counter()
+        index.save(path)
+        extra["save"] = f"{time.perf_counter() - t0:.2f} s ({path.stat().st_size / 2**20:.0f} MiB)"
+        # incremental: 100k near-duplicates of the query images, added then searched for at once
+        rng = np.random.default_rng(args.seed + 1)
+        new_codes = flip_random_bits(bases[rng.integers(0, bases.shape[0], args.add)], rng, 20)
+        new_ids = np.arange(10**9, 10**9 + args.add, dtype=np.int64)
+        probe = qimg[int(np.flatnonzero((np.unpackbits(new_codes[:1] ^ bases, axis=1).sum(1) <= 20))[0])]
+        t0 = time.perf_counter()
+        index.add(new_ids, new_codes)
+        t_add = time.perf_counter() - t0
+        hits = index.search(probe, RADIUS)
+        t_visible = time.perf_counter() - t0
+        assert any(i >= 10**9 for _, i, _ in hits), "new hashes not matchable"
+        extra[f"add {args.add:,} + first match"] = f"{t_visible:.3f} s (add {t_add:.3f} s)"
+        one = flip_random_bits(bases[:1], rng, 5)
+        t0 = time.perf_counter()
+        index.add([2 * 10**9], one)
+        ok = any(i == 2 * 10**9 for _, i, _ in index.search(qimg[0], RADIUS))
+        extra["add 1 + first match"] = f"{(time.perf_counter() - t0) * 1e3:.1f} ms ({'found' if ok else 'MISSING'})"
+        t0 = time.perf_counter()
+        index.remove(new_ids)
+        gone = not any(i >= 10**9 and i < 2 * 10**9 for _, i, _ in index.search(probe, RADIUS))
+        extra[f"remove {args.add:,} + check"] = f"{time.perf_counter() - t0:.3f} s ({'gone' if gone else 'STILL MATCHING'})"
+        extra["segments after updates"] = str(index.segment_count)
+        del index
+        gc.collect()
+        rss_loaded = rss_of_fresh_load(path) / args.size
+        t0 = time.perf_counter()
+        loaded = PdqIndex.load(path)
+        extra["load (read)"] = f"{time.perf_counter() - t0:.2f} s"
+        same = [set(loaded.search(q, RADIUS)) for q in qimg[:10]] == ours[:10]
+        extra["reloaded answers identical"] = str(same)
+        del loaded
+        gc.collect()
+        t0 = time.perf_counter()
+        mapped = PdqIndex.load(path, mmap=True)
+        extra["load (mmap)"] = f"{(time.perf_counter() - t0) * 1e3:.1f} ms"
+        del mapped
+    rows.append(dict(name="tripwire PdqIndex", build=build, times=times, bytes=mem, rss=rss_loaded,
+                     recall=recall))
+    print(f"PdqIndex done: {statistics.median(times) * 1e3:.2f} ms/image", flush=True)
+    gc.collect()
+
+    # ---- HMA's configuration -------------------------------------------------------------------------------
+    if "multihash" not in skip:
+        gc.collect()
+        r0 = rss_bytes()
+        t0 = time.perf_counter()
+        mh = faiss.IndexBinaryMultiHash(256, 16, 16)
+        mh.nflip = 1
+        mh.add(codes)
+        build = time.perf_counter() - t0
+        grown = rss_bytes() - r0
+        times, res = timed_per_image(lambda q: mh.range_search(q, RADIUS + 1), qimg)
+        got = [faiss_sets(*r) for r in res]
+        recall = None
+        if truth is not None:
+            total = sum(len(b) for b in truth)
+            recall = sum(len(a & b) for a, b in zip(got, truth)) / total if total else 1.0
+        rows.append(dict(name="FAISS MultiHash(256,16,16) nflip=1 (HMA)", build=build, times=times,
+                         bytes=float("nan"), rss=grown / args.size, recall=recall))
+        del mh, res
+        gc.collect()
+        print(f"multihash done: {statistics.median(times) * 1e3:.2f} ms/image", flush=True)
+
+    # ---- report -----------------------------------------------------------------------------------------------
+    ref = next((r for r in rows if r["name"].startswith("FAISS MultiHash")), None)
+    print()
+    print(f"## {args.size:,} codes, {qimg.shape[0]} images x 8 variants, radius {RADIUS}, one core")
+    print()
+    print("| index | build s | ms/image median | ms/image p95 | x HMA config | B/hash (arrays) | B/hash (RSS) | recall |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        med = statistics.median(r["times"]) * 1e3
+        speed = f"{statistics.median(ref['times']) * 1e3 / med:.1f}" if ref else "-"
+        arrays = "-" if r["bytes"] != r["bytes"] else f"{r['bytes']:.1f}"
+        rec = "-" if r["recall"] is None else f"{r['recall']:.2%}"
+        print(f"| {r['name']} | {r['build']:.1f} | {med:.2f} | {p95(r['times']) * 1e3:.2f} | {speed} | {arrays} "
+              f"| {r['rss']:.1f} | {rec} |")
+    print()
+    print("| PdqIndex operation | result |")
+    print("|---|---|")
+    for k, v in extra.items():
+        print(f"| {k} | {v} |")
+
+
+if __name__ == "__main__":
+    main()

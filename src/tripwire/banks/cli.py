@@ -1,0 +1,425 @@
+"""``tripwire bank ...`` (create, import, export, list, remove entries, ...) and ``tripwire match``.
+
+Exit codes: 0 success; 1 the database cannot be used; 2 usage errors (unknown bank, bad option, ambiguous
+list type); 3 ``bank import`` finished but some rows were malformed (they are listed with their position,
+every valid row was stored).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import UsageError
+from .categories import SCHEMES
+from .signals import AmbiguousSignalType, normalise_signal_type
+from .store import BankError, BankStore
+
+bank_app = typer.Typer(
+    help="Hash banks: lists of known content (hotline lists, your own decisions, allow-lists).",
+    no_args_is_help=True,
+)
+err = Console(stderr=True)
+
+DbOption = typer.Option(None, "--db", help="Database: a SQLite file (default ./tripwire.db) or a SQLAlchemy URL.")
+ConfigOption = typer.Option(None, "--config", help="TOML configuration file.")
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+EXIT_ROW_ERRORS = 3
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _db(db: Optional[str]):
+    from ..store.db import DatabaseError, open_db
+
+    try:
+        return open_db(db)
+    except DatabaseError as exc:
+        _fail(str(exc), code=1)
+
+
+def _config(path: Optional[Path]):
+    from ..config import load_config
+
+    try:
+        return load_config(path)
+    except UsageError as exc:
+        _fail(str(exc))
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _sync_index(database, config, quiet: bool) -> None:
+    """Bring the persisted PDQ index up to date so the next scan starts without catching up."""
+    from ..match.matcher import Matcher
+
+    matcher = Matcher.from_config(database, config)
+    stats = matcher.open()
+    if stats.changes and not (stats.rebuilt or stats.changes >= 10_000):
+        matcher.save()
+    if not quiet:
+        what = "rebuilt" if stats.rebuilt else f"+{stats.added} -{stats.removed}"
+        err.print(f"PDQ index: {len(matcher.bank_index)} hashes ({what}, {stats.seconds:.2f} s)", highlight=False)
+
+
+@bank_app.command("create")
+def create(
+    name: str = typer.Argument(..., help="Bank name (unique)."),
+    negative: bool = typer.Option(False, "--negative", help="An allow-list: its matches suppress matches from other banks."),
+    pdq_radius: int = typer.Option(31, "--pdq-radius", min=0, max=128, help="Largest PDQ distance (bits) that matches."),
+    min_quality: int = typer.Option(50, "--min-quality", min=0, max=100, help="Query PDQ hashes below this quality are not matched."),
+    source: str = typer.Option("", "--source", help="Where the list comes from (NCMEC, IWF, Project VIC, own, ...)."),
+    description: str = typer.Option("", "--description", help="Free text."),
+    category_scheme: str = typer.Option("vics", "--category-scheme", help=f"Category codes: {', '.join(SCHEMES)}."),
+    disabled: bool = typer.Option(False, "--disabled", help="Create the bank disabled (not matched until enabled)."),
+    db: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a bank."""
+    database = _db(db)
+    try:
+        info = BankStore(database).create_bank(name, source=source, description=description, category_scheme=category_scheme,
+                                               negative=negative, pdq_radius=pdq_radius, min_quality=min_quality,
+                                               enabled=not disabled)
+    except BankError as exc:
+        _fail(str(exc))
+    if as_json:
+        _echo_json(info.as_dict())
+    else:
+        kind = "negative (allow-list)" if info.negative else "positive"
+        err.print(f"created {kind} bank {info.name!r} (PDQ radius {info.pdq_radius}, min quality {info.min_quality}, "
+                  f"categories: {info.category_scheme})", highlight=False)
+
+
+@bank_app.command("update")
+def update_bank(
+    name: str = typer.Argument(..., help="Bank name."),
+    rename: Optional[str] = typer.Option(None, "--rename", help="New name."),
+    negative: Optional[bool] = typer.Option(None, "--negative/--positive", help="Make the bank an allow-list, or not."),
+    pdq_radius: Optional[int] = typer.Option(None, "--pdq-radius", min=0, max=128),
+    min_quality: Optional[int] = typer.Option(None, "--min-quality", min=0, max=100),
+    source: Optional[str] = typer.Option(None, "--source"),
+    description: Optional[str] = typer.Option(None, "--description"),
+    category_scheme: Optional[str] = typer.Option(None, "--category-scheme", help="Only while no entry has a category."),
+    enabled: Optional[bool] = typer.Option(None, "--enable/--disable", help="Match against this bank, or not."),
+    db: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Change a bank's settings (takes effect for matching at once)."""
+    database = _db(db)
+    try:
+        info = BankStore(database).update_bank(name, name=rename, negative=negative, pdq_radius=pdq_radius,
+                                               min_quality=min_quality, source=source, description=description,
+                                               category_scheme=category_scheme, enabled=enabled)
+    except BankError as exc:
+        _fail(str(exc))
+    if as_json:
+        _echo_json(info.as_dict())
+    else:
+        err.print(f"updated bank {info.name!r}", highlight=False)
+
+
+@bank_app.command("list")
+def list_banks(db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
+    """List banks with their settings and entry counts."""
+    database = _db(db)
+    summaries = BankStore(database).list_banks()
+    if as_json:
+        _echo_json([s.as_dict() for s in summaries])
+        return
+    if not summaries:
+        err.print("no banks yet: create one with `tripwire bank create NAME`")
+        return
+    table = Table()
+    for col in ("bank", "kind", "enabled", "radius", "min q", "scheme", "entries", "by type", "unsupported", "removed", "source"):
+        table.add_column(col)
+    for s in summaries:
+        b = s.bank
+        by_type = ", ".join(f"{k} {v}" for k, v in sorted(s.counts.items()) if k not in s.unsupported)
+        unsupported = ", ".join(f"{k} {v}" for k, v in sorted(s.unsupported.items()))
+        table.add_row(b.name, "negative" if b.negative else "positive", "yes" if b.enabled else "no", str(b.pdq_radius),
+                      str(b.min_quality), b.category_scheme, str(s.active), by_type or "—", unsupported or "—",
+                      str(s.removed), b.source or "—")
+    Console().print(table)
+
+
+@bank_app.command("show")
+def show(name: str = typer.Argument(...), db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
+    """Show one bank's settings and counts."""
+    database = _db(db)
+    found = [s for s in BankStore(database).list_banks() if s.bank.name == name]
+    if not found:
+        try:
+            BankStore(database).get_bank(name)
+        except BankError as exc:
+            _fail(str(exc))
+    data = found[0].as_dict()
+    if as_json:
+        _echo_json(data)
+        return
+    for key, value in data.items():
+        typer.echo(f"{key:16} {value}")
+
+
+@bank_app.command("import")
+def import_(
+    name: str = typer.Argument(..., help="Bank to add to (create it first)."),
+    file: str = typer.Argument(..., help="List file (.gz is decompressed); - reads stdin."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="vics, csv, lines or te (default: guessed from name and content)."),
+    signal_type: Optional[str] = typer.Option(None, "--signal-type", help="Type of untyped values (md5, sha1, sha256, pdq): needed for 64-hex plain lists."),
+    errors_out: Optional[Path] = typer.Option(None, "--errors", help="Write every malformed row (JSON lines with its position) here."),
+    batch_size: int = typer.Option(5000, "--batch-size", min=1, max=100_000, help="Rows per transaction."),
+    no_index: bool = typer.Option(False, "--no-index", help="Do not update the persisted PDQ index afterwards."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    db: Optional[str] = DbOption,
+    config: Optional[Path] = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Import a hash list (VICS JSON, CSV, one-hash-per-line, ThreatExchange); re-importing is a no-op."""
+    from .importer import FORMATS, import_file
+
+    if fmt is not None and fmt not in FORMATS:
+        _fail(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    if file != "-" and not Path(file).is_file():
+        _fail(f"no such file: {file}")
+    if signal_type:
+        try:
+            signal_type = normalise_signal_type(signal_type)
+        except ValueError as exc:
+            _fail(str(exc))
+    cfg = _config(config)
+    database = _db(db)
+    store = BankStore(database)
+    try:
+        store.get_bank(name)
+    except BankError as exc:
+        _fail(str(exc))
+    bar = None
+    task = None
+    if not quiet and err.is_terminal and file != "-":
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+        bar = Progress(TextColumn(f"[bold]importing {Path(file).name}"), BarColumn(), DownloadColumn(),
+                       TransferSpeedColumn(), TextColumn("{task.fields[rows]} rows"), TimeRemainingColumn(), console=err)
+        task = bar.add_task("import", total=Path(file).stat().st_size, rows=0)
+        bar.start()
+    progress = (lambda done, total: bar.update(task, completed=done)) if bar is not None else None
+    on_batch = (lambda report: bar.update(task, rows=report.read)) if bar is not None else None
+    sink = open(errors_out, "w", encoding="utf-8") if errors_out else None
+    try:
+        report = import_file(store, name, file, fmt, signal_type=signal_type, batch_size=batch_size, error_sink=sink,
+                             progress=progress, on_batch=on_batch)
+    except AmbiguousSignalType as exc:
+        _fail(f"{exc} (rows before this one were stored; re-run with --signal-type to load the rest)")
+    except BankError as exc:
+        _fail(str(exc))
+    finally:
+        if bar is not None:
+            bar.stop()
+        if sink is not None:
+            sink.close()
+    if not no_index:
+        _sync_index(database, cfg, quiet or as_json)
+    if as_json:
+        _echo_json(report.as_dict())
+    else:
+        unsupported = ", ".join(f"{k} {v}" for k, v in sorted(report.unsupported.items()))
+        err.print(
+            f"{report.bank}: read {report.read} rows ({report.format}) in {report.seconds:.1f} s: {report.added} added, "
+            f"{report.existing} already present, {report.tombstoned} previously removed (kept removed), "
+            f"{report.error_count} malformed" + (f"; kept but not matchable: {unsupported}" if unsupported else ""),
+            highlight=False,
+        )
+        for e in report.errors[:20]:
+            err.print(f"  {e.position}: {e.message}", highlight=False, markup=False)
+        if report.error_count > 20:
+            more = f" (all in {errors_out})" if errors_out else " (use --errors FILE to keep them all)"
+            err.print(f"  ... and {report.error_count - 20} more{more}", highlight=False)
+    if report.error_count:
+        raise typer.Exit(EXIT_ROW_ERRORS)
+
+
+@bank_app.command("export")
+def export(
+    name: str = typer.Argument(..., help="Bank to export."),
+    fmt: str = typer.Option(..., "--format", help="vics (VICS 2.0 JSON), csv, te (ThreatExchange signal file) or lines."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: stdout)."),
+    signal_type: Optional[str] = typer.Option(None, "--signal-type", help="For --format lines: which type to write."),
+    include_removed: bool = typer.Option(False, "--include-removed", help="Also write tombstoned entries."),
+    db: Optional[str] = DbOption,
+) -> None:
+    """Export a bank's active entries (streamed; import(export(bank)) gives the same entries)."""
+    from .exporter import EXPORT_FORMATS, export_bank
+
+    if fmt not in EXPORT_FORMATS:
+        _fail(f"unknown export format {fmt!r} (expected one of {', '.join(EXPORT_FORMATS)})")
+    database = _db(db)
+    target = out.with_name(out.name + ".part") if out else None
+    stream = open(target, "w", encoding="utf-8", newline="") if target else sys.stdout
+    try:
+        report = export_bank(BankStore(database), name, fmt, stream,
+                             signal_type=normalise_signal_type(signal_type) if signal_type else None,
+                             include_removed=include_removed)
+    except (BankError, ValueError) as exc:
+        if target:
+            stream.close()
+            target.unlink(missing_ok=True)
+        _fail(str(exc))
+    if target:
+        stream.close()
+        target.replace(out)  # type: ignore[arg-type]
+    skipped = ", ".join(f"{k} {v}" for k, v in report.skipped.items())
+    err.print(f"{report.bank}: wrote {report.entries} entries as {fmt}" + (f" ({report.media} Media)" if fmt == "vics" else "")
+              + (f"; not expressible in this format: {skipped}" if skipped else "") + (f" to {out}" if out else ""),
+              highlight=False)
+
+
+def _targets(values: list[str], ids: list[int], file: Optional[Path]) -> tuple[list[str] | None, list[int] | None]:
+    vals = list(values)
+    if file is not None:
+        with open(file, encoding="utf-8") as fh:
+            vals.extend(line.strip() for line in fh if line.strip() and not line.startswith("#"))
+    if vals and ids:
+        _fail("name entries either by value or by --id, not both")
+    if not vals and not ids:
+        _fail("name the entries: values, --id N or --file FILE")
+    return (vals or None), (ids or None)
+
+
+@bank_app.command("remove")
+def remove(
+    name: str = typer.Argument(..., help="Bank."),
+    values: list[str] = typer.Argument(None, help="Hash values to remove."),
+    ids: list[int] = typer.Option([], "--id", help="Entry id to remove (repeatable)."),
+    file: Optional[Path] = typer.Option(None, "--file", help="File with one value per line to remove."),
+    signal_type: Optional[str] = typer.Option(None, "--signal-type", help="Only entries of this type."),
+    reason: Optional[str] = typer.Option(None, "--reason", help="Why (kept with the tombstone)."),
+    db: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Remove entries (a tombstone is kept; matching stops at once; re-imports do not bring them back)."""
+    vals, id_list = _targets(values or [], ids, file)
+    database = _db(db)
+    try:
+        n = BankStore(database).remove_entries(name, ids=id_list, values=vals, reason=reason,
+                                               signal_type=normalise_signal_type(signal_type) if signal_type else None)
+    except BankError as exc:
+        _fail(str(exc))
+    if as_json:
+        _echo_json({"bank": name, "removed": n})
+    else:
+        err.print(f"{name}: removed {n} entries", highlight=False)
+
+
+@bank_app.command("restore")
+def restore(
+    name: str = typer.Argument(..., help="Bank."),
+    values: list[str] = typer.Argument(None, help="Hash values to restore."),
+    ids: list[int] = typer.Option([], "--id", help="Entry id to restore (repeatable)."),
+    file: Optional[Path] = typer.Option(None, "--file", help="File with one value per line."),
+    db: Optional[str] = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Undo removals."""
+    vals, id_list = _targets(values or [], ids, file)
+    database = _db(db)
+    try:
+        n = BankStore(database).restore_entries(name, ids=id_list, values=vals)
+    except BankError as exc:
+        _fail(str(exc))
+    if as_json:
+        _echo_json({"bank": name, "restored": n})
+    else:
+        err.print(f"{name}: restored {n} entries", highlight=False)
+
+
+@bank_app.command("delete")
+def delete(
+    name: str = typer.Argument(..., help="Bank to delete with all its entries."),
+    yes: bool = typer.Option(False, "--yes", help="Confirm."),
+    db: Optional[str] = DbOption,
+) -> None:
+    """Delete a bank and every entry in it (no tombstones: use `bank remove` to keep history)."""
+    if not yes:
+        _fail("deleting a bank drops all its entries: add --yes to confirm")
+    database = _db(db)
+    try:
+        n = BankStore(database).delete_bank(name)
+    except BankError as exc:
+        _fail(str(exc))
+    err.print(f"deleted bank {name!r} and its {n} entries", highlight=False)
+
+
+@bank_app.command("reindex")
+def reindex(db: Optional[str] = DbOption, config: Optional[Path] = ConfigOption, as_json: bool = JsonOption) -> None:
+    """Rebuild the persisted PDQ index from the database (it normally keeps itself up to date)."""
+    from ..match.matcher import Matcher
+
+    cfg = _config(config)
+    database = _db(db)
+    matcher = Matcher.from_config(database, cfg)
+    stats = matcher.rebuild()
+    data = {"hashes": len(matcher.bank_index), "seconds": round(stats.seconds, 3),
+            "path": str(matcher.bank_index.path) if matcher.bank_index.path else None,
+            "memory_bytes": matcher.bank_index.index.memory_bytes()}
+    if as_json:
+        _echo_json(data)
+    else:
+        err.print(f"PDQ index rebuilt: {data['hashes']} hashes in {stats.seconds:.2f} s ({data['path']})", highlight=False)
+
+
+def match_command(
+    files: list[Path] = typer.Argument(None, help="Files (or archives) to match."),
+    pdq: list[str] = typer.Option([], "--pdq", help="A PDQ hash (64 hex) to match (repeatable)."),
+    quality: Optional[int] = typer.Option(None, "--quality", help="Quality of the --pdq hashes (default: unknown, floors not applied)."),
+    sha256: list[str] = typer.Option([], "--sha256", help="A SHA-256 to look up (repeatable)."),
+    sha1: list[str] = typer.Option([], "--sha1", help="A SHA-1 to look up (repeatable)."),
+    md5: list[str] = typer.Option([], "--md5", help="An MD5 to look up (repeatable)."),
+    no_variants: bool = typer.Option(False, "--no-variants", help="Match only the image as it is (no rotations/flips)."),
+    no_unletterbox: bool = typer.Option(False, "--no-unletterbox", help="Do not also match the image with its borders trimmed."),
+    db: Optional[str] = DbOption,
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Match files or hashes against every enabled bank; prints JSON (one result per file or hash)."""
+    from ..match.matcher import Matcher, PdqQuery
+
+    if not files and not pdq and not sha256 and not sha1 and not md5:
+        _fail("give files, or hashes with --pdq/--sha256/--sha1/--md5")
+    cfg = _config(config)
+    database = _db(db)
+    matcher = Matcher.from_config(database, cfg, use_variants=not no_variants, use_unletterbox=not no_unletterbox)
+    matcher.open()
+    results: list[dict[str, Any]] = []
+
+    def emit(query: dict[str, Any], result) -> None:
+        results.append({**query, **result.as_dict()})
+
+    for h in pdq:
+        value = h.strip().lower()
+        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+            _fail(f"--pdq {h!r} is not 64 hex characters")
+        emit({"query": {"pdq": value, "quality": quality}}, matcher.match(pdq=[PdqQuery("original", value, quality)]))
+    for kind, values in (("sha256", sha256), ("sha1", sha1), ("md5", md5)):
+        for v in values:
+            emit({"query": {kind: v.strip().lower()}}, matcher.match(digests={kind: v}))
+    if files:
+        from ..inspect import inspect_file
+
+        for f in files:
+            if not f.exists():
+                _fail(f"no such file: {f}")
+            for record in inspect_file(str(f), cfg, None):
+                query = {k: record.get(k) for k in ("path", "media_type", "md5", "sha1", "sha256", "pdq", "pdq_quality", "error")}
+                emit({"query": query}, matcher.match_record(record))
+    _echo_json(results)

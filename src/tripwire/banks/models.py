@@ -1,0 +1,91 @@
+"""Tables for hash banks: banks, their entries (with tombstones), and a change log for index sync.
+
+``bank_entries`` holds one row per (bank, signal type, value). A removed entry keeps its row with
+``removed_at`` set (a tombstone): the audit trail survives, a re-import of the same list does not bring a
+deliberately removed false positive back, and the matcher sees removals through ``bank_changes``.
+
+``bank_changes`` is an append-only log of the operations that the PDQ index cannot see by watching new
+entry ids (removals, restores, dropped banks). A persisted index remembers the last entry id and the last
+change id it has applied, so reopening it costs two indexed range queries, not a rebuild.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..store.models import Base, utcnow
+
+#: 64-bit ids on PostgreSQL; SQLite needs INTEGER for the rowid alias that makes autoincrement work
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Bank(Base):
+    __tablename__ = "banks"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    category_scheme: Mapped[str] = mapped_column(String(20), default="vics")
+    #: an allow-list: its matches suppress matches from the other banks
+    negative: Mapped[bool] = mapped_column(Boolean, default=False)
+    pdq_radius: Mapped[int] = mapped_column(Integer, default=31)
+    min_quality: Mapped[int] = mapped_column(Integer, default=50)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BankEntry(Base):
+    __tablename__ = "bank_entries"
+    __table_args__ = (
+        # leading ``value`` makes this the exact-digest lookup index as well as the dedupe key
+        UniqueConstraint("value", "signal_type", "bank_id", name="uq_bank_entries_value"),
+        # PDQ index sync (new active pdq rows by id) and the active-count consistency check
+        Index("ix_bank_entries_sync", "signal_type", "removed_at", "id"),
+        Index("ix_bank_entries_bank", "bank_id", "source_id"),
+        # ids are never reused on SQLite either: a persisted PDQ index refers to entries by id
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"))
+    signal_type: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(1024))
+    category: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    source_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    series: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    tags: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    removed_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class BankChange(Base):
+    """One removal, restore or bank drop, in order (the PDQ index replays these)."""
+
+    __tablename__ = "bank_changes"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: no foreign key: the log outlives a dropped bank
+    bank_id: Mapped[int] = mapped_column(Integer)
+    entry_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    op: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,119 @@
+"""Triage priority: which item should a person look at first?
+
+The point of provenance in tripwire is to put the possibly-real victim first. The default order, highest
+first (every number is configurable under ``[priority]`` in the TOML config):
+
+===============================  =======  ===================================================================
+case                             default  why
+===============================  =======  ===================================================================
+matches a hash bank              100      known material: confirmed abuse imagery, act now
+camera evidence, no AI evidence  80       most likely a photograph of a real person
+AI-edited (img2img, inpaint,     70       an input picture was used, and it may be a real photograph
+composite)
+no provenance evidence at all    60       unknown origin: must be treated as possibly real
+AI, supporting only (detector)   50       a pixel score is weak evidence; do not deprioritise much
+AI-generated, strong             30       generator metadata, IPTC label, watermark or untrusted C2PA
+AI-generated, definitive         20       trusted C2PA or a verified NovelAI signature
+not an image / not analysed      10       nothing to look at in this item itself (archives, text)
+===============================  =======  ===================================================================
+
+Adjustments: ``conflict`` (default +5) when the provenance evidence disagrees (AI and camera evidence together,
+a C2PA manifest that fails validation, a signature that does not verify) — somebody may have tried to dress a
+real photograph as synthetic, or the reverse; ``error`` (default 40) for an image that could not be analysed
+(corrupt, truncated), which is ranked like an unknown-origin image minus a little because a person may still
+be able to open it. A bank match with ``negative`` (allow-list) entries only does not count as a match.
+
+The rule never lowers an item below zero and never *drops* anything: it only orders the queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "match": 100.0,
+    "camera_original": 80.0,
+    "ai_edited": 70.0,
+    "unknown": 60.0,
+    "ai_generated_supporting": 50.0,
+    "ai_generated_strong": 30.0,
+    "ai_generated_definitive": 20.0,
+    "not_image": 10.0,
+    "error": 40.0,
+    "conflict": 5.0,
+}
+
+
+def _weights(settings: dict[str, Any] | None) -> dict[str, float]:
+    from ..errors import UsageError
+
+    weights = dict(DEFAULT_WEIGHTS)
+    for key, value in (settings or {}).items():
+        if key not in DEFAULT_WEIGHTS:
+            raise UsageError(f"unknown setting priority.{key} (known: {', '.join(sorted(DEFAULT_WEIGHTS))})")
+        try:
+            weights[key] = float(value)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"priority.{key}: expected a number, got {value!r}") from exc
+    return weights
+
+
+def _positive_matches(record: dict[str, Any]) -> list[dict[str, Any]]:
+    matches = record.get("matches") or []
+    if not isinstance(matches, list):
+        return []
+    return [m for m in matches if not (isinstance(m, dict) and m.get("negative"))]
+
+
+def prioritise(record: dict[str, Any], settings: dict[str, Any] | None = None) -> tuple[float, str]:
+    """(priority, reason) for one item record; higher = look sooner. ``settings`` = the ``[priority]`` table."""
+    w = _weights(settings)
+    matches = _positive_matches(record)
+    provenance = record.get("provenance") if isinstance(record.get("provenance"), dict) else None
+    conflicts = (provenance or {}).get("conflicts") or []
+    bonus = w["conflict"] if conflicts else 0.0
+    conflict_note = f"; {len(conflicts)} provenance conflict(s)" if conflicts else ""
+
+    if matches:
+        banks = sorted({str(m.get("bank", "?")) for m in matches if isinstance(m, dict)})
+        return w["match"] + bonus, f"matches {len(matches)} bank entr{'y' if len(matches) == 1 else 'ies'} ({', '.join(banks) or 'bank'}){conflict_note}"
+
+    media_type = str(record.get("media_type") or "")
+    error = record.get("error")
+    if provenance is None:
+        if error and media_type.startswith("image/"):
+            return w["error"], f"image could not be analysed ({error.get('code') if isinstance(error, dict) else error})"
+        if not media_type.startswith("image/"):
+            return w["not_image"], f"not an image ({media_type or 'unknown type'})"
+        return w["unknown"], "image without provenance facts: origin unknown"
+
+    label = provenance.get("label") or "unknown"
+    confidence = provenance.get("confidence")
+    tool = provenance.get("tool")
+    by = f" by {tool}" if tool else ""
+    if label == "camera_original":
+        value, reason = w["camera_original"], f"camera evidence and no AI evidence ({confidence}{by}): possibly a real photograph"
+    elif label == "ai_edited":
+        value, reason = w["ai_edited"], f"AI-edited{by} ({confidence}): the input picture may be a real photograph"
+    elif label == "ai_generated":
+        key = {"definitive": "ai_generated_definitive", "strong": "ai_generated_strong"}.get(str(confidence), "ai_generated_supporting")
+        value, reason = w[key], f"AI-generated{by} ({confidence} evidence)"
+    else:
+        value, reason = w["unknown"], "no provenance evidence: origin unknown, treat as possibly real"
+    if error and label == "unknown":
+        value, reason = w["error"], f"image could not be fully analysed ({error.get('code') if isinstance(error, dict) else error}); origin unknown"
+    return max(0.0, value + bonus), reason + conflict_note
+
+
+class PriorityStage:
+    """Pipeline stage: sets ``priority`` and ``priority_reason`` on every record (after matching)."""
+
+    name = "priority"
+
+    def __init__(self, config: Any | None = None) -> None:
+        sections = getattr(config, "sections", None) or {}
+        self.settings = dict(sections.get("priority") or {})
+        _weights(self.settings)  # fail fast on a bad config, not on the first record
+
+    def apply(self, record: dict[str, Any]) -> None:
+        record["priority"], record["priority_reason"] = prioritise(record, self.settings)
