@@ -79,11 +79,19 @@ def orientation(img: Image.Image) -> int:
 
 
 def load_oriented(item, min_size: int | None = None) -> Image.Image:
-    """Decode as displayed (EXIF orientation applied), RGB.
+    """Decode as displayed (EXIF orientation applied), RGB; decoded once per item and size.
 
     With ``min_size``, JPEGs are decoded in Pillow's draft mode: the DCT scales down by 1/2, 1/4 or 1/8
     while both sides stay >= ``min_size``, which skips most of the decoding work for perceptual hashing.
+    Callers must not modify the returned image (it is shared).
     """
+    cached = item._oriented.get(min_size)
+    if cached is None:
+        cached = item._oriented[min_size] = _decode_oriented(item, min_size)
+    return cached
+
+
+def _decode_oriented(item, min_size: int | None) -> Image.Image:
     img = open_image(item)
     turn = orientation(img)
     if min_size and img.format == "JPEG":
