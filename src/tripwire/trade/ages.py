@@ -131,8 +131,11 @@ _PATTERNS: list[tuple[str, str, re.Pattern[str]]] = [
     ("zh", "zh-sui", re.compile(rf"{_B}(?:周|週)?{_NUM_CJK}\s*(?:岁|歲)")),
     ("ko", "ko-sal", re.compile(rf"{_B}{_NUM_KO}\s*(?:살|세)")),
 ]
-#: a cheap pre-check: every pattern needs a digit, a number word or a CJK numeral
-_HINT = re.compile(rf"\d|[〇零一二三四五六七八九十两兩]|(?<!\w)(?:{_alt(list(_WORDS))}|{_alt(list(_KOREAN))})")
+#: a cheap pre-check: every pattern needs one of these unit words or counters
+_HINT = re.compile(
+    r"(?:yo|y/o|y\.o|yrs?|years?|anos|anitos|aninhos|ans|jahre|jahrige?[nmrs]?|anni|jaar|jarige?|лет|года?)(?!\w)"
+    r"|(?<!\w)(?:aged?|age\s+of)(?!\w)|[歳才岁歲살세]|さい"
+)
 
 
 def _value(raw: str) -> int | None:

@@ -50,6 +50,17 @@ posts_app = typer.Typer(help="Scan post feeds for trade in abuse material: terms
 prompt_app = typer.Typer(help="Check prompts for generation services: allow, warn or block, with reasons.",
                          no_args_is_help=True, add_completion=False)
 err = Console(stderr=True)
+TRADE_KEYS = {"terms", "starter", "rules", "allow", "catalogue", "banks", "hashtag_mode", "graph", "prompt"}
+
+
+@posts_app.callback()
+def _posts() -> None:
+    """Scan post feeds for trade in abuse material: terms, links, prices, account networks."""
+
+
+@prompt_app.callback()
+def _prompt() -> None:
+    """Check prompts for generation services: allow, warn or block, with reasons."""
 
 ConfigOpt = typer.Option(None, "--config", help="TOML configuration file ([trade] section).")
 TermsOpt = typer.Option(None, "--terms", help="Term list: one term per line, or CSV term,category,weight. Repeatable. "
@@ -69,6 +80,9 @@ def _section(config_path: Optional[Path]) -> dict[str, Any]:
     section = cfg.sections.get("trade", {})
     if not isinstance(section, dict):
         raise UsageError("[trade] must be a table")
+    unknown = set(section) - TRADE_KEYS
+    if unknown:  # a typo must not silently leave a setting at its default
+        raise UsageError(f"unknown setting(s) in [trade]: {', '.join(sorted(unknown))}")
     return section
 
 

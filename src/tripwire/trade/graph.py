@@ -68,7 +68,8 @@ class GraphConfig:
     #: above this many distinct PDQ hashes, near-duplicates are not searched (all-pairs cost); exact only
     pdq_all_pairs_max: int = 50_000
     min_network_size: int = 2
-    flagged_examples: int = 20
+    #: example flagged posts / bank matches kept per account (evidence; bounds per-account memory)
+    flagged_examples: int = 10
     edge_weights: dict[str, float] = field(default_factory=lambda: dict(EDGE_WEIGHTS))
 
     @classmethod
@@ -122,6 +123,14 @@ class _Entity:
     meta: dict[str, Any]
     accounts: set[str] = field(default_factory=set)
     seed: dict[str, Any] | None = None
+
+
+_HEX_LEN = {"sha256": 64, "md5": 32, "pdq": 64}
+_HEXCHARS = frozenset("0123456789abcdef")
+
+
+def _is_hex(v: str) -> bool:
+    return all(c in _HEXCHARS for c in v)
 
 
 def _akey(platform: str, account_id: str) -> str:
@@ -198,9 +207,10 @@ class AccountGraph:
                 if not isinstance(v, str) or not v.strip():
                     continue
                 v = v.strip().lower()
-                if st == "pdq":
-                    if len(v) != 64 or (isinstance(quality, (int, float)) and quality < self.config.pdq_min_quality):
-                        continue
+                if len(v) != _HEX_LEN[st] or not _is_hex(v):
+                    continue
+                if st == "pdq" and isinstance(quality, (int, float)) and quality < self.config.pdq_min_quality:
+                    continue
                 self._link(akey, f"media|{st}:{v}", "media", "media", f"{st}:{v}", {"signal_type": st})
 
     def add_seed(self, platform: str, account_id: str, source: str = "seed_list", **detail: Any) -> None:
@@ -248,11 +258,11 @@ class AccountGraph:
             return []
         words = pdq_to_words([k.split(":", 1)[1] for k in keys])
         pairs = []
-        block = 1024
+        block = 512
         for i in range(0, n, block):
             a = words[i:i + block]
-            for j in range(i, n, 4096):
-                b = words[j:j + 4096]
+            for j in range(i, n, 2048):
+                b = words[j:j + 2048]
                 d = popcount64(a[:, None, :] ^ b[None, :, :]).sum(axis=2)
                 ii, jj = np.nonzero(d <= self.config.pdq_radius)
                 for x, y in zip(ii.tolist(), jj.tolist()):
@@ -277,34 +287,30 @@ class AccountGraph:
                 ent.seed = {"source": "reviewer confirmed media", **info}
 
         hubs: dict[str, _Entity] = {}
-        g = nx.Graph()
-        g.add_nodes_from(self.accounts)
-        pdq_keys = []
         for ekey, ent in self.entities.items():
             n = len(ent.accounts)
-            if ent.kind == "media" and ent.label.startswith("pdq:"):
-                pdq_keys.append(ekey)
-            if n > cfg.hub_max_accounts:
+            if n > cfg.hub_max_accounts and ent.seed is None:
                 risky = sum(1 for a in ent.accounts if base[a][0] > 0)
-                if risky / n < cfg.hub_risky_fraction and ent.seed is None:
+                if risky / n < cfg.hub_risky_fraction:
                     hubs[ekey] = ent
-                    continue
-            if n < 2 and ent.seed is None and not (ent.kind == "media" and ent.label.startswith("pdq:")):
+        pdq_keys = [k for k, e in self.entities.items() if e.kind == "media" and e.label.startswith("pdq:")
+                    and k not in hubs]
+        near = self._pdq_near_pairs(pdq_keys)
+        in_near = {k for pair in near for k in pair[:2]}
+
+        g = nx.Graph()
+        # accounts enter the graph through shared entities; lone accounts only matter when they carry risk
+        g.add_nodes_from(k for k, (b, _) in base.items() if b > 0)
+        for ekey, ent in self.entities.items():
+            if ekey in hubs:
                 continue
+            if len(ent.accounts) < 2 and ent.seed is None and ekey not in in_near:
+                continue  # links nobody to anybody
             w = cfg.edge_weights.get(ent.weight_key, 0.5)
             for akey in ent.accounts:
                 g.add_edge(akey, ekey, weight=w)
-        near = self._pdq_near_pairs([k for k in pdq_keys if k not in hubs])
         for x, y, dist in near:
             g.add_edge(x, y, weight=cfg.edge_weights["pdq_near"], distance=dist)
-            for k in (x, y):
-                if k not in g:
-                    continue
-                for akey in self.entities[k].accounts:
-                    g.add_edge(akey, k, weight=cfg.edge_weights.get("media", 0.95))
-        # single-account PDQ nodes that found no near-duplicate only add noise
-        lonely = [k for k in pdq_keys if k in g and g.degree(k) < 2]
-        g.remove_nodes_from(lonely)
 
         risk, parent = self._propagate(g, base)
         networks: list[dict[str, Any]] = []

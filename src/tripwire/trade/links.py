@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
@@ -148,7 +148,7 @@ def _platform_from(entry: dict[str, Any], where: str) -> Platform:
     res = []
     for rx in entry.get("account", []):
         try:
-            compiled = re.compile(rx)
+            compiled = re.compile(rx, re.I)
         except re.error as exc:
             raise UsageError(f"{where}: platform {pid}: bad account regex {rx!r}: {exc}") from exc
         if not ({"account", "account_ci"} & set(compiled.groupindex)):
@@ -461,6 +461,12 @@ def extract_links(text: str, field: str = "text", catalogue: Catalogue | None = 
         raw_clean = _strip_trailing(m.group(0))
         a = m.start()
         b = a + len(raw_clean)
+        if not m.group("rest") and not m.group("port"):
+            pm = _RE_PATH_AFTER.match(s, m.end())  # "patreon dot com / name": the path after spaces
+            if pm:
+                path = _strip_trailing(pm.group("path"))
+                raw_clean = m.group(0) + "/" + path
+                b = pm.start("path") + len(path)
         oa = offs[a]
         ob = extend_span_end(text, offs[b - 1] + 1)
         original = text[oa:ob]
@@ -469,7 +475,7 @@ def extract_links(text: str, field: str = "text", catalogue: Catalogue | None = 
                       or any(oa <= r < ob for r in rewritten_at))
         link = classify_url(raw_clean, cat, field, oa, ob, obfuscated)
         if link is not None:
-            found.append(link)
+            found.append(replace(link, raw=original))
             covered.append((a, b))
     found.extend(_spaced_domains(text, s, offs, covered, cat, field))
     found.sort(key=lambda lk: (lk.start or 0))

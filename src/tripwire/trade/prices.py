@@ -93,6 +93,9 @@ _TIER_STOP = {"a", "an", "the", "my", "our", "your", "this", "that", "each", "ev
               "no", "which", "what", "one"}
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _amount(raw: str, mult: str | None) -> float | None:
     s = raw.replace("\u00a0", " ")
     m = re.fullmatch(r"(\d{1,3}(?:[,. ]\d{3})+|\d+)(?:[.,](\d{1,2}))?", s)
@@ -133,7 +136,7 @@ def find_prices(text: str) -> list[Price]:
     if not text:
         return []
     folded = fold_light(text)
-    if not any(ch.isdigit() for ch in folded):
+    if not _DIGIT.search(folded):
         return []
     matches = list(_PRICE_RE.finditer(folded))
     if not matches:

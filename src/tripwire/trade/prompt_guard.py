@@ -102,9 +102,8 @@ class PromptGuard:
         feats = [Feature("term", h.category, "prompt", h.start, h.end, h.match, h.weight,
                          {"term": h.term, "via": h.via, "source": h.source})
                  for h in self.engine.find(text, "prompt")]
-        if feats:  # ages only matter next to a term
-            feats += [Feature("age", "age", "prompt", a.start, a.end, a.match, 1.0,
-                              {"age": a.age, "lang": a.lang, "form": a.form}) for a in find_ages(text)]
+        feats += [Feature("age", "age", "prompt", a.start, a.end, a.match, 1.0,
+                          {"age": a.age, "lang": a.lang, "form": a.form}) for a in find_ages(text)]
         ev = self.rules.evaluate(feats, {"prompt": text})
         action = "allow"
         if ev.score >= self.rules.block:

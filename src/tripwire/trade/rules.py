@@ -200,7 +200,7 @@ class RuleSet:
             flag = self._apply(rule, features, texts or {}, positions)
             if flag is not None:
                 flags.append(flag)
-        score = round(sum(f.score for f in flags), 6)
+        score = round(float(sum(f.score for f in flags)), 6)
         return Evaluation(score, score >= self.threshold, flags)
 
     # -- one rule -------------------------------------------------------------------------------------

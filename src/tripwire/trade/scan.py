@@ -44,14 +44,16 @@ class ScanOutcome:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _open_input(path: str | Path) -> TextIO:
+def _open_input(path: str | Path | TextIO) -> TextIO:
+    if not isinstance(path, (str, Path)):
+        return path  # an open text stream (a pipe, a generator-backed reader)
     if str(path) == "-":
         return sys.stdin
     return open(path, encoding="utf-8", errors="replace")
 
 
 def scan_feed(
-    posts_path: str | Path,
+    posts_path: str | Path | TextIO,
     out_dir: str | Path,
     analyzer: PostAnalyzer,
     graph: AccountGraph,
@@ -60,7 +62,8 @@ def scan_feed(
     progress_every: int = 10_000,
     notes: dict[str, Any] | None = None,
 ) -> ScanOutcome:
-    """Scan ``posts_path`` (``-`` = stdin) into ``out_dir``; bad lines are recorded, never fatal."""
+    """Scan ``posts_path`` (a file, ``-`` for stdin, or an open text stream) into ``out_dir``; bad lines are
+    recorded, never fatal. ``progress(posts, flagged)`` is called every ``progress_every`` posts."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     outcome = ScanOutcome()
@@ -102,7 +105,7 @@ def scan_feed(
     doc = {
         "generated_at": generated,
         "tool": f"tripwire {__version__}",
-        "source": str(posts_path),
+        "source": _name(posts_path),
         "summary": graph_summary,
         "networks": networks,
     }
@@ -110,7 +113,7 @@ def scan_feed(
     render_networks_html(doc, out / "networks.html")
     outcome.seconds = time.monotonic() - started
     outcome.summary = {
-        "source": str(posts_path),
+        "source": _name(posts_path),
         "generated_at": generated,
         "posts": outcome.posts,
         "flagged_posts": outcome.flagged_posts,
@@ -122,6 +125,10 @@ def scan_feed(
     }
     (out / "summary.json").write_text(json.dumps(outcome.summary, ensure_ascii=False, indent=1), encoding="utf-8")
     return outcome
+
+
+def _name(source: str | Path | TextIO) -> str:
+    return str(source) if isinstance(source, (str, Path)) else str(getattr(source, "name", "<stream>"))
 
 
 def render_networks_html(doc: dict[str, Any], path: str | Path, max_networks: int = HTML_MAX_NETWORKS) -> None:

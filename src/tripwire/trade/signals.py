@@ -2,8 +2,9 @@
 
 Trade detection finds candidate accounts, destination URLs, keywords and media hashes; a reviewer decides.
 Only items that were *both* surfaced by a scan (a flagged post, a flagged network) *and* confirmed by a
-recorded human decision become :class:`Signal` objects, the model the reporting/sharing export consumes
-(ThreatExchange-style files, Lantern-style CSV). Nothing is shared on the strength of automation alone.
+recorded human decision become :class:`Signal` objects, which the sharing export consumes
+(``tripwire.sharing.signals.from_trade``: ThreatExchange files, Lantern-style CSV). Nothing is shared on the
+strength of automation alone.
 
 Reviewer decisions are JSONL, one decision per line (docs/trade.md)::
 
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import UsageError
-from .links import classify_url
+from .links import classify_url, extract_links
 
 __all__ = [
     "SIGNAL_TYPES",
@@ -37,15 +38,11 @@ __all__ = [
     "signals_from_scan",
     "write_signals_jsonl",
     "write_signals_csv",
-    "THREATEXCHANGE_TYPES",
 ]
 
 SIGNAL_TYPES = ("url", "account", "keyword", "sha256", "md5", "pdq")
 SUBJECTS = ("account", "url", "keyword", "media")
 DECISIONS = ("confirmed", "rejected")
-#: the python-threatexchange signal type names these correspond to (for the sharing export)
-THREATEXCHANGE_TYPES = {"url": "url", "keyword": "trend_query", "md5": "photo_md5", "pdq": "pdq",
-                        "sha256": "sha256", "account": "account"}
 
 
 @dataclass(frozen=True)
@@ -105,7 +102,8 @@ class Decision:
 
 def _norm_value(subject: str, value: str, signal_type: str = "") -> str:
     if subject == "url":
-        link = classify_url(value)
+        found = extract_links(value.strip(), "decision")  # reviewers may paste the disguised form
+        link = found[0] if len(found) == 1 else classify_url(value.strip())
         if link is None:
             return value.strip()
         return link.destination or link.url

@@ -51,6 +51,7 @@ __all__ = [
 
 STARTER_TERMS_FILE = "starter_terms.csv"
 HASHTAG_MODES = ("edge", "whole")
+_TAG_CACHE_SIZE = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +219,8 @@ class TermEngine:
                 allow_keys.setdefault(key, (len(key), lpad, rpad, []))[3].append(len(self.allow))
                 self.allow.append(phrase)
         self._allow_auto = self._build(allow_keys)
+        #: hashtag body -> accepted compact matches (hashtags repeat a lot in real feeds)
+        self._tag_cache: dict[str, list[tuple[int, int, tuple[int, ...]]]] = {}
 
     @staticmethod
     def _build(keys: dict[str, tuple[int, int, int, list[int]]]) -> ahocorasick.Automaton | None:
@@ -249,7 +252,7 @@ class TermEngine:
                 tag_spans = [(0, len(text))]
             elif "#" in text:
                 tag_spans = [(a + 1, b) for a, b in _hashtag_spans(text)]
-        compact_hits = self._compact_hits(text, tag_spans) if tag_spans else []
+        compact_hits = self._compact_hits(text, tag_spans, s if hashtag else None) if tag_spans else []
         if not raw and not compact_hits:
             return []
         hits: list[TermHit] = []
@@ -278,7 +281,9 @@ class TermEngine:
             allowed = self._allowed_spans(text, hashtag)
             if allowed:
                 hits = [h for h in hits if not any(x <= h.start and h.end <= y for x, y in allowed)]
-        hits.sort(key=lambda h: (h.start, h.end, h.term))
+        hits.sort(key=lambda h: (h.start, -h.end, h.term))
+        if len(hits) > 1:
+            hits = _drop_contained(hits)
         return hits
 
     def find_tags(self, tags: Iterable[str], field: str = "tags") -> list[TermHit]:
@@ -289,25 +294,30 @@ class TermEngine:
                 out.extend(self.find(tag.lstrip("#"), f"{field}[{i}]", hashtag=True))
         return out
 
-    def _compact_hits(self, text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    def _compact_hits(self, text: str, spans: list[tuple[int, int]],
+                      whole: str | None = None) -> list[tuple[int, int, int]]:
+        """Term hits inside glued hashtags. ``whole`` is the term view of ``text`` when ``text`` is itself
+        one hashtag (already computed by the caller)."""
         assert self._cauto is not None
         out: list[tuple[int, int, int]] = []
+        cache = self._tag_cache
         for a, b in spans:
             body = text[a:b]
-            c = compact(normalise(body, hashtag=True))
-            if not c:
-                continue
-            found = [(end - length + 1, end + 1, ids) for end, (length, _l, _r, ids) in self._cauto.iter(c)]
+            found = cache.get(body)
+            if found is None:
+                c = compact(whole if whole is not None else normalise(body, hashtag=True))
+                found = [(end - length + 1, end + 1, ids) for end, (length, _l, _r, ids) in self._cauto.iter(c)]
+                found = _accept_compact(found, len(c), self.hashtag_mode) if found else []
+                if len(cache) >= _TAG_CACHE_SIZE:
+                    cache.clear()
+                cache[body] = found
             if not found:
-                continue
-            accepted = _accept_compact(found, len(c), self.hashtag_mode)
-            if not accepted:
                 continue
             s2, offs = normalise_with_offsets(body, hashtag=True)
             coffs = [offs[i] for i, ch in enumerate(s2) if ch != " "]
-            if len(coffs) != len(c):  # pragma: no cover - defensive, see find()
-                continue
-            for cs, ce, ids in accepted:
+            for cs, ce, ids in found:
+                if ce > len(coffs):  # pragma: no cover - defensive, see find()
+                    continue
                 x = a + coffs[cs]
                 y = extend_span_end(text, a + coffs[ce - 1] + 1)
                 for tid in ids:
@@ -322,6 +332,17 @@ class TermEngine:
             start_idx = end_idx - length + 1
             spans.append((offs[start_idx + lpad], extend_span_end(text, offs[end_idx - rpad] + 1)))
         return spans
+
+
+def _drop_contained(hits: list[TermHit]) -> list[TermHit]:
+    """Keep the longest of nested hits of one category ("uncensored version" over "uncensored")."""
+    out: list[TermHit] = []
+    for h in hits:
+        if any(o.category == h.category and o.start <= h.start and h.end <= o.end
+               and (o.end - o.start) > (h.end - h.start) for o in out):
+            continue
+        out.append(h)
+    return out
 
 
 def _hashtag_spans(text: str) -> list[tuple[int, int]]:
