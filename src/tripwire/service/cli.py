@@ -1,0 +1,228 @@
+"""``tripwire serve``, ``tripwire keys create|list|revoke`` and ``tripwire audit verify|log``.
+
+Exit codes: 0 success; 1 the database cannot be used; 2 usage errors; ``audit verify`` exits 3 when the
+chain is broken (and names the first bad event).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from ..errors import UsageError
+
+err = Console(stderr=True)
+DbOption = typer.Option(None, "--db", help="Database: a SQLite file (default ./tripwire.db) or a SQLAlchemy URL (postgresql://...).")
+EXIT_TAMPERED = 3
+
+keys_app = typer.Typer(help="API keys for the service: create (printed once), list, revoke.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit trail: verify the hash chain, list events.", no_args_is_help=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _db(db: Optional[str]):
+    from ..store.db import DatabaseError, open_db
+
+    try:
+        return open_db(db)
+    except DatabaseError as exc:
+        _fail(str(exc), code=1)
+
+
+# -- keys -----------------------------------------------------------------------------------------------------
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option(..., "--role", help="admin, reviewer, submitter (scan/lookup only) or auditor (read-only)."),
+    name: str = typer.Option(..., "--name", help="Who or what uses the key (a person, a platform's upload service)."),
+    rate: Optional[float] = typer.Option(None, "--rate", min=0.001, help="Requests per second for this key (default: the service's)."),
+    db: Optional[str] = DbOption,
+    as_json: bool = typer.Option(False, "--json", help="Print {key, key_id, name, role} as JSON."),
+) -> None:
+    """Create an API key and print it ONCE (only a salted hash is stored; it cannot be shown again)."""
+    from .auth import check_role, cli_actor, create_key
+
+    try:
+        check_role(role)
+    except ValueError as exc:
+        _fail(str(exc))
+    database = _db(db)
+    try:
+        with database.session() as s:
+            created = create_key(s, name, role, cli_actor(), rate)
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        database.dispose()
+    if as_json:
+        typer.echo(json.dumps({"key": created.key, "key_id": created.key_id, "name": created.name, "role": created.role}))
+        return
+    typer.echo(created.key)
+    err.print(f"created {created.role} key {created.key_id} for {created.name!r}: store it now, it is not kept and "
+              f"cannot be shown again", highlight=False)
+
+
+@keys_app.command("list")
+def keys_list(db: Optional[str] = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
+    """List keys (ids, names, roles, state) — never the keys themselves."""
+    from rich.table import Table
+
+    from .auth import list_keys
+
+    database = _db(db)
+    with database.session() as s:
+        keys = list_keys(s)
+    database.dispose()
+    if as_json:
+        typer.echo(json.dumps(keys, indent=2))
+        return
+    if not keys:
+        err.print("no keys yet: create one with `tripwire keys create --role admin --name NAME`")
+        return
+    table = Table()
+    for col in ("key id", "name", "role", "rate/s", "created", "by", "last used", "revoked"):
+        table.add_column(col)
+    for k in keys:
+        table.add_row(k["key_id"], k["name"], k["role"], str(k["rate_per_s"] or "default"), (k["created_at"] or "")[:19],
+                      k["created_by"], (k["last_used_at"] or "—")[:19], (k["revoked_at"] or "—")[:19])
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="The key id (the 12 hex digits after twk_), or the whole key."),
+                db: Optional[str] = DbOption) -> None:
+    """Revoke a key: requests with it fail at once (within seconds in a running server), sessions end."""
+    from .auth import AuthError, cli_actor, parse_key, revoke_key
+
+    if key_id.startswith("twk_"):
+        try:
+            key_id = parse_key(key_id)
+        except AuthError as exc:
+            _fail(str(exc))
+    database = _db(db)
+    with database.session() as s:
+        done = revoke_key(s, key_id, cli_actor())
+    database.dispose()
+    if not done:
+        _fail(f"no active key {key_id!r}")
+    err.print(f"revoked key {key_id}", highlight=False)
+
+
+# -- audit ---------------------------------------------------------------------------------------------------
+
+@audit_app.command("verify")
+def audit_verify(db: Optional[str] = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Recompute the audit hash chain; exit 3 and name the first bad event if anything was edited, deleted,
+    inserted or reordered."""
+    from ..review import audit
+    from ..review.models import AuditEvent
+
+    database = _db(db)
+    with database.session() as s:
+        v = audit.verify(s)
+        bad = s.get(AuditEvent, v.first_bad_seq) if v.first_bad_seq is not None else None
+        bad_desc = f"{bad.kind} by {bad.actor} at {bad.at}" if bad is not None else None
+    database.dispose()
+    if as_json:
+        typer.echo(json.dumps({"ok": v.ok, "events": v.events, "head": v.head, "first_bad_seq": v.first_bad_seq,
+                               "first_bad_event": bad_desc, "problem": v.problem}))
+    elif v.ok:
+        err.print(f"audit trail OK: {v.events} events, head {v.head}", highlight=False)
+    else:
+        err.print(f"[bold red]audit trail BROKEN[/] at event {v.first_bad_seq}"
+                  + (f" ({bad_desc})" if bad_desc else "") + f": {v.problem}; {v.events} events before it verify",
+                  highlight=False)
+    if not v.ok:
+        raise typer.Exit(EXIT_TAMPERED)
+
+
+@audit_app.command("log")
+def audit_log(
+    after: int = typer.Option(0, "--after", help="Events after this sequence number."),
+    limit: int = typer.Option(100, "--limit", min=1, max=100_000),
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind (decision, bank.add, key.create, ...)."),
+    db: Optional[str] = DbOption,
+) -> None:
+    """Print audit events as JSON lines, oldest first."""
+    from sqlalchemy import select
+
+    from ..review.models import AuditEvent
+
+    database = _db(db)
+    with database.session() as s:
+        q = select(AuditEvent).where(AuditEvent.seq > after)
+        if kind:
+            q = q.where(AuditEvent.kind == kind)
+        for e in s.scalars(q.order_by(AuditEvent.seq).limit(limit)):
+            typer.echo(json.dumps({"seq": e.seq, "at": e.at, "kind": e.kind, "actor": e.actor, "subject": e.subject,
+                                   "data": e.data, "prev_hash": e.prev_hash, "hash": e.hash}, ensure_ascii=False))
+    database.dispose()
+
+
+# -- serve ---------------------------------------------------------------------------------------------------
+
+def serve_command(
+    db: Optional[str] = DbOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: loopback only)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Policy TOML file (default: the shipped default policy)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML configuration file (sections service, banks, limits, evidence, ...)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Server processes (each keeps its own index copy and rate limits)."),
+    tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="TLS certificate (PEM) to serve HTTPS directly."),
+    tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="TLS private key (PEM)."),
+    log_level: str = typer.Option("info", "--log-level", help="critical, error, warning, info, debug."),
+) -> None:
+    """Run the HTTP API and the review console (OpenAPI docs at /docs; every endpoint but /healthz needs a key)."""
+    import uvicorn
+
+    from ..config import load_config
+    from ..policy.policy import Policy
+    from ..store.db import DatabaseError, open_db, resolve_url
+
+    if bool(tls_cert) != bool(tls_key):
+        _fail("--tls-cert and --tls-key go together")
+    try:
+        cfg = load_config(config)
+        Policy.load(policy)  # fail fast on a bad policy, before binding the port
+        database = open_db(db)
+    except UsageError as exc:
+        _fail(str(exc))
+    except DatabaseError as exc:
+        _fail(str(exc), code=1)
+    with database.session() as s:
+        from sqlalchemy import func, select
+
+        from .models import ApiKey
+
+        active = s.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))) or 0
+    if not active:
+        err.print("no API keys yet: every request will be refused. Create one with "
+                  "`tripwire keys create --role admin --name NAME`" + (f" --db {db}" if db else ""), highlight=False)
+    scheme = "https" if tls_cert else "http"
+    err.print(f"tripwire serving {resolve_url(db).split('@')[-1]} on {scheme}://{host}:{port} "
+              f"(console {scheme}://{host}:{port}/console/, API docs /docs)", highlight=False)
+    ssl = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)} if tls_cert else {}
+    if workers > 1:
+        os.environ["TRIPWIRE_SERVE_DB"] = db or ""
+        os.environ["TRIPWIRE_SERVE_CONFIG"] = str(config or "")
+        os.environ["TRIPWIRE_SERVE_POLICY"] = str(policy or "")
+        database.dispose()
+        uvicorn.run("tripwire.service.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, proxy_headers=True, server_header=False, **ssl)
+        return
+    from .app import create_app
+
+    try:
+        app = create_app(db, cfg, policy=policy, database=database)
+    except UsageError as exc:
+        _fail(str(exc))
+    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=True, server_header=False, **ssl)

@@ -1,0 +1,68 @@
+"""Tables the service adds: API keys (salted hashes only), console sessions, and the review queue.
+
+An API key is shown once when it is created and never stored: the table keeps its public id, a random
+salt and HMAC-SHA256(salt, key). Keys are 256-bit random secrets, so a slow password hash buys nothing;
+what matters is that a copy of the database does not hand out working keys.
+
+Console sessions live server-side: the browser holds a random token (cookie), the table holds its
+SHA-256, so logging out or revoking the key ends the session at once.
+
+``review_queue`` holds the items the policy sent to a person, with the state of their review: ``open``
+(waiting), ``escalated`` (a reviewer asked for a second look) and ``decided``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..store.models import Base, utcnow
+
+ROLES: tuple[str, ...] = ("admin", "reviewer", "submitter", "auditor")
+QUEUE_STATES: tuple[str, ...] = ("open", "escalated", "decided")
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the public part of the key (``twk_<key_id>_<secret>``): how a key is named in logs and the audit trail
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    salt: Mapped[str] = mapped_column(String(64))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    #: requests per second allowed for this key (None: the service default)
+    rate_per_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ConsoleSession(Base):
+    __tablename__ = "console_sessions"
+
+    #: SHA-256 of the cookie's token (the token itself is never stored)
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class QueueEntry(Base):
+    __tablename__ = "review_queue"
+    __table_args__ = (Index("ix_review_queue_state_priority", "state", "priority"),)
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    #: what the policy did with the item, and the rule that decided it
+    action: Mapped[str] = mapped_column(String(20))
+    rule: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    priority: Mapped[float] = mapped_column(Float)
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
