@@ -76,11 +76,6 @@ class Service:
         self.stages = default_stages(config, db)
         matcher = next((st.matcher for st in self.stages if isinstance(st, MatchStage) and st.matcher is not None), None)
         self.matcher: Matcher = matcher if matcher is not None else Matcher.from_config(db, config)
-        if not any(getattr(st, "name", "") == "priority" for st in self.stages):
-            # default_stages does not set priority yet: add the triage stage so the queue can be ordered
-            from ..policy.priority import PriorityStage
-
-            self.stages.append(PriorityStage(config))
         self.keys = KeyVerifier(db, settings.session_hours)
         self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
         self.metrics = Metrics(self.state)
