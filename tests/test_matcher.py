@@ -27,7 +27,7 @@ KNOWN = ["camera/gps/DSCN0010.jpg", "camera/gps/DSCN0021.jpg", "camera/gps/DSCN0
          "camera/Canon_PowerShot_S40.jpg", "c2pa/CA.jpg", "camera/orientation/landscape_6.jpg"]
 #: transform -> the variant of the query that should reach the original's hash
 TRANSFORMS = {"jpeg75": "original", "resize50": "original", "rotate90": "rot270", "rotate180": "rot180",
-              "rotate270": "rot90", "flip": "flip_h", "pad20": "unletterbox"}
+              "rotate270": "rot90", "flip": "flip_horizontal", "pad20": "unletterbox"}
 
 
 def record_of(data: bytes, path: str = "x") -> dict:
@@ -277,3 +277,35 @@ def test_no_banks_means_empty_matches_and_no_index_files(tmp_path):
     none_stage.apply(rec2)
     assert rec2["matches"] == []
     db.dispose()
+
+
+def test_variants_are_the_hashes_of_the_transformed_images():
+    """With 4 passes every orientation is exact, on odd and even sizes alike (pdqhash's single-DCT
+    variants are not: that is what the extra passes are for)."""
+    import numpy as np
+    from helpers import synth_image
+
+    from tripwire.match.index_query import _OPS
+    from tripwire.signals.pdq import pdq_of_array
+    from tripwire.signals.pdq_variants import dihedral_hashes, variant_facts
+
+    single_dct_off = 0
+    for seed, size in enumerate([(320, 240), (321, 241), (300, 201), (97, 300)]):
+        rgb = np.asarray(synth_image(seed, size))
+        exact, quality = dihedral_hashes(rgb, passes=4)
+        one_pass, _ = dihedral_hashes(rgb, passes=1)
+        assert 0 <= quality <= 100 and list(exact) == list(one_pass)
+        for name, hex_ in exact.items():
+            truth = pdq_of_array(np.ascontiguousarray(_OPS[name](rgb)))[0]
+            assert hex_ == truth, (size, name)
+            single_dct_off += one_pass[name] != truth
+    assert single_dct_off > 0
+    # padding: the trimmed image is hashed in every orientation too
+    rgb = np.asarray(synth_image(9, (200, 150)))
+    padded = np.zeros((250, 200, 3), dtype=np.uint8)
+    padded[50:200, :] = rgb
+    facts = variant_facts(padded)
+    assert facts["pdq_unletterbox"] == pdq_of_array(rgb)[0] and facts["pdq_unletterbox_quality"] == pdq_of_array(rgb)[1]
+    assert facts["pdq_variants"]["unletterbox"] == facts["pdq_unletterbox"]
+    assert "unletterbox:rot90" in facts["pdq_variants"]
+    assert variant_facts(rgb)["pdq_unletterbox"] is None

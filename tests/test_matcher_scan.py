@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import shutil
 from pathlib import Path
@@ -56,18 +55,40 @@ def run_ok(*args, **kw):
     return proc
 
 
+class _Result:
+    def __init__(self, result):
+        self.returncode = result.exit_code
+        self.stdout = result.stdout
+        self.stderr = result.stderr
+
+
+def cli(*args: str) -> _Result:
+    """The command line in this process (no interpreter start per call)."""
+    from typer.testing import CliRunner
+
+    from tripwire.cli import app
+
+    return _Result(CliRunner().invoke(app, list(args)))
+
+
+def cli_ok(*args: str) -> _Result:
+    result = cli(*args)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def test_bank_cli_import_export_list_match(tmp_path):
     db = str(tmp_path / "t.db")
-    inspect = json.loads(run_ok("inspect", str(A), "--json").stdout)
-    run_ok("bank", "create", "hotline", "--source", "stand-in", "--db", db)
-    run_ok("bank", "create", "allow", "--negative", "--pdq-radius", "10", "--db", db)
+    inspect = json.loads(cli_ok("inspect", str(A), "--json").stdout)
+    cli_ok("bank", "create", "hotline", "--source", "stand-in", "--db", db)
+    cli_ok("bank", "create", "allow", "--negative", "--pdq-radius", "10", "--db", db)
     listing = tmp_path / "list.csv"
     listing.write_text("signal_type,value,category\n"
                        f"pdq,{inspect['pdq']},1\n"
                        f"md5,{inspect['md5']},1\n"
                        "md5,not-a-digest,1\n"
                        f"sha1,{'b' * 40},9\n", encoding="utf-8")
-    proc = tripwire("bank", "import", "hotline", str(listing), "--db", db, "--json", "--errors", str(tmp_path / "errors.jsonl"))
+    proc = cli("bank", "import", "hotline", str(listing), "--db", db, "--json", "--errors", str(tmp_path / "errors.jsonl"))
     assert proc.returncode == 3, proc.stderr  # finished, with malformed rows
     report = json.loads(proc.stdout)
     assert report["added"] == 2 and report["error_count"] == 2
@@ -75,32 +96,32 @@ def test_bank_cli_import_export_list_match(tmp_path):
     assert len((tmp_path / "errors.jsonl").read_text().splitlines()) == 2
     assert (tmp_path / "t.db.pdqindex" / "state.json").exists()  # the import brought the index up to date
 
-    banks = {b["name"]: b for b in json.loads(run_ok("bank", "list", "--db", db, "--json").stdout)}
+    banks = {b["name"]: b for b in json.loads(cli_ok("bank", "list", "--db", db, "--json").stdout)}
     assert banks["hotline"]["by_type"] == {"md5": 1, "pdq": 1} and banks["allow"]["negative"] is True
 
     rotated = tmp_path / "rotated.png"
     Image.open(A).rotate(90, expand=True).save(rotated)
-    results = json.loads(run_ok("match", str(A), str(rotated), "--db", db).stdout)
+    results = json.loads(cli_ok("match", str(A), str(rotated), "--db", db).stdout)
     assert [sorted(m["signal_type"] for m in r["matches"]) for r in results] == [["md5", "pdq"], ["pdq"]]
     assert results[1]["matches"][0]["variant"] == "rot270" and results[1]["matches"][0]["category"] == "1"
-    by_hash = json.loads(run_ok("match", "--pdq", flip_bits(inspect["pdq"], 7), "--md5", inspect["md5"].upper(), "--db", db).stdout)
+    by_hash = json.loads(cli_ok("match", "--pdq", flip_bits(inspect["pdq"], 7), "--md5", inspect["md5"].upper(), "--db", db).stdout)
     assert [r["matches"][0]["distance"] for r in by_hash] == [7, 0]
-    assert json.loads(run_ok("match", "--sha256", "0" * 64, "--db", db).stdout)[0]["matches"] == []
+    assert json.loads(cli_ok("match", "--sha256", "0" * 64, "--db", db).stdout)[0]["matches"] == []
 
-    exported = run_ok("bank", "export", "hotline", "--format", "vics", "--db", db).stdout
+    exported = cli_ok("bank", "export", "hotline", "--format", "vics", "--db", db).stdout
     doc = json.loads(exported)
     assert [m.get("MD5") for m in doc["value"]] == [None, inspect["md5"].upper()]  # entries without a MediaID: one Media each
     assert doc["value"][0]["AlternativeHashes"] == [{"HashName": "PDQ", "HashValue": inspect["pdq"]}]
     out = tmp_path / "bank.csv"
-    run_ok("bank", "export", "hotline", "--format", "csv", "--out", str(out), "--db", db)
+    cli_ok("bank", "export", "hotline", "--format", "csv", "--out", str(out), "--db", db)
     assert sorted(r["value"] for r in csv.DictReader(out.open())) == sorted([inspect["pdq"], inspect["md5"]])
 
-    run_ok("bank", "remove", "hotline", inspect["pdq"], "--reason", "test", "--db", db)
-    after = json.loads(run_ok("match", str(rotated), "--db", db).stdout)
+    cli_ok("bank", "remove", "hotline", inspect["pdq"], "--reason", "test", "--db", db)
+    after = json.loads(cli_ok("match", str(rotated), "--db", db).stdout)
     assert after[0]["matches"] == []
-    assert tripwire("bank", "import", "nope", str(listing), "--db", db).returncode == 2
-    assert tripwire("bank", "delete", "allow", "--db", db).returncode == 2  # needs --yes
-    run_ok("bank", "delete", "allow", "--yes", "--db", db)
+    assert cli("bank", "import", "nope", str(listing), "--db", db).returncode == 2
+    assert cli("bank", "delete", "allow", "--db", db).returncode == 2  # needs --yes
+    cli_ok("bank", "delete", "allow", "--yes", "--db", db)
 
 
 def test_scan_records_carry_matches_and_clusters(tmp_path):

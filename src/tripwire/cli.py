@@ -117,7 +117,6 @@ def inspect(
         render(records, Console())
 
 
-@app.command()
 def report(
     case: str = typer.Argument("default", help="Case name."),
     db: Optional[str] = DbOption,
@@ -145,3 +144,25 @@ from .banks.cli import bank_app, match_command  # noqa: E402
 
 app.add_typer(bank_app, name="bank")
 app.command("match")(match_command)
+
+from .trade.cli import posts_app, prompt_app  # noqa: E402
+
+app.add_typer(posts_app, name="posts")
+app.add_typer(prompt_app, name="prompt")
+
+from .service.cli import audit_app, keys_app, serve_command  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.command("serve")(serve_command)
+
+from .evidence.cli import evidence_app  # noqa: E402
+from .report.cli import export_app, import_app, report_app  # noqa: E402
+from .sharing.cli import signals_app  # noqa: E402
+
+report_app.command("case")(report)  # `tripwire report CASE` stays the default; `tripwire report ncmec ...` beside it
+app.add_typer(report_app, name="report")
+app.add_typer(export_app, name="export")
+app.add_typer(import_app, name="import")
+app.add_typer(evidence_app, name="evidence")
+app.add_typer(signals_app, name="signals")

@@ -35,4 +35,4 @@ def default_extractors(config: Config) -> list[Extractor]:
     from .signals.pdq_variants import PdqVariantsExtractor
     from .provenance.extractor import ProvenanceExtractor
 
-    return [DigestExtractor(), ImageInfoExtractor(), PdqExtractor(), PdqVariantsExtractor(), ProvenanceExtractor(config)]
+    return [DigestExtractor(), ImageInfoExtractor(), PdqExtractor(), PdqVariantsExtractor(config), ProvenanceExtractor(config)]

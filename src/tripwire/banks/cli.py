@@ -25,7 +25,7 @@ bank_app = typer.Typer(
     help="Hash banks: lists of known content (hotline lists, your own decisions, allow-lists).",
     no_args_is_help=True,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DbOption = typer.Option(None, "--db", help="Database: a SQLite file (default ./tripwire.db) or a SQLAlchemy URL.")
 ConfigOption = typer.Option(None, "--config", help="TOML configuration file.")
@@ -142,15 +142,19 @@ def list_banks(db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None
         err.print("no banks yet: create one with `tripwire bank create NAME`")
         return
     table = Table()
-    for col in ("bank", "kind", "enabled", "radius", "min q", "scheme", "entries", "by type", "unsupported", "removed", "source"):
-        table.add_column(col)
+    table.add_column("bank", no_wrap=True)
+    table.add_column("settings")
+    table.add_column("entries")
+    table.add_column("removed", justify="right")
+    table.add_column("source")
     for s in summaries:
         b = s.bank
+        settings = (f"{'negative' if b.negative else 'positive'}, radius {b.pdq_radius}, min q {b.min_quality}, "
+                    f"{b.category_scheme}" + ("" if b.enabled else ", [bold]disabled[/]"))
         by_type = ", ".join(f"{k} {v}" for k, v in sorted(s.counts.items()) if k not in s.unsupported)
         unsupported = ", ".join(f"{k} {v}" for k, v in sorted(s.unsupported.items()))
-        table.add_row(b.name, "negative" if b.negative else "positive", "yes" if b.enabled else "no", str(b.pdq_radius),
-                      str(b.min_quality), b.category_scheme, str(s.active), by_type or "—", unsupported or "—",
-                      str(s.removed), b.source or "—")
+        entries = f"{s.active}" + (f" ({by_type})" if by_type else "") + (f"; unsupported: {unsupported}" if unsupported else "")
+        table.add_row(b.name, settings, entries, str(s.removed), b.source or "—")
     Console().print(table)
 
 

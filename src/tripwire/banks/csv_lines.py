@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime, timezone
 from typing import IO, Any, Iterable, Iterator
 
 from .importer import RawEntry, RowError
@@ -130,6 +131,15 @@ def _tags_out(tags: tuple[str, ...] | None) -> str:
     return ";".join(tags)
 
 
+def _utc(when: datetime | None) -> str:
+    """ISO 8601 in UTC (SQLite hands back naive datetimes; tripwire stores UTC)."""
+    if when is None:
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).isoformat()
+
+
 def write_csv(entries: Iterable[EntryRow], out: IO[str]) -> int:
     """Write entries as CSV with the standard header; returns the number of rows."""
     writer = csv.writer(out, lineterminator="\n")
@@ -137,7 +147,7 @@ def write_csv(entries: Iterable[EntryRow], out: IO[str]) -> int:
     count = 0
     for e in entries:
         writer.writerow([e.signal_type, e.value, e.category or "", e.source_id or "", e.series or "",
-                         _tags_out(e.tags), e.notes or "", e.added_at.isoformat() if e.added_at else ""])
+                         _tags_out(e.tags), e.notes or "", _utc(e.added_at)])
         count += 1
     return count
 

@@ -69,8 +69,6 @@ class ImportReport:
     #: reader-specific facts (e.g. the VICS envelope version)
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-    #: (id, value) of new pdq entries, when the caller asked to collect them
-    new_pdq: list[tuple[int, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -224,7 +222,7 @@ def read_entries(fmt: str, stream: IO[bytes], signal_type: str | None = None,
 def run_import(store: BankStore, bank: str, entries: Iterable[RawEntry | RowError], fmt: str = "", *,
                default_type: str | None = None, batch_size: int = DEFAULT_BATCH,
                error_sink: IO[str] | None = None, on_batch: Callable[[ImportReport], None] | None = None,
-               collect_pdq: bool = False, details: dict[str, Any] | None = None) -> ImportReport:
+               details: dict[str, Any] | None = None) -> ImportReport:
     """Validate and store ``entries`` into ``bank``; malformed rows are reported, valid rows load.
 
     ``error_sink`` receives every error as one JSON line as it happens (the report keeps the first
@@ -249,8 +247,6 @@ def run_import(store: BankStore, bank: str, entries: Iterable[RawEntry | RowErro
         report.added += result.added
         report.existing += result.existing
         report.tombstoned += result.tombstoned
-        if collect_pdq:
-            report.new_pdq.extend(result.new_pdq)
         batch.clear()
         if on_batch is not None:
             on_batch(report)
@@ -284,7 +280,7 @@ def run_import(store: BankStore, bank: str, entries: Iterable[RawEntry | RowErro
 def import_file(store: BankStore, bank: str, path: str | Path, fmt: str | None = None, *,
                 signal_type: str | None = None, batch_size: int = DEFAULT_BATCH,
                 error_sink: IO[str] | None = None, progress: Callable[[int, int], None] | None = None,
-                on_batch: Callable[[ImportReport], None] | None = None, collect_pdq: bool = False) -> ImportReport:
+                on_batch: Callable[[ImportReport], None] | None = None) -> ImportReport:
     """Import a list file (format guessed from its name and content unless given)."""
     default_type = normalise_signal_type(signal_type) if signal_type else None
     with open_input(path, progress) as stream:
@@ -293,7 +289,7 @@ def import_file(store: BankStore, bank: str, path: str | Path, fmt: str | None =
         details: dict[str, Any] = {}
         entries = read_entries(fmt, stream, default_type, details)
         return run_import(store, bank, entries, fmt, default_type=default_type, batch_size=batch_size,
-                          error_sink=error_sink, on_batch=on_batch, collect_pdq=collect_pdq, details=details)
+                          error_sink=error_sink, on_batch=on_batch, details=details)
 
 
 def label_of(bank: BankInfo, code: str | None) -> str | None:

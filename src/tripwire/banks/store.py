@@ -108,8 +108,6 @@ class BatchResult:
     existing: int = 0
     #: already present but removed: a re-import never revives a tombstone
     tombstoned: int = 0
-    #: (id, value) of new pdq entries, for an in-process index
-    new_pdq: list[tuple[int, str]] = field(default_factory=list)
 
 
 _ENTRY_COLUMNS = (
@@ -273,54 +271,48 @@ class BankStore:
              "notes": r.get("notes"), "added_at": now, "removed_at": None, "removed_reason": None}
             for r in unique.values()
         ]
-        with self.db.session() as s:
-            inserted = self._insert_ignore(s, params)
-            result.added = len(inserted)
-            result.new_pdq = [(i, v) for i, t, v in inserted if t == "pdq"]
+        with self.db.engine.begin() as conn:
+            result.added = self._insert_ignore(conn, params)
             if result.added < len(params):
-                got = {(t, v) for _, t, v in inserted}
-                missing = [k for k in unique if k not in got]
+                # which of the rows already there are tombstones (only asked when something was skipped)
                 tomb = 0
-                for chunk in _chunks(missing):
-                    tomb += s.scalar(
-                        select(func.count()).select_from(BankEntry).where(
-                            BankEntry.bank_id == bank_id, BankEntry.removed_at.is_not(None),
-                            tuple_(BankEntry.signal_type, BankEntry.value).in_(list(chunk)),
-                        )
-                    ) or 0
+                for chunk in _chunks(list(unique)):
+                    # by value first: the unique index leads with it
+                    found = conn.execute(select(BankEntry.signal_type, BankEntry.value).where(
+                        BankEntry.value.in_([v for _, v in chunk]), _bank_is(bank_id),
+                        BankEntry.removed_at.is_not(None)))
+                    wanted = set(chunk)
+                    tomb += sum(1 for t, v in found if (t, v) in wanted)
                 result.tombstoned = tomb
-                result.existing += len(missing) - tomb
-            s.execute(update(Bank).where(Bank.id == bank_id).values(updated_at=now))
+                result.existing += len(params) - result.added - tomb
+            conn.execute(update(Bank.__table__).where(Bank.__table__.c.id == bank_id).values(updated_at=now))
         return result
 
-    def _insert_ignore(self, s, params: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
+    def _insert_ignore(self, conn, params: list[dict[str, Any]]) -> int:
+        """INSERT ... ON CONFLICT DO NOTHING as one executemany; returns the number of new rows."""
         dialect = self.db.dialect
-        cols = (ENTRY_TABLE.c.id, ENTRY_TABLE.c.signal_type, ENTRY_TABLE.c.value)
         if dialect in ("sqlite", "postgresql"):
             if dialect == "sqlite":
                 from sqlalchemy.dialects.sqlite import insert as dialect_insert
             else:
                 from sqlalchemy.dialects.postgresql import insert as dialect_insert
-            stmt = (dialect_insert(ENTRY_TABLE)
-                    .on_conflict_do_nothing(index_elements=["value", "signal_type", "bank_id"])
-                    .returning(*cols))
-            return [tuple(r) for r in s.execute(stmt, params)]
+            stmt = dialect_insert(ENTRY_TABLE).on_conflict_do_nothing(index_elements=["value", "signal_type", "bank_id"])
+            if dialect == "sqlite":
+                # sqlite3's executemany reports the rows it inserted (ignored conflicts do not count)
+                return int(conn.execute(stmt, params).rowcount)
+            # PostgreSQL: batched multi-row INSERT ... RETURNING; only inserted rows come back
+            return len(conn.execute(stmt.returning(ENTRY_TABLE.c.id), params).all())
         # other databases: look up what exists, insert the rest (same outcome, one more query)
         bank_id = params[0]["bank_id"]
         existing: set[tuple[str, str]] = set()
         keys = [(p["signal_type"], p["value"]) for p in params]
         for chunk in _chunks(keys):
-            existing.update(s.execute(select(BankEntry.signal_type, BankEntry.value).where(
-                BankEntry.bank_id == bank_id, tuple_(BankEntry.signal_type, BankEntry.value).in_(list(chunk)))).all())
-        fresh = [p for p in params if (p["signal_type"], p["value"]) not in existing]
-        if not fresh:
-            return []
-        s.execute(insert(ENTRY_TABLE), fresh)
-        out: list[tuple[int, str, str]] = []
-        for chunk in _chunks([(p["signal_type"], p["value"]) for p in fresh]):
-            out.extend(tuple(r) for r in s.execute(select(*cols).where(
+            existing.update(tuple(r) for r in conn.execute(select(BankEntry.signal_type, BankEntry.value).where(
                 BankEntry.bank_id == bank_id, tuple_(BankEntry.signal_type, BankEntry.value).in_(list(chunk)))))
-        return out
+        fresh = [p for p in params if (p["signal_type"], p["value"]) not in existing]
+        if fresh:
+            conn.execute(insert(ENTRY_TABLE), fresh)
+        return len(fresh)
 
     def add_entries(self, bank: str, rows: Iterable[dict[str, Any]], batch_size: int = DEFAULT_BATCH) -> BatchResult:
         """Add already-normalised entries to a bank by name, in batches (see :mod:`tripwire.banks.importer`
@@ -334,7 +326,6 @@ class BankStore:
             total.added += r.added
             total.existing += r.existing
             total.tombstoned += r.tombstoned
-            total.new_pdq.extend(r.new_pdq)
             batch.clear()
 
         for row in rows:
@@ -350,7 +341,7 @@ class BankStore:
         q = select(BankEntry.id, BankEntry.bank_id)
         conds = []
         if bank_id is not None:
-            conds.append(BankEntry.bank_id == bank_id)
+            conds.append(_bank_is(bank_id) if values is not None else BankEntry.bank_id == bank_id)
         if signal_type is not None:
             conds.append(BankEntry.signal_type == signal_type)
         if removed is True:
@@ -428,6 +419,12 @@ class BankStore:
             q = q.where(BankEntry.removed_at.is_(None))
         with self.db.session() as s:
             return [_entry(r) for r in s.execute(q.order_by(BankEntry.id))]
+
+
+def _bank_is(bank_id: int):
+    """``bank_id = ?`` written so that SQLite's planner (no statistics) looks rows up through the value
+    index instead of scanning the whole bank through ``ix_bank_entries_bank``."""
+    return (BankEntry.bank_id + 0) == bank_id
 
 
 def _is_hex(value: str) -> bool:

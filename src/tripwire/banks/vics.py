@@ -169,7 +169,8 @@ def read_vics(stream: IO[bytes], details: dict[str, Any] | None = None) -> Itera
                 continue
             record_builder.event(event, value)
     except ijson.JSONError as exc:
-        yield RowError(f"after record {number}", f"invalid JSON, reading stopped: {exc}")
+        message = " ".join(str(exc).split())  # yajl's messages span lines (snippet + caret)
+        yield RowError(f"after record {number}", f"invalid JSON, reading stopped: {message[:300]}")
         details["truncated"] = True
     if record_prefix is None and "truncated" not in details:
         yield RowError("file", "not a VICS file: no 'value' array (expected a VICS 2.0 JSON export)")

@@ -368,14 +368,21 @@ class Matcher:
     def queries_of(self, record: dict[str, Any]) -> list[PdqQuery]:
         """The PDQ queries for an item record (its variants and unletterbox hash, per the settings)."""
         quality = record.get("pdq_quality")
+        trimmed_quality = record.get("pdq_unletterbox_quality")
         queries: list[PdqQuery] = []
-        variants = record.get("pdq_variants") if self.use_variants else None
-        if isinstance(variants, dict) and variants:
-            queries.extend(PdqQuery(name, h, quality) for name, h in variants.items() if isinstance(h, str))
-        elif record.get("pdq"):
+        if record.get("pdq"):
             queries.append(PdqQuery("original", record["pdq"], quality))
+        variants = record.get("pdq_variants")
+        if isinstance(variants, dict):
+            for name, h in variants.items():
+                if not isinstance(h, str):
+                    continue
+                trimmed = name.startswith("unletterbox")
+                if (trimmed and not self.use_unletterbox) or (not self.use_variants and name not in ("original", "unletterbox")):
+                    continue
+                queries.append(PdqQuery(name, h, trimmed_quality if trimmed else quality))
         if self.use_unletterbox and record.get("pdq_unletterbox"):
-            queries.append(PdqQuery("unletterbox", record["pdq_unletterbox"], record.get("pdq_unletterbox_quality")))
+            queries.append(PdqQuery("unletterbox", record["pdq_unletterbox"], trimmed_quality))
         return queries
 
     def match_record(self, record: dict[str, Any]) -> MatchResult:
