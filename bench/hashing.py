@@ -86,7 +86,7 @@ def cli_rate(files: list[Path], copies: int) -> float:
                 shutil.copyfile(f, dest)
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "tripwire", "scan", str(root), "--db", str(Path(tmp) / "b.db"),
-                        "--out", str(Path(tmp) / "o"), "--workers", "1", "-q"], check=True)
+                        "--out", str(Path(tmp) / "o"), "--workers", "1", "-q"], check=True, capture_output=True)
         return copies * len(files) / (time.perf_counter() - started)
 
 
@@ -109,7 +109,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--copies", type=int, default=10, help="copies of the folder for the CLI run")
+    parser.add_argument("--config", help="TOML configuration for the tripwire runs (e.g. [banks] variant_passes = 1)")
     args = parser.parse_args()
+    if args.config:
+        os.environ["TRIPWIRE_CONFIG"] = os.path.abspath(args.config)
     one_core()
     files = sorted(CAMERA.rglob("*.jpg"))
     megapixels = 0.0

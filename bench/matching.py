@@ -47,14 +47,24 @@ FIXTURES = REPO.parent / "shared" / "fixtures"
 sys.path.insert(0, str(REPO / "src"))
 
 from tripwire.match.index import PdqIndex  # noqa: E402
+from tripwire.match.index_query import query_codes  # noqa: E402
 from tripwire.signals.pdq import pdq_dihedral_of_array  # noqa: E402
 
 RADIUS = 31
+OURS = "tripwire PdqIndex"
+HMA = "FAISS MultiHash(256,16,16) nflip=1 (HMA)"
+FLAT = "FAISS IndexBinaryFlat"
 
 
 def rss_bytes() -> int:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def rss_of_fresh_load(path: Path) -> int:
@@ -72,11 +82,13 @@ def rss_of_fresh_load(path: Path) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
-def fixture_hashes(limit: int) -> np.ndarray:
-    """(images, 8, 32) uint8: dihedral PDQ codes of the decodable fixture images (distinct originals)."""
+def fixture_hashes(limit: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(images, 8, 32) uint8: dihedral PDQ codes of the decodable fixture images (distinct originals);
+    and per image the codes tripwire's matcher sends by default (query_codes: 4 passes + unletterbox)."""
     from PIL import Image
 
     out: list[np.ndarray] = []
+    full: list[np.ndarray] = []
     seen: set[bytes] = set()
     for path in sorted(FIXTURES.rglob("*")):
         if not path.is_file() or path.suffix.lower() not in {".jpg", ".jpeg", ".png", ".webp"}:
@@ -95,9 +107,10 @@ def fixture_hashes(limit: int) -> np.ndarray:
             continue
         seen.add(codes[0].tobytes())
         out.append(codes)
+        full.append(query_codes(rgb).codes)
         if len(out) >= limit:
             break
-    return np.stack(out)
+    return np.stack(out), full
 
 
 def flip_random_bits(codes: np.ndarray, rng: np.random.Generator, max_bits: int) -> np.ndarray:
@@ -122,13 +135,25 @@ def make_codes(n: int, bases: np.ndarray, near_frac: float, seed: int) -> np.nda
     return codes
 
 
-def timed_per_image(fn, queries: np.ndarray) -> tuple[list[float], list]:
-    times: list[float] = []
-    results = []
-    for q in queries:
-        t0 = time.perf_counter()
-        results.append(fn(q))
-        times.append(time.perf_counter() - t0)
+def interleaved(
+    contenders: dict[str, object], queries: list[np.ndarray], rounds: int
+) -> tuple[dict[str, list[float]], dict[str, list]]:
+    """Time each contender on each image, alternating contenders image by image and round by round, so
+    that load from other jobs on a shared machine hits them alike. Returns per-contender times (seconds,
+    one per image per round) and the first round's results."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    results: dict[str, list] = {name: [] for name in contenders}
+    names = list(contenders)
+    for r in range(rounds):
+        for i, q in enumerate(queries):
+            order = names if (i + r) % 2 == 0 else names[::-1]
+            for name in order:
+                fn = contenders[name]
+                t0 = time.perf_counter()
+                out = fn(q)  # type: ignore[operator]
+                times[name].append(time.perf_counter() - t0)
+                if r == 0:
+                    results[name].append(out)
     return times, results
 
 
@@ -151,6 +176,7 @@ def main() -> None:
     ap.add_argument("--near", type=float, default=0.01, help="fraction of near-duplicates of fixture hashes")
     ap.add_argument("--add", type=int, default=100_000, help="hashes added incrementally")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds over the images")
     ap.add_argument("--skip", default="", help="comma list of contenders to skip: multihash,flat")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -159,7 +185,7 @@ def main() -> None:
 
     faiss.omp_set_num_threads(1)
     t0 = time.perf_counter()
-    qimg = fixture_hashes(args.images)
+    qimg, qfull = fixture_hashes(args.images)
     bases = qimg[:, 0, :]
     codes = make_codes(args.size, bases, args.near, args.seed)
     ids = np.arange(1, args.size + 1, dtype=np.int64)
@@ -168,44 +194,87 @@ def main() -> None:
           flush=True)
     rows: list[dict] = []
 
-    # ---- ground truth and IndexBinaryFlat --------------------------------------------------------------
-    truth: list[set] | None = None
-    if "flat" not in skip:
-        gc.collect()
-        r0 = rss_bytes()
-        t0 = time.perf_counter()
-        flat = faiss.IndexBinaryFlat(256)
-        flat.add(codes)
-        build = time.perf_counter() - t0
-        grown = rss_bytes() - r0
-        times, res = timed_per_image(lambda q: flat.range_search(q, RADIUS + 1), qimg)
-        truth = [faiss_sets(*r) for r in res]
-        rows.append(dict(name="FAISS IndexBinaryFlat", build=build, times=times, bytes=32.0,
-                         rss=grown / args.size, recall=1.0))
-        del flat, res
-        gc.collect()
-        print(f"flat done: {statistics.median(times) * 1e3:.2f} ms/image", flush=True)
+    rows: dict[str, dict] = {}
+    pairs: list[tuple[str, str, float]] = []  # (contender, peer, median of per-image time ratios)
 
-    # ---- tripwire PdqIndex -------------------------------------------------------------------------------
+    def ratio(times: dict[str, list[float]], a: str, b: str) -> float:
+        return float(np.median(np.array(times[b]) / np.array(times[a])))
+
+    # ---- phase 1: PdqIndex and IndexBinaryFlat (the ground truth), side by side ------------------------------
     gc.collect()
-    r0 = rss_bytes()
     t0 = time.perf_counter()
     index = PdqIndex()
     index.add(ids, codes)
-    build = time.perf_counter() - t0
+    build_ours = time.perf_counter() - t0
     index.search(qimg[0], RADIUS)  # JIT compile (cached on disk after the first run) outside the timing
-    times, res = timed_per_image(lambda q: index.search(q, RADIUS), qimg)
-    ours = [set(r) for r in res]
-    recall = exact = None
-    if truth is not None:
+    contenders: dict[str, object] = {OURS: lambda q: index.search(q, RADIUS)}
+    truth: list[set] | None = None
+    if "flat" not in skip:
+        t0 = time.perf_counter()
+        flat = faiss.IndexBinaryFlat(256)
+        flat.add(codes)
+        rows[FLAT] = dict(build=time.perf_counter() - t0, bytes=32.0, rss=float("nan"), recall=1.0)
+        contenders[FLAT] = lambda q: flat.range_search(q, RADIUS + 1)  # faiss: distance < radius
+    times, res = interleaved(contenders, list(qimg), args.rounds)
+    ours = [set(r) for r in res[OURS]]
+    rows[OURS] = dict(build=build_ours, bytes=index.memory_bytes() / len(index), rss=float("nan"),
+                      recall=None, times=times[OURS])
+    if "flat" not in skip:
+        truth = [faiss_sets(*r) for r in res[FLAT]]
+        rows[FLAT]["times"] = times[FLAT]
+        pairs.append((OURS, FLAT, ratio(times, OURS, FLAT)))
         found = sum(len(a & b) for a, b in zip(ours, truth))
         total = sum(len(b) for b in truth)
-        recall = found / total if total else 1.0
+        rows[OURS]["recall"] = found / total if total else 1.0
         exact = all(a == b for a, b in zip(ours, truth))
-        print(f"PdqIndex: {total:,} true (query, id) pairs within {RADIUS}; identical to brute force: {exact}")
-    mem = index.memory_bytes() / len(index)
+        print(f"PdqIndex: {total:,} true (query, id) pairs within {RADIUS}; identical to brute force "
+              f"(ids and distances): {exact}", flush=True)
+        del flat, contenders[FLAT]
+    del res
+    gc.collect()
+    times_full, _ = interleaved({OURS: lambda q: index.search(q, RADIUS)}, qfull, 1)
+    print(f"phase 1 done: PdqIndex {statistics.median(times[OURS]) * 1e3:.2f} ms/image", flush=True)
 
-    extra: dict[str, str] = {}
+    # ---- phase 2: PdqIndex and HMA's configuration, side by side ---------------------------------------------
+    if "multihash" not in skip:
+        # HMA's tables take ~280 B/hash: the codes go to a scratch file and are fed back in chunks, so the
+        # peak is PdqIndex + HMA's index, without a second copy of the codes.
+        spill = Path(tempfile.mkdtemp()) / "codes.u8"
+        codes.tofile(spill)
+        del codes
+        gc.collect()
+        r0 = rss_bytes()
+        t0 = time.perf_counter()
+        mh = faiss.IndexBinaryMultiHash(256, 16, 16)
+        mh.nflip = 1
+        step = 1_000_000
+        for start in range(0, args.size, step):
+            count = min(step, args.size - start)
+            mh.add(np.fromfile(spill, dtype=np.uint8, count=count * 32, offset=start * 32).reshape(count, 32))
+        build = time.perf_counter() - t0
+        grown = rss_bytes() - r0
+        spill.unlink()
+        spill.parent.rmdir()
+        times, res = interleaved({OURS: lambda q: index.search(q, RADIUS),
+                                  HMA: lambda q: mh.range_search(q, RADIUS + 1)}, list(qimg), args.rounds)
+        recall = None
+        if truth is not None:
+            got = [faiss_sets(*r) for r in res[HMA]]
+            total = sum(len(b) for b in truth)
+            recall = sum(len(a & b) for a, b in zip(got, truth)) / total if total else 1.0
+        rows[HMA] = dict(build=build, times=times[HMA], bytes=float("nan"), rss=grown / args.size, recall=recall)
+        rows[OURS]["times_vs_hma"] = times[OURS]
+        pairs.append((OURS, HMA, ratio(times, OURS, HMA)))
+        del mh, res
+        gc.collect()
+        print(f"phase 2 done: HMA config {statistics.median(times[HMA]) * 1e3:.2f} ms/image, PdqIndex "
+              f"{statistics.median(times[OURS]) * 1e3:.2f}", flush=True)
+
+    # ---- phase 3: PdqIndex updates and persistence -------------------------------------------------------------
+    extra: dict[str, str] = {
+        "search, all codes of query_codes() per image": f"{statistics.median(times_full[OURS]) * 1e3:.2f} ms median "
+        f"({statistics.median([len(q) for q in qfull]):.0f} codes median, {max(len(q) for q in qfull)} max)",
+    }
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.pdqidx"
         t0 = time.perf_counter()
@@ -230,12 +299,13 @@ def main() -> None:
         extra["add 1 + first match"] = f"{(time.perf_counter() - t0) * 1e3:.1f} ms ({'found' if ok else 'MISSING'})"
         t0 = time.perf_counter()
         index.remove(new_ids)
-        gone = not any(i >= 10**9 and i < 2 * 10**9 for _, i, _ in index.search(probe, RADIUS))
-        extra[f"remove {args.add:,} + check"] = f"{time.perf_counter() - t0:.3f} s ({'gone' if gone else 'STILL MATCHING'})"
+        gone = not any(10**9 <= i < 2 * 10**9 for _, i, _ in index.search(probe, RADIUS))
+        status = "gone" if gone else "STILL MATCHING"
+        extra[f"remove {args.add:,} + check"] = f"{time.perf_counter() - t0:.3f} s ({status})"
         extra["segments after updates"] = str(index.segment_count)
         del index
         gc.collect()
-        rss_loaded = rss_of_fresh_load(path) / args.size
+        rows[OURS]["rss"] = rss_of_fresh_load(path) / args.size
         t0 = time.perf_counter()
         loaded = PdqIndex.load(path)
         extra["load (read)"] = f"{time.perf_counter() - t0:.2f} s"
@@ -247,53 +317,35 @@ def main() -> None:
         mapped = PdqIndex.load(path, mmap=True)
         extra["load (mmap)"] = f"{(time.perf_counter() - t0) * 1e3:.1f} ms"
         del mapped
-    rows.append(dict(name="tripwire PdqIndex", build=build, times=times, bytes=mem, rss=rss_loaded,
-                     recall=recall))
-    print(f"PdqIndex done: {statistics.median(times) * 1e3:.2f} ms/image", flush=True)
-    gc.collect()
+    extra["peak RSS of this run"] = f"{peak_rss() / 2**30:.2f} GiB"
 
-    # ---- HMA's configuration -------------------------------------------------------------------------------
-    if "multihash" not in skip:
-        gc.collect()
-        r0 = rss_bytes()
-        t0 = time.perf_counter()
-        mh = faiss.IndexBinaryMultiHash(256, 16, 16)
-        mh.nflip = 1
-        mh.add(codes)
-        build = time.perf_counter() - t0
-        grown = rss_bytes() - r0
-        times, res = timed_per_image(lambda q: mh.range_search(q, RADIUS + 1), qimg)
-        got = [faiss_sets(*r) for r in res]
-        recall = None
-        if truth is not None:
-            total = sum(len(b) for b in truth)
-            recall = sum(len(a & b) for a, b in zip(got, truth)) / total if total else 1.0
-        rows.append(dict(name="FAISS MultiHash(256,16,16) nflip=1 (HMA)", build=build, times=times,
-                         bytes=float("nan"), rss=grown / args.size, recall=recall))
-        del mh, res
-        gc.collect()
-        print(f"multihash done: {statistics.median(times) * 1e3:.2f} ms/image", flush=True)
-
-    # ---- report -----------------------------------------------------------------------------------------------
-    ref = next((r for r in rows if r["name"].startswith("FAISS MultiHash")), None)
+    # ---- report --------------------------------------------------------------------------------------------------
     print()
-    print(f"## {args.size:,} codes, {qimg.shape[0]} images x 8 variants, radius {RADIUS}, one core")
+    print(f"## {args.size:,} codes, {qimg.shape[0]} images x 8 variants, radius {RADIUS}, one core, "
+          f"{args.rounds} interleaved rounds")
     print()
-    print("| index | build s | ms/image median | ms/image p95 | x HMA config | B/hash (arrays) | B/hash (RSS) | recall |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        med = statistics.median(r["times"]) * 1e3
-        speed = f"{statistics.median(ref['times']) * 1e3 / med:.1f}" if ref else "-"
+    print("| index | build s | ms/image median | ms/image p95 | B/hash (arrays) | B/hash (RSS) "
+          "| recall vs brute force |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name in (OURS, HMA, FLAT):
+        if name not in rows:
+            continue
+        r = rows[name]
         arrays = "-" if r["bytes"] != r["bytes"] else f"{r['bytes']:.1f}"
+        rss = "-" if r["rss"] != r["rss"] else f"{r['rss']:.1f}"
         rec = "-" if r["recall"] is None else f"{r['recall']:.2%}"
-        print(f"| {r['name']} | {r['build']:.1f} | {med:.2f} | {p95(r['times']) * 1e3:.2f} | {speed} | {arrays} "
-              f"| {r['rss']:.1f} | {rec} |")
+        print(f"| {name} | {r['build']:.1f} | {statistics.median(r['times']) * 1e3:.2f} | {p95(r['times']) * 1e3:.2f} "
+              f"| {arrays} | {rss} | {rec} |")
+    print()
+    print("| speed-up, same run, image by image | median of per-image time ratios |")
+    print("|---|---:|")
+    for a, b, x in pairs:
+        print(f"| {a} vs {b} | {x:.1f}x |")
     print()
     print("| PdqIndex operation | result |")
     print("|---|---|")
     for k, v in extra.items():
         print(f"| {k} | {v} |")
-
 
 if __name__ == "__main__":
     main()

@@ -179,6 +179,12 @@ def test_wide_id_range_and_memory():
     got = wide.search(codes[[0, -1]], 0)
     assert got == [(0, -(2**62), 0), (1, 2**62, 0)]
     assert wide.remove([2**62]) == 1 and wide.search(codes[-1:], 0) == []
+    edge = PdqIndex()  # ids at the ends of int64, compact encoding: lookups must not wrap around
+    top = np.iinfo(np.int64).max
+    edge.add([top - 5, top], codes[:2])
+    assert edge.remove([np.iinfo(np.int64).min, -1, top - 4]) == 0
+    assert top in edge and (top - 5) in edge and len(edge) == 2
+    assert edge.remove([top]) == 1 and edge.search(codes[:2], 0) == [(0, top - 5, 0)]
 
 
 def test_many_hits_overflow_the_result_buffer():

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner

@@ -142,6 +142,8 @@ def test_grey_and_rgba_inputs():
     assert find_uniform_borders(rgba) == (40, 280, 0, 320)
     with pytest.raises(ValueError):
         find_uniform_borders(np.zeros((10, 10, 2), np.uint8))
+    with pytest.raises(ValueError):
+        find_uniform_borders(np.zeros((10, 10, 3), np.float32))
 
 
 def test_returns_a_view_not_a_copy():

@@ -11,9 +11,10 @@ import typer
 from rich.console import Console
 
 from . import __version__
-from .config import Config, load_config
 from .errors import UsageError
-from .store.db import DatabaseError, open_db
+from .cli_common import ConfigOption, DbOption, err, fail, get_config
+from .cli_common import open_database as get_db
+from .store.db import DatabaseError
 
 app = typer.Typer(
     name="tripwire",
@@ -22,31 +23,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
-
-DbOption = typer.Option(None, "--db", help="Case database: a SQLite file (default ./tripwire.db) or a SQLAlchemy URL (postgresql://...).")
-ConfigOption = typer.Option(None, "--config", help="TOML configuration file (default: $TRIPWIRE_CONFIG, else built-in defaults).")
-
-
-def fail(message: str, code: int = 2) -> None:
-    """Print an error and exit: 2 for usage errors, 1 for system errors (database unreachable)."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def get_config(path: Optional[Path]) -> Config:
-    try:
-        return load_config(path)
-    except UsageError as exc:
-        fail(str(exc))
-        raise  # unreachable: fail() exits
-
-
-def get_db(db: Optional[str]):
-    try:
-        return open_db(db)
-    except DatabaseError as exc:
-        fail(str(exc), code=1)
 
 
 @app.callback(invoke_without_command=True)

@@ -7,7 +7,6 @@ every valid row was stored).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -16,48 +15,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import UsageError
 from .categories import SCHEMES
 from .signals import AmbiguousSignalType, normalise_signal_type
 from .store import BankError, BankStore
+from ..cli_common import ConfigOption, DbOption, JsonOption, err
+from ..cli_common import echo_json as _echo_json
+from ..cli_common import fail as _fail
+from ..cli_common import get_config as _config
+from ..cli_common import open_database as _db
 
 bank_app = typer.Typer(
     help="Hash banks: lists of known content (hotline lists, your own decisions, allow-lists).",
     no_args_is_help=True,
 )
-err = Console(stderr=True, soft_wrap=True)
 
-DbOption = typer.Option(None, "--db", help="Database: a SQLite file (default ./tripwire.db) or a SQLAlchemy URL.")
-ConfigOption = typer.Option(None, "--config", help="TOML configuration file.")
-JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 EXIT_ROW_ERRORS = 3
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _db(db: Optional[str]):
-    from ..store.db import DatabaseError, open_db
-
-    try:
-        return open_db(db)
-    except DatabaseError as exc:
-        _fail(str(exc), code=1)
-
-
-def _config(path: Optional[Path]):
-    from ..config import load_config
-
-    try:
-        return load_config(path)
-    except UsageError as exc:
-        _fail(str(exc))
-
-
-def _echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def _sync_index(database, config, quiet: bool) -> None:

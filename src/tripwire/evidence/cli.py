@@ -8,37 +8,22 @@ audit trail with ``--actor``.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
-from rich.console import Console
 
 from ..errors import UsageError
+from ..cli_common import ActorOption, ConfigOption, DbOption, JsonOption, err
+from ..cli_common import actor_name as _actor
+from ..cli_common import echo_json as _echo_json
+from ..cli_common import fail as _fail
 
 evidence_app = typer.Typer(help="Preserved evidence: encrypted, retained (1 year after a report by default), legal holds, audited reads.",
                            no_args_is_help=True)
-err = Console(stderr=True)
-DbOption = typer.Option(None, "--db", help="Case database: a SQLite file (default ./tripwire.db) or a SQLAlchemy URL.")
-ConfigOption = typer.Option(None, "--config", help="TOML configuration file (default: $TRIPWIRE_CONFIG).")
-JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
-ActorOption = typer.Option(None, "--actor", envvar="TRIPWIRE_ACTOR",
-                           help="Who is acting (audit trail; default $TRIPWIRE_ACTOR, else your login name).")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _actor(actor: Optional[str]) -> str:
-    from ..report.cli import _actor as actor_of
-
-    return actor_of(actor)
 
 
 def _open(db: Optional[str], config: Optional[Path], require_key: bool):
@@ -56,10 +41,6 @@ def _open(db: Optional[str], config: Optional[Path], require_key: bool):
     except DatabaseError as exc:
         _fail(str(exc), code=1)
     return store, database
-
-
-def _echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def _shas(store, database, sha256: list[str], item: list[int]) -> list[str]:

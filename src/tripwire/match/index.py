@@ -34,6 +34,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -174,9 +175,9 @@ class _Segment:
         if self.n == 0 or ids_sorted.size == 0:
             return np.empty(0, dtype=np.int64)
         if self.id_off is not None:
-            rel = ids_sorted - self.id_base
-            rel = rel[(rel >= 0) & (rel < 2**32)].astype(np.uint32)
-            keys, table = rel, self.id_off
+            hi = min(self.id_base + 2**32 - 1, np.iinfo(np.int64).max)  # compare before subtracting: no wrap
+            inside = ids_sorted[(ids_sorted >= self.id_base) & (ids_sorted <= hi)]
+            keys, table = (inside - self.id_base).astype(np.uint32), self.id_off
         else:
             assert self.ids64 is not None
             keys, table = ids_sorted, self.ids64
@@ -289,13 +290,16 @@ class PdqIndex:
             raise ValueError(f"{ids_arr.shape[0]} ids for {codes_arr.shape[0]} codes")
         if ids_arr.size == 0:
             return
-        order = np.argsort(ids_arr, kind="stable")
-        s_ids = ids_arr[order]
-        last = np.ones(s_ids.size, dtype=bool)  # keep the last occurrence of each id
-        last[:-1] = s_ids[1:] != s_ids[:-1]
-        order = order[last]
-        s_ids = s_ids[last]
-        new = _segment_from(s_ids, codes_arr[order])
+        if ids_arr.size == 1 or bool(np.all(ids_arr[1:] > ids_arr[:-1])):
+            s_ids, s_codes = ids_arr, codes_arr  # already sorted and unique (bulk loads): no copy
+        else:
+            order = np.argsort(ids_arr, kind="stable")
+            s_ids = ids_arr[order]
+            last = np.ones(s_ids.size, dtype=bool)  # keep the last occurrence of each id
+            last[:-1] = s_ids[1:] != s_ids[:-1]
+            order = order[last]
+            s_ids, s_codes = s_ids[last], codes_arr[order]
+        new = _segment_from(s_ids, s_codes)
         with self._lock:
             segs = [self._tombstoned(s, s_ids) for s in self._segs]
             segs.append(new)
@@ -354,7 +358,9 @@ class PdqIndex:
 
     # -- search ----------------------------------------------------------------------------------------------
 
-    def search_arrays(self, queries: np.ndarray, radius: int = DEFAULT_RADIUS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search_arrays(
+        self, queries: np.ndarray, radius: int = DEFAULT_RADIUS
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Like :meth:`search`, as three arrays (query rows int64, ids int64, distances int32), sorted by
         query row, then distance, then id."""
         radius = int(radius)
@@ -482,7 +488,7 @@ class PdqIndex:
         return index
 
     @staticmethod
-    def _read_array(fh, source: Path, offset: int, dtype: np.dtype, shape: tuple[int, ...],  # type: ignore[no-untyped-def]
+    def _read_array(fh: BinaryIO, source: Path, offset: int, dtype: np.dtype, shape: tuple[int, ...],
                     size: int, mmap: bool) -> np.ndarray:
         nbytes = int(np.prod(shape)) * dtype.itemsize
         if offset + nbytes > size:

@@ -14,8 +14,8 @@ cheap instead:
 * the 8 dihedral variants of an image (any number of queries, in fact) are checked against a block of
   rows while it is in L1 cache, so the data is read from memory once per batch, not once per query.
 
-On one core this reads ~30 GB/s and checks ~1 row x 8 queries per 1.2 ns (bench/matching.py has figures).
-A pure-numpy fallback gives identical answers where numba is unavailable; it is about 20x slower.
+On one core this streams ~30 GB/s and checks a row against 8 queries in ~1.5 ns (bench/matching.py).
+A pure-numpy fallback gives identical answers where numba is unavailable; it is about 10x slower.
 """
 
 from __future__ import annotations

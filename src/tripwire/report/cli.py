@@ -11,25 +11,22 @@ decision; 3 some reports ended retracted or failed (listed with the reason).
 
 from __future__ import annotations
 
-import getpass
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
 from ..errors import UsageError
+from ..cli_common import ActorOption, ConfigOption, DbOption, JsonOption, err
+from ..cli_common import actor_name as _actor
+from ..cli_common import echo_json as _echo_json
+from ..cli_common import fail as _fail
+from ..cli_common import get_config as _config
+from ..cli_common import open_database as _db
 
-err = Console(stderr=True)
-DbOption = typer.Option(None, "--db", help="Case database: a SQLite file (default ./tripwire.db) or a SQLAlchemy URL.")
-ConfigOption = typer.Option(None, "--config", help="TOML configuration file (default: $TRIPWIRE_CONFIG).")
-JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
-ActorOption = typer.Option(None, "--actor", envvar="TRIPWIRE_ACTOR",
-                           help="Who is acting (recorded in the audit trail; default $TRIPWIRE_ACTOR, else your login name).")
 EXIT_UNREACHABLE = 1
 EXIT_INCOMPLETE = 3
 
@@ -53,43 +50,6 @@ report_app = typer.Typer(
 )
 export_app = typer.Typer(help="Export a case for other tools (VICS 2.0 JSON for Griffeye / Project VIC).", no_args_is_help=True)
 import_app = typer.Typer(help="Import a case or hash set from other tools (VICS 2.0 JSON).", no_args_is_help=True)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-    raise typer.Exit(code)
-
-
-def _db(db: Optional[str]):
-    from ..store.db import DatabaseError, open_db
-
-    try:
-        return open_db(db)
-    except DatabaseError as exc:
-        _fail(str(exc), code=1)
-
-
-def _config(path: Optional[Path]):
-    from ..config import load_config
-
-    try:
-        return load_config(path)
-    except UsageError as exc:
-        _fail(str(exc))
-
-
-def _actor(actor: Optional[str]) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name (containers): insist on --actor
-        _fail("say who is acting with --actor NAME (or $TRIPWIRE_ACTOR): it goes into the audit trail")
-        raise
-
-
-def _echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def _evidence_store(cfg, required: bool):

@@ -15,27 +15,14 @@ import typer
 from rich.console import Console
 
 from ..errors import UsageError
+from ..cli_common import DbOption, err
+from ..cli_common import fail as _fail
+from ..cli_common import open_database as _db
 
-err = Console(stderr=True)
-DbOption = typer.Option(None, "--db", help="Database: a SQLite file (default ./tripwire.db) or a SQLAlchemy URL (postgresql://...).")
 EXIT_TAMPERED = 3
 
 keys_app = typer.Typer(help="API keys for the service: create (printed once), list, revoke.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail: verify the hash chain, list events.", no_args_is_help=True)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _db(db: Optional[str]):
-    from ..store.db import DatabaseError, open_db
-
-    try:
-        return open_db(db)
-    except DatabaseError as exc:
-        _fail(str(exc), code=1)
 
 
 # -- keys -----------------------------------------------------------------------------------------------------

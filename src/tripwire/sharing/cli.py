@@ -7,20 +7,13 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
 from ..errors import UsageError
+from ..cli_common import ConfigOption, DbOption, err
+from ..cli_common import fail as _fail
 
 signals_app = typer.Typer(help="Share human-confirmed signals (hashes, URLs, accounts, keywords) with peers; load theirs.",
                           no_args_is_help=True)
-err = Console(stderr=True)
-DbOption = typer.Option(None, "--db", help="Case database: a SQLite file (default ./tripwire.db) or a SQLAlchemy URL.")
-ConfigOption = typer.Option(None, "--config", help="TOML configuration file (default: $TRIPWIRE_CONFIG).")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
 
 
 @signals_app.command("export")

@@ -30,7 +30,7 @@ DEFAULT_COVERAGE = 0.98
 DEFAULT_MIN_KEEP = 0.25
 #: the pixels of a band line must average within this of the band's colour (rules out smooth gradients)
 MAX_DRIFT = 3.0
-_LUMA = np.array([0.299, 0.587, 0.114])
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 #: noisy lines tolerated inside a band when band lines follow within this many lines (a JPEG block)
 LOOKAHEAD = 8
 
@@ -41,35 +41,61 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
         arr = arr[:, :, None]
     if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
         raise ValueError(f"expected an (h, w), (h, w, 3) or (h, w, 4) image, got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        raise ValueError(f"expected 8-bit pixels (uint8), got {arr.dtype}")
     if arr.shape[2] == 4:
         arr = arr[:, :, :3]
     return arr
+
+
+def _close(lines: np.ndarray, colour: np.ndarray, tolerance: int) -> np.ndarray:
+    """(L, M) bool: pixels whose every channel is within ``tolerance`` of ``colour`` (uint8 compares)."""
+    out: np.ndarray | None = None
+    for c in range(lines.shape[2]):  # per channel: much faster than .all(axis=2) over a length-3 axis
+        lo = max(0, int(colour[c]) - tolerance)
+        hi = min(255, int(colour[c]) + tolerance)
+        ch = lines[:, :, c]
+        ok = (ch >= lo) & (ch <= hi)
+        out = ok if out is None else (out & ok)
+    assert out is not None
+    return out
 
 
 def _band_length(lines: np.ndarray, limit: int, tolerance: int, coverage: float) -> int:
     """Number of lines, from index 0 inward, that belong to a band of the first line's colour.
 
     ``lines`` is (L, M, C): L lines from the edge inward, M pixels each. Returns ``limit`` when the band
-    reaches it (the caller treats that as "uniform image").
+    reaches it (the caller treats that as "uniform image"). Lines are examined in growing chunks, so an
+    image without a band costs one line per side.
     """
-    if lines.shape[0] == 0 or lines.shape[1] == 0:
+    total = min(limit + LOOKAHEAD, lines.shape[0])
+    if total == 0 or lines.shape[1] == 0:
         return 0
-    colour = np.median(lines[0].astype(np.int16), axis=0)
-    span = lines[: min(limit + LOOKAHEAD, lines.shape[0])].astype(np.int16)
-    diff = span - colour
-    close = np.abs(diff).max(axis=2) <= tolerance
-    count = np.maximum(close.sum(axis=1), 1)
-    near = close.mean(axis=1) >= coverage
-    if not near[0]:
-        return 0
+    colour = np.median(lines[0], axis=0).astype(np.uint8)
+    frac = np.empty(total)
+    state = {"done": 0, "chunk": 1}
+
+    def examine(upto: int) -> None:
+        upto = min(upto, total)
+        while state["done"] < upto:
+            start = state["done"]
+            stop = min(total, start + max(state["chunk"], upto - start))
+            frac[start:stop] = _close(lines[start:stop], colour, tolerance).mean(axis=1)
+            state["done"] = stop
+            state["chunk"] = min(state["chunk"] * 2, 64)
+
     length = 0
     i = 0
-    while i < near.shape[0] and length < limit:
-        if near[i]:
+    while i < total and length < limit:
+        examine(i + 1)
+        if frac[i] >= coverage:
             length = i + 1
             i += 1
             continue
-        ahead = np.flatnonzero(near[i : i + LOOKAHEAD])
+        if i == 0:
+            return 0
+        examine(i + LOOKAHEAD)  # noisy lines inside a band: is there more band just after?
+        ahead = np.flatnonzero(frac[i : i + LOOKAHEAD] >= coverage)
         if ahead.size == 0:
             break
         i += int(ahead[0])
@@ -78,9 +104,11 @@ def _band_length(lines: np.ndarray, limit: int, tolerance: int, coverage: float)
     # edge's colour). Measured on luminance, and not on the 16 lines next to the picture: JPEG's chroma
     # subsampling (16x16 blocks) and ringing shift those.
     if length > 2 * LOOKAHEAD:
-        inner = slice(0, length - 2 * LOOKAHEAD)
-        luma = (diff[inner] * _LUMA).sum(axis=2) if diff.shape[2] == 3 else diff[inner].mean(axis=2)
-        shift = np.abs((luma * close[inner]).sum(axis=1) / count[inner])
+        inner = lines[: length - 2 * LOOKAHEAD]
+        close = _close(inner, colour, tolerance)
+        diff = inner.astype(np.float32) - colour
+        luma = diff @ _LUMA if diff.shape[2] == 3 else diff.mean(axis=2)
+        shift = np.abs((luma * close).sum(axis=1) / np.maximum(close.sum(axis=1), 1))
         drifting = np.flatnonzero(shift > MAX_DRIFT)
         if drifting.size:
             return int(drifting[0])
@@ -88,8 +116,8 @@ def _band_length(lines: np.ndarray, limit: int, tolerance: int, coverage: float)
     # leftover band line is a strong edge that moves the hash more than losing one picture line, so the
     # transition line goes with the band when at least half of it is still close to the band's colour and
     # clearly more of it than of the line after (else it is picture that happens to share the colour).
-    if 0 < length < min(limit, span.shape[0] - 1):
-        mixed = (np.abs(span[length : length + 2] - colour).max(axis=2) <= 2 * tolerance).mean(axis=1)
+    if 0 < length < min(limit, lines.shape[0] - 1):
+        mixed = _close(lines[length : length + 2], colour, 2 * tolerance).mean(axis=1)
         if mixed[0] >= 0.5 and mixed[0] >= mixed[1] + 0.25:
             length += 1
     return min(length, limit)

@@ -1,0 +1,63 @@
+"""What every command group shares: error exits, opening the database and config, common options.
+
+Exit codes are the same everywhere: 2 for usage errors (bad arguments, bad configuration), 1 for system
+errors (database unreachable); command groups add their own codes above 2 for partial outcomes.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+from typing import Any, NoReturn, Optional
+
+import typer
+from rich.console import Console
+
+from .config import Config, load_config
+from .errors import UsageError
+
+err = Console(stderr=True, soft_wrap=True)
+
+DbOption = typer.Option(None, "--db", help="Case database: a SQLite file (default ./tripwire.db) or a SQLAlchemy URL (postgresql://...).")
+ConfigOption = typer.Option(None, "--config", help="TOML configuration file (default: $TRIPWIRE_CONFIG, else built-in defaults).")
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+ActorOption = typer.Option(None, "--actor", envvar="TRIPWIRE_ACTOR",
+                           help="Who is acting (recorded in the audit trail; default $TRIPWIRE_ACTOR, else your login name).")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print an error and exit: 2 for usage errors, 1 for system errors."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def get_config(path: Optional[Path]) -> Config:
+    try:
+        return load_config(path)
+    except UsageError as exc:
+        fail(str(exc))
+
+
+def open_database(db: Optional[str]):
+    """Open and migrate the database named by ``--db``; unreachable is a system error (exit 1)."""
+    from .store.db import DatabaseError, open_db
+
+    try:
+        return open_db(db)
+    except DatabaseError as exc:
+        fail(str(exc), code=1)
+
+
+def actor_name(actor: Optional[str]) -> str:
+    """Who is acting, for the audit trail: ``--actor``/$TRIPWIRE_ACTOR, else the login name."""
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (containers): insist on --actor
+        fail("say who is acting with --actor NAME (or $TRIPWIRE_ACTOR): it goes into the audit trail")
+
+
+def echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
