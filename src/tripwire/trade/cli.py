@@ -34,6 +34,7 @@ from rich.console import Console
 from ..config import load_config
 from ..errors import UsageError
 from .graph import AccountGraph, GraphConfig
+from .bankmatch import CombinedMatcher, DatabaseBankMatcher
 from .hashlists import HashListMatcher
 from .links import Catalogue, default_catalogue
 from .posts import PostAnalyzer
@@ -86,6 +87,14 @@ def _section(config_path: Optional[Path]) -> dict[str, Any]:
     return section
 
 
+def _database_banks(db: Optional[str], config: Optional[Path], names: list[str]) -> DatabaseBankMatcher:
+    from ..cli_common import open_database
+    from ..match.matcher import Matcher
+
+    database = open_database(db)
+    return DatabaseBankMatcher(Matcher.from_config(database, load_config(config)), names)
+
+
 def _paths(option: Optional[list[Path]], section: dict[str, Any], key: str) -> list[Path]:
     if option:
         return list(option)
@@ -133,6 +142,9 @@ def scan_cmd(
     allow: Optional[list[Path]] = AllowOpt,
     banks: Optional[list[Path]] = typer.Option(None, "--banks", help="Hash list (md5/sha256/pdq hex per line, or CSV "
                                                "signal_type,value,...). Repeatable. Matches seed the graph."),
+    bank: Optional[list[str]] = typer.Option(None, "--bank", help="A bank of the case database (--db) to match media "
+                                             "against, with its radius, quality floor and allow-lists. Repeatable."),
+    db: Optional[str] = typer.Option(None, "--db", help="Case database holding the --bank banks (default ./tripwire.db)."),
     seed_accounts: Optional[Path] = typer.Option(None, "--seed-accounts", help="JSONL of {platform, id} seed accounts."),
     decisions: Optional[Path] = typer.Option(None, "--decisions", help="Reviewer decisions JSONL: confirmed accounts, "
                                              "URLs and media seed risk; rejected accounts lose their own."),
@@ -150,10 +162,13 @@ def scan_cmd(
         ruleset = build_rules(section, rules, engine)
         cat_paths = _paths(catalogue, section, "catalogue")
         cat = Catalogue.load(cat_paths) if cat_paths else default_catalogue()
-        matcher = None
+        matchers: list[Any] = []
         bank_paths = _paths(banks, section, "banks")
         if bank_paths:
-            matcher = HashListMatcher.from_files(bank_paths)
+            matchers.append(HashListMatcher.from_files(bank_paths))
+        if bank:
+            matchers.append(_database_banks(db, config, bank))
+        matcher = matchers[0] if len(matchers) == 1 else (CombinedMatcher(matchers) if matchers else None)
         gcfg = GraphConfig.from_section(section.get("graph", {}))
         if hub_max is not None:
             gcfg.hub_max_accounts = hub_max
