@@ -6,8 +6,9 @@ Measures, interleaved round by round so machine noise hits every contender alike
   - python-threatexchange  PdqSignal.hash_from_file (full decode, the HMA reference)
   - perception             hashers.PDQHash().compute (when installed; see bench/README.md)
   - tripwire PDQ           PdqExtractor on a draft-mode decode (what `tripwire scan` runs)
-  - tripwire all           every default extractor, in process (digests, image info, PDQ, and whatever
-                           later issues registered: provenance, dihedral variants ...)
+  - tripwire core          digests, size and PDQ in process: the foundation's extractors
+  - tripwire all           every default extractor, in process (adds provenance with C2PA/EXIF/XMP/
+                           generators/watermarks, and the 8 exact rotation/flip PDQ variants the matcher uses)
   - tripwire scan (CLI)    the real command, --workers 1, over --copies copies of the folder, database
                            and reports included
 and the largest Hamming distance between draft-mode and full-decode PDQ on images of quality >= 80.
@@ -44,8 +45,14 @@ def contenders(files: list[Path]):
     from tripwire.pipeline.worker import SourceProcessor, Task
     from tripwire.signals.pdq import PdqExtractor
 
+    from tripwire.signals.digests import DigestExtractor
+    from tripwire.signals.imageinfo import ImageInfoExtractor
+
     pdq = PdqExtractor()
     processor = SourceProcessor(load_config())
+    # the foundation's own extractors (digests, size, PDQ): what `tripwire scan` ran before provenance
+    # and the matcher's rotation/flip variants were added
+    core = SourceProcessor(load_config(), [DigestExtractor(), ImageInfoExtractor(), PdqExtractor()])
 
     def te():
         for f in files:
@@ -60,7 +67,12 @@ def contenders(files: list[Path]):
         for i, f in enumerate(files):
             processor.process(Task(i, str(f)), lambda message: None)
 
-    out = {"python-threatexchange PDQ": te, "tripwire PDQ (draft decode)": tw_pdq, "tripwire all extractors": tw_all}
+    def tw_core():
+        for i, f in enumerate(files):
+            core.process(Task(i, str(f)), lambda message: None)
+
+    out = {"python-threatexchange PDQ": te, "tripwire PDQ (draft decode)": tw_pdq,
+           "tripwire digests+size+PDQ": tw_core, "tripwire all extractors": tw_all}
     try:
         from perception import hashers
 

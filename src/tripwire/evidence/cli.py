@@ -157,17 +157,7 @@ def hold(
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """Put a legal hold on evidence: it is not purged until released."""
-    from .store import EvidenceError
-
-    store, database = _open(db, config, require_key=False)
-    who = _actor(actor)
-    try:
-        with database.session() as s:
-            for sha in _shas(store, database, sha256 or [], item):
-                store.hold(s, sha, who, reason)
-                typer.echo(f"{sha} held")
-    except EvidenceError as exc:
-        _fail(str(exc))
+    _change_hold("hold", "held", sha256, item, reason, actor, db, config)
 
 
 @evidence_app.command("release")
@@ -180,6 +170,12 @@ def release(
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """Lift a legal hold; the evidence is purged once its retention has ended."""
+    _change_hold("release", "released", sha256, item, reason, actor, db, config)
+
+
+def _change_hold(operation: str, done: str, sha256: Optional[list[str]], item: list[int], reason: str,
+                 actor: Optional[str], db: Optional[str], config: Optional[Path]) -> None:
+    """Apply ``store.hold`` or ``store.release`` to the selected evidence, in one audited transaction."""
     from .store import EvidenceError
 
     store, database = _open(db, config, require_key=False)
@@ -187,8 +183,8 @@ def release(
     try:
         with database.session() as s:
             for sha in _shas(store, database, sha256 or [], item):
-                store.release(s, sha, who, reason)
-                typer.echo(f"{sha} released")
+                getattr(store, operation)(s, sha, who, reason)
+                typer.echo(f"{sha} {done}")
     except EvidenceError as exc:
         _fail(str(exc))
 
