@@ -29,6 +29,8 @@ class Item:
     _decoded: "Image.Image | None" = field(default=None, repr=False)
     #: displayed-orientation RGB decodes by draft size, shared by the extractors that hash pixels
     _oriented: "dict[int | None, Image.Image]" = field(default_factory=dict, repr=False)
+    #: pdqhash.compute_dihedral results by (draft size, quarter turns), shared by the PDQ extractors
+    _pdq_passes: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.media_type and self.data is not None:

@@ -38,6 +38,20 @@ def pdq_dihedral_of_array(rgb: np.ndarray) -> tuple[list[str], int]:
     return [bits_to_hex(v) for v in variants], int(quality)
 
 
+def dihedral_pass(item: Item, decode_size: int | None = PDQ_DECODE_SIZE, turns: int = 0) -> tuple[list, int]:
+    """``pdqhash.compute_dihedral`` of the displayed image turned ``turns`` quarter turns, once per item.
+
+    Its first output is exactly ``pdqhash.compute``'s hash, so the plain PDQ and the matcher's rotation/flip
+    variants (:mod:`tripwire.signals.pdq_variants`) share the unturned pass instead of hashing twice.
+    """
+    key = (decode_size, turns)
+    if key not in item._pdq_passes:
+        rgb = np.asarray(load_oriented(item, min_size=decode_size))
+        variants, quality = pdqhash.compute_dihedral(np.ascontiguousarray(np.rot90(rgb, turns) if turns else rgb))
+        item._pdq_passes[key] = (variants, int(quality))
+    return item._pdq_passes[key]
+
+
 class PdqExtractor:
     name = "pdq"
     version = "1"
@@ -48,6 +62,5 @@ class PdqExtractor:
     def extract(self, item: Item) -> dict[str, object]:
         if not is_image(item.media_type):
             return {}
-        img = load_oriented(item, min_size=self.decode_size)
-        pdq, quality = pdq_of_array(np.asarray(img))
-        return {"pdq": pdq, "pdq_quality": quality}
+        variants, quality = dihedral_pass(item, self.decode_size)
+        return {"pdq": bits_to_hex(variants[0]), "pdq_quality": quality}

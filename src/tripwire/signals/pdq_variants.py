@@ -33,7 +33,7 @@ from ..match.index_query import _COMPOSED, DIHEDRAL_VARIANTS
 from ..media.image import load_oriented
 from ..media.item import Item
 from ..media.sniff import is_image
-from .pdq import PDQ_DECODE_SIZE, bits_to_hex
+from .pdq import PDQ_DECODE_SIZE, bits_to_hex, dihedral_pass
 from .unletterbox import find_uniform_borders
 
 UNLETTERBOX = "unletterbox"
@@ -43,18 +43,24 @@ _MIN_TRIMMED = 16
 _EXACT_OUTPUTS = (0, 6)
 
 
-def dihedral_hashes(rgb: np.ndarray, passes: int = 4) -> tuple[dict[str, str], int]:
-    """{variant name: 64-hex PDQ} for the 8 orientations (exact with 4 passes), and the image's quality."""
+def dihedral_hashes(rgb: np.ndarray, passes: int = 4, unturned: tuple | None = None) -> tuple[dict[str, str], int]:
+    """{variant name: 64-hex PDQ} for the 8 orientations (exact with 4 passes), and the image's quality.
+
+    ``unturned`` is ``pdqhash.compute_dihedral(rgb)`` when the caller already has it (it is not redone).
+    """
     arr = np.asarray(rgb)
     if passes == 1:
-        variants, quality = pdqhash.compute_dihedral(np.ascontiguousarray(arr))
+        variants, quality = unturned or pdqhash.compute_dihedral(np.ascontiguousarray(arr))
         return {name: bits_to_hex(bits) for name, bits in zip(DIHEDRAL_VARIANTS, variants)}, int(quality)
     if passes != 4:
         raise ValueError("passes must be 1 or 4")
     found: dict[str, str] = {}
     quality = 0
     for k in range(4):
-        variants, q = pdqhash.compute_dihedral(np.ascontiguousarray(np.rot90(arr, k)))
+        if k == 0 and unturned is not None:
+            variants, q = unturned
+        else:
+            variants, q = pdqhash.compute_dihedral(np.ascontiguousarray(np.rot90(arr, k)))
         if k == 0:
             quality = int(q)
         for v in _EXACT_OUTPUTS:
@@ -62,10 +68,10 @@ def dihedral_hashes(rgb: np.ndarray, passes: int = 4) -> tuple[dict[str, str], i
     return {name: found[name] for name in DIHEDRAL_VARIANTS}, quality
 
 
-def variant_facts(rgb: np.ndarray, passes: int = 4) -> dict[str, Any]:
+def variant_facts(rgb: np.ndarray, passes: int = 4, unturned: tuple | None = None) -> dict[str, Any]:
     """The facts this module's extractor records for one decoded RGB image (as displayed)."""
     arr = np.asarray(rgb)[:, :, :3]
-    hashes, _quality = dihedral_hashes(arr, passes)
+    hashes, _quality = dihedral_hashes(arr, passes, unturned)
     variants: dict[str, str] = {}
     seen: set[str] = set()
     for name, hex_ in hashes.items():
@@ -111,4 +117,4 @@ class PdqVariantsExtractor:
         if not is_image(item.media_type):
             return {}
         img = load_oriented(item, min_size=self.decode_size)
-        return variant_facts(np.asarray(img), self.passes)
+        return variant_facts(np.asarray(img), self.passes, dihedral_pass(item, self.decode_size))
