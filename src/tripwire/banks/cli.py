@@ -285,17 +285,24 @@ def remove(
     as_json: bool = JsonOption,
 ) -> None:
     """Remove entries (a tombstone is kept; matching stops at once; re-imports do not bring them back)."""
+    st = normalise_signal_type(signal_type) if signal_type else None
+    _change_entries("removed", name, values, ids, file, db, as_json,
+                    lambda store, vals, id_list: store.remove_entries(name, ids=id_list, values=vals, reason=reason, signal_type=st))
+
+
+def _change_entries(done: str, name: str, values: Optional[list[str]], ids: list[int], file: Optional[Path],
+                    db: Optional[str], as_json: bool, change) -> None:
+    """Resolve the named entries, apply ``change(store, values, ids)`` and report how many it touched."""
     vals, id_list = _targets(values or [], ids, file)
     database = _db(db)
     try:
-        n = BankStore(database).remove_entries(name, ids=id_list, values=vals, reason=reason,
-                                               signal_type=normalise_signal_type(signal_type) if signal_type else None)
+        n = change(BankStore(database), vals, id_list)
     except BankError as exc:
         _fail(str(exc))
     if as_json:
-        _echo_json({"bank": name, "removed": n})
+        _echo_json({"bank": name, done: n})
     else:
-        err.print(f"{name}: removed {n} entries", highlight=False)
+        err.print(f"{name}: {done} {n} entries", highlight=False)
 
 
 @bank_app.command("restore")
@@ -308,16 +315,8 @@ def restore(
     as_json: bool = JsonOption,
 ) -> None:
     """Undo removals."""
-    vals, id_list = _targets(values or [], ids, file)
-    database = _db(db)
-    try:
-        n = BankStore(database).restore_entries(name, ids=id_list, values=vals)
-    except BankError as exc:
-        _fail(str(exc))
-    if as_json:
-        _echo_json({"bank": name, "restored": n})
-    else:
-        err.print(f"{name}: restored {n} entries", highlight=False)
+    _change_entries("restored", name, values, ids, file, db, as_json,
+                    lambda store, vals, id_list: store.restore_entries(name, ids=id_list, values=vals))
 
 
 @bank_app.command("delete")
