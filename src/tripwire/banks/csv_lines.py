@@ -52,6 +52,27 @@ def _tags_cell(cell: str | None) -> Any:
     return cell
 
 
+def csv_rows(reader, width: int, line_offset: int = 0) -> Iterator[tuple[int, list[str]] | RowError]:
+    """The data rows of a ``csv.reader`` with their line numbers (``line_offset`` added, for a header read
+    separately). A malformed row or one of the wrong width becomes a RowError and reading goes on; blank
+    rows are skipped."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield RowError(f"line {reader.line_num + line_offset}", f"malformed CSV: {exc}")
+            continue
+        line = reader.line_num + line_offset
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != width:
+            yield RowError(f"line {line}", f"expected {width} fields, found {len(row)}")
+            continue
+        yield line, row
+
+
 def read_csv(stream: IO[bytes], signal_type: str | None = None) -> Iterator[RawEntry | RowError]:
     """Rows of a CSV list with a header (see module docs)."""
     text = _text_stream(stream)
@@ -71,21 +92,11 @@ def read_csv(stream: IO[bytes], signal_type: str | None = None) -> Iterator[RawE
         yield RowError("line 1", f"CSV header has no value column (found: {', '.join(header) or 'nothing'}; "
                                  f"expected {','.join(CSV_COLUMNS[:-1])})")
         return
-    width = len(header)
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield RowError(f"line {reader.line_num}", f"malformed CSV: {exc}")
+    for item in csv_rows(reader, len(header)):
+        if isinstance(item, RowError):
+            yield item
             continue
-        line = reader.line_num
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) != width:
-            yield RowError(f"line {line}", f"expected {width} fields, found {len(row)}")
-            continue
+        line, row = item
         cells = {col: cell for col, cell in zip(columns, row) if col}
         value = (cells.get("value") or "").strip()
         kind = (cells.get("signal_type") or "").strip() or signal_type

@@ -25,6 +25,7 @@ from threatexchange.signal_type.md5 import VideoMD5Signal
 from threatexchange.signal_type.pdq.signal import PdqSignal
 from threatexchange.signal_type.sha256 import VideoSHA256Signal
 
+from .csv_lines import csv_rows
 from .importer import RawEntry, RowError
 from .store import EntryRow
 
@@ -75,21 +76,11 @@ def read_te(stream: IO[bytes], signal_type: str | None = None) -> Iterator[RawEn
 
 def _read_te_csv(first: str, text: IO[str]) -> Iterator[RawEntry | RowError]:
     fields = [f.strip().lower() for f in next(csv.reader([first]))]
-    rows = csv.reader(text)
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield RowError(f"line {rows.line_num + 1}", f"malformed CSV: {exc}")
+    for item in csv_rows(csv.reader(text), len(fields), line_offset=1):  # line 1 was the header
+        if isinstance(item, RowError):
+            yield item
             continue
-        line = rows.line_num + 1
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) != len(fields):
-            yield RowError(f"line {line}", f"expected {len(fields)} fields, found {len(row)}")
-            continue
+        line, row = item
         cells = dict(zip(fields, row))
         te_category = (cells.get("category") or "").strip()
         notes = f"threatexchange opinion: {te_category}" if te_category and te_category != "POSITIVE_CLASS" else None
