@@ -18,10 +18,16 @@ import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import IO, TYPE_CHECKING, Callable, Iterator
 
 from ..config import Limits
 from ..errors import ItemError
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    #: the three decompressor objects of the streams below (zlib's class is not exposed at runtime)
+    _Decompressor: TypeAlias = zlib._Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor
 
 MiB = 1024 * 1024
 #: below this size a high compression ratio is harmless (small runs of zeros compress very well)
@@ -66,7 +72,7 @@ def _name_error(name: str) -> ItemError | None:
     return None
 
 
-def _read_capped(fh: BinaryIO, cap: int) -> bytes | None:
+def _read_capped(fh: IO[bytes], cap: int) -> bytes | None:
     """Read at most ``cap`` bytes; None if there is more (the header lied or the stream is a bomb)."""
     buf = bytearray()
     while True:
@@ -78,7 +84,7 @@ def _read_capped(fh: BinaryIO, cap: int) -> bytes | None:
             return None
 
 
-def _zip_members(fh: BinaryIO, compressed_size: int, limits: Limits, budget: Budget) -> Iterator[Member]:
+def _zip_members(fh: IO[bytes], compressed_size: int, limits: Limits, budget: Budget) -> Iterator[Member]:
     try:
         zf = zipfile.ZipFile(fh)
         infos = zf.infolist()
@@ -119,7 +125,7 @@ def _zip_members(fh: BinaryIO, compressed_size: int, limits: Limits, budget: Bud
         yield Member(name, data, len(data), _name_error(name))
 
 
-def _tar_members(fh: BinaryIO, compressed_size: int, limits: Limits, budget: Budget) -> Iterator[Member]:
+def _tar_members(fh: IO[bytes], compressed_size: int, limits: Limits, budget: Budget) -> Iterator[Member]:
     try:
         tf = tarfile.open(fileobj=fh, mode="r:*")
     except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
@@ -166,22 +172,21 @@ def _tar_members(fh: BinaryIO, compressed_size: int, limits: Limits, budget: Bud
         yield Member(name, data, len(data), _name_error(name))
 
 
-_STREAMS = {
+_STREAMS: dict[str, tuple[Callable[[], _Decompressor], tuple[str, ...]]] = {
     "application/gzip": (lambda: zlib.decompressobj(16 + zlib.MAX_WBITS), (".gz", ".tgz", ".gzip")),
     "application/x-bzip2": (bz2.BZ2Decompressor, (".bz2", ".tbz2")),
     "application/x-xz": (lzma.LZMADecompressor, (".xz", ".txz")),
 }
 
 
-def _decompress_capped(fh: BinaryIO, decomp, cap: int, peek: bool = False) -> bytes | None:
+def _decompress_capped(fh: IO[bytes], decomp: _Decompressor, cap: int, peek: bool = False) -> bytes | None:
     """Decompress ``fh`` with a zlib/bz2/lzma decompressor, never holding more than ``cap`` + 1 bytes.
 
     Returns None when the output exceeds ``cap`` (with ``peek``, the first ``cap`` bytes). Each call is bounded by ``max_length``, so a tiny
     input chunk that expands to gigabytes is never materialised.
     """
     out = bytearray()
-    is_zlib = hasattr(decomp, "unconsumed_tail")
-    while not getattr(decomp, "eof", False):
+    while not decomp.eof:
         chunk = fh.read(_CHUNK)
         if not chunk:
             break
@@ -190,18 +195,18 @@ def _decompress_capped(fh: BinaryIO, decomp, cap: int, peek: bool = False) -> by
             out += decomp.decompress(data, cap + 1 - len(out))
             if len(out) > cap:
                 return bytes(out[:cap]) if peek else None
-            if is_zlib:
-                data = decomp.unconsumed_tail
-                if not data:
-                    break
-            else:
+            if isinstance(decomp, (bz2.BZ2Decompressor, lzma.LZMADecompressor)):
                 if decomp.eof or decomp.needs_input:
                     break
                 data = b""
+            else:  # zlib keeps the input it could not consume within max_length
+                data = decomp.unconsumed_tail
+                if not data:
+                    break
     return bytes(out)
 
 
-def _single_stream(fh: BinaryIO, media_type: str, outer_name: str, compressed_size: int, limits: Limits, budget: Budget) -> Iterator[Member]:
+def _single_stream(fh: IO[bytes], media_type: str, outer_name: str, compressed_size: int, limits: Limits, budget: Budget) -> Iterator[Member]:
     """A compressed file that is not a tar (``photo.jpg.gz``): one member, decompressed within caps."""
     make, suffixes = _STREAMS[media_type]
     base = os.path.basename(outer_name)
@@ -227,6 +232,7 @@ def iter_members(
     Raises ItemError("archive_error") when the archive itself cannot be opened; per-member problems are
     yielded as members carrying an error.
     """
+    opener: Callable[[], IO[bytes]]
     if isinstance(source, bytes):
         size = len(source)
         opener = lambda: io.BytesIO(source)  # noqa: E731 - a tiny factory reads clearer than a def here
@@ -251,7 +257,7 @@ def iter_members(
     raise ItemError("archive_error", f"{media_type} is not an archive format tripwire expands")
 
 
-def _is_compressed_tar(fh: BinaryIO, media_type: str) -> bool:
+def _is_compressed_tar(fh: IO[bytes], media_type: str) -> bool:
     """Peek at the first decompressed block: a tar header has 'ustar' at offset 257."""
     make, _ = _STREAMS[media_type]
     try:

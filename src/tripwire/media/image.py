@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image, ImageOps
 
 from ..errors import ItemError
 from .sniff import is_image
+
+if TYPE_CHECKING:
+    from ..config import Limits
 
 try:  # HEIC/HEIF/AVIF support is optional at runtime but installed by default
     import pillow_heif
@@ -17,7 +21,7 @@ try:  # HEIC/HEIF/AVIF support is optional at runtime but installed by default
     if hasattr(pillow_heif, "register_avif_opener"):
         pillow_heif.register_avif_opener()
 except ImportError:  # pragma: no cover - exercised only on installs without pillow-heif
-    pillow_heif = None
+    pass  # Pillow then refuses HEIC/AVIF files as undecodable, like any format it has no opener for
 
 # Pillow warns between its cap and twice its cap: treat that as the error it is for us.
 warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -25,7 +29,20 @@ warnings.simplefilter("error", Image.DecompressionBombWarning)
 _ORIENTATION_TAG = 0x0112
 
 
-def open_image(item) -> Image.Image:
+class Decodable(Protocol):
+    """What decoding reads of an :class:`~tripwire.media.item.Item`.
+
+    A protocol rather than the class itself because ``item.py`` imports this module (for ``decoded()``).
+    """
+
+    data: bytes | None
+    size: int
+    limits: Limits
+    media_type: str
+    _oriented: dict[int | None, Image.Image]
+
+
+def open_image(item: Decodable) -> Image.Image:
     """Parse the header of ``item`` and refuse it before any pixel is decoded if it is too big."""
     if item.data is None:
         raise ItemError("too_large", f"{item.size} bytes exceeds the decode cap of {item.limits.max_decode_bytes}")
@@ -63,7 +80,7 @@ def _load(img: Image.Image) -> Image.Image:
     return img
 
 
-def load_full(item) -> Image.Image:
+def load_full(item: Decodable) -> Image.Image:
     """Decode every pixel at full resolution (no orientation applied: the stored pixel grid)."""
     return _load(open_image(item))
 
@@ -78,7 +95,7 @@ def orientation(img: Image.Image) -> int:
     return value if 1 <= value <= 8 else 1
 
 
-def load_oriented(item, min_size: int | None = None) -> Image.Image:
+def load_oriented(item: Decodable, min_size: int | None = None) -> Image.Image:
     """Decode as displayed (EXIF orientation applied), RGB; decoded once per item and size.
 
     With ``min_size``, JPEGs are decoded in Pillow's draft mode: the DCT scales down by 1/2, 1/4 or 1/8
@@ -91,7 +108,7 @@ def load_oriented(item, min_size: int | None = None) -> Image.Image:
     return cached
 
 
-def _decode_oriented(item, min_size: int | None) -> Image.Image:
+def _decode_oriented(item: Decodable, min_size: int | None) -> Image.Image:
     img = open_image(item)
     turn = orientation(img)
     if min_size and img.format == "JPEG":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import Limits
 from .sniff import sniff
@@ -30,7 +30,7 @@ class Item:
     #: displayed-orientation RGB decodes by draft size, shared by the extractors that hash pixels
     _oriented: "dict[int | None, Image.Image]" = field(default_factory=dict, repr=False)
     #: pdqhash.compute_dihedral results by (draft size, quarter turns), shared by the PDQ extractors
-    _pdq_passes: dict = field(default_factory=dict, repr=False)
+    _pdq_passes: dict[tuple[int | None, int], tuple[list[Any], int]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.media_type and self.data is not None:

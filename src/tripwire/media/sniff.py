@@ -113,7 +113,7 @@ def is_image(media_type: str | None) -> bool:
 
 
 def is_video(media_type: str | None) -> bool:
-    return bool(media_type) and media_type.startswith("video/")
+    return media_type is not None and media_type.startswith("video/")
 
 
 def is_archive(media_type: str | None) -> bool:

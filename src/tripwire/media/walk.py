@@ -43,7 +43,7 @@ def _walk_dir(top: str, root_real: str) -> Iterator[Source]:
         except OSError as exc:
             yield Source(folder, ItemError("unreadable", f"cannot list folder: {exc.strerror or exc}"))
             continue
-        subdirs = []
+        subdirs: list[str] = []
         for entry in entries:
             yield from _classify(entry.path, root_real, subdirs)
         stack.extend(reversed(subdirs))

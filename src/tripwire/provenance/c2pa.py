@@ -71,7 +71,7 @@ _contexts: dict[C2paSettings, Any] = {}
 _lock = threading.Lock()
 
 
-def _context(settings: C2paSettings):
+def _context(settings: C2paSettings) -> Any:  # a c2pa.Context: the SDK ships no type information
     """One SDK Context per trust configuration and process (creating one parses the PEM bundle)."""
     import c2pa
 
@@ -129,7 +129,8 @@ def _actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         for action in (assertion.get("data") or {}).get("actions") or []:
             if not isinstance(action, dict):
                 continue
-            params = action.get("parameters") if isinstance(action.get("parameters"), dict) else {}
+            parameters = action.get("parameters")
+            params = parameters if isinstance(parameters, dict) else {}
             entry = {
                 "action": str(action.get("action", ""))[:100],
                 "digital_source_type": normalise_source_type(action.get("digitalSourceType")),
@@ -235,7 +236,8 @@ def summarise(store: dict[str, Any], state_raw: str | None) -> dict[str, Any]:
     active_label = store.get("active_manifest")
     active = manifests.get(active_label) if isinstance(manifests, dict) else None
     active = active if isinstance(active, dict) else {}
-    sig = active.get("signature_info") if isinstance(active.get("signature_info"), dict) else {}
+    signature_info = active.get("signature_info")
+    sig = signature_info if isinstance(signature_info, dict) else {}
     ingredients = []
     for ing in (active.get("ingredients") or [])[:_MAX_INGREDIENTS]:
         if isinstance(ing, dict):

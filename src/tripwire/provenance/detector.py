@@ -29,11 +29,14 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ class OnnxDetector:
         self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
-    def preprocess(self, rgb) -> np.ndarray:
+    def preprocess(self, rgb: Image.Image) -> np.ndarray:
         """PIL RGB image -> the model's input tensor (batch of one)."""
         from PIL import Image
 
@@ -124,7 +127,7 @@ class OnnxDetector:
             img = img.crop((left, top, left + w, top + h))
         else:
             img = img.resize((w, h), Image.Resampling.BILINEAR)
-        arr = np.asarray(img, dtype=np.float32) / np.float32(self.config.scale)
+        arr: np.ndarray = np.asarray(img, dtype=np.float32) / np.float32(self.config.scale)  # float32 throughout
         arr = (arr - np.asarray(self.config.mean, dtype=np.float32)) / np.asarray(self.config.std, dtype=np.float32)
         if self.config.channel_order == "BGR":
             arr = arr[:, :, ::-1]
@@ -132,7 +135,7 @@ class OnnxDetector:
             arr = arr.transpose(2, 0, 1)
         return np.ascontiguousarray(arr[None, ...], dtype=np.float32)
 
-    def score(self, rgb) -> float:
+    def score(self, rgb: Image.Image) -> float:
         """Probability-like score that the image is AI-generated (0..1 after the configured activation)."""
         out = self.session.run(None, {self.input_name: self.preprocess(rgb)})[self.config.output]
         values = np.asarray(out, dtype=np.float64).reshape(-1)
@@ -148,7 +151,7 @@ class OnnxDetector:
             values = 1.0 / (1.0 + np.exp(-values))
         return float(values[self.config.positive_index])
 
-    def evidence(self, rgb) -> dict[str, Any]:
+    def evidence(self, rgb: Image.Image) -> dict[str, Any]:
         score = self.score(rgb)
         return {
             "source": "detector",

@@ -14,9 +14,12 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: tags read from IFD0 / the Exif IFD (numeric ids keep this independent of Pillow's name tables)
 MAKE, MODEL, SOFTWARE, DATETIME, ORIENTATION = 0x010F, 0x0110, 0x0131, 0x0132, 0x0112
@@ -138,7 +141,9 @@ def exif_texts(exif: Image.Exif | None) -> dict[str, str]:
 
 
 def _looks_like_camera_field(value: str | None) -> bool:
-    return bool(value) and not value.lower().startswith(_GENERATOR_PREFIXES) and len(value) <= 128
+    if not value:
+        return False
+    return not value.lower().startswith(_GENERATOR_PREFIXES) and len(value) <= 128
 
 
 def _thumbnail(tiff: bytes) -> tuple[bytes | None, str | None]:
@@ -184,7 +189,7 @@ def _thumbnail(tiff: bytes) -> tuple[bytes | None, str | None]:
         return None, "malformed IFD"
 
 
-def _content_box(gray) -> tuple[int, int, int, int]:
+def _content_box(gray: np.ndarray) -> tuple[int, int, int, int]:
     """Crop the black letterbox bars cameras add when the thumbnail's aspect differs from the photo's."""
     import numpy as np
 
@@ -246,7 +251,7 @@ def thumbnail_facts(tiff: bytes, item: Any | None) -> dict[str, Any]:
 def camera_evidence(tiff: bytes | None, item: Any | None = None, check_thumbnail: bool = True) -> dict[str, Any] | None:
     """The ``exif`` evidence entry, or None when the file has no EXIF at all."""
     exif = load_exif(tiff)
-    if exif is None:
+    if exif is None or tiff is None:  # exif is None whenever tiff is: the second test narrows tiff's type
         return None
     sub = _ifd(exif, EXIF_IFD)
     gps = _ifd(exif, GPS_IFD)
@@ -262,7 +267,8 @@ def camera_evidence(tiff: bytes | None, item: Any | None = None, check_thumbnail
         text = clean_text(maker_note) if len(maker_note) <= 64 else None
         maker_note_present = not (text and text.lower() in _FAKE_MAKER_NOTES)
     try:
-        orientation = int(exif.get(ORIENTATION)) if exif.get(ORIENTATION) is not None else None
+        orientation_tag = exif.get(ORIENTATION)
+        orientation = int(orientation_tag) if orientation_tag is not None else None
     except (TypeError, ValueError):
         orientation = None
     lens = clean_text(sub.get(LENS_MODEL))

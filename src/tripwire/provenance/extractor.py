@@ -41,7 +41,7 @@ _EVIDENCE_SKIP = ("raw", "prompt", "negative_prompt")
 
 def _generator_entry(facts: dict[str, Any]) -> dict[str, Any]:
     """The evidence entry for one generator result: its facts minus the bulky text (kept in ``generator``)."""
-    entry = {"source": "generator"}
+    entry: dict[str, Any] = {"source": "generator"}
     entry.update({k: v for k, v in facts.items() if k not in _EVIDENCE_SKIP})
     entry["has_prompt"] = bool(facts.get("prompt"))
     return entry
@@ -122,7 +122,7 @@ class ProvenanceExtractor:
             for key, value in facts.items():
                 xmp_facts.setdefault(key, value)
 
-        def pixels():
+        def pixels() -> Any:  # the RGB(A) array, or None
             """The stored pixel grid for stealth copies and signatures: 8-bit RGB(A) only, within the cap."""
             import numpy as np
 

@@ -44,7 +44,8 @@ def _table() -> Table:
 
 def _c2pa(entry: dict[str, Any], table: Table) -> None:
     state = entry.get("state")
-    table.add_row("state", f"[{_STATE_STYLE.get(state, 'white')}]{_s(state)}[/]")
+    style = _STATE_STYLE.get(state, "white") if isinstance(state, str) else "white"
+    table.add_row("state", f"[{style}]{_s(state)}[/]")
     if entry.get("codes"):
         table.add_row("codes", _s(entry["codes"]))
     for key, label in (
@@ -108,8 +109,7 @@ def _generator(entry: dict[str, Any], generator: dict[str, Any] | None, table: T
     if signature.get("present"):
         ok = signature.get("verified")
         table.add_row("signature", "[green]verifies[/]" if ok else f"[red]does not verify[/] {_s(signature.get('error') or '')}")
-    same = generator is not None and generator.get("carrier") == entry.get("carrier") and generator.get("tool") == entry.get("tool")
-    if same:
+    if generator is not None and generator.get("carrier") == entry.get("carrier") and generator.get("tool") == entry.get("tool"):
         for key in ("prompt", "negative_prompt"):
             text = generator.get(key)
             if text:

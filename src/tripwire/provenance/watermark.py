@@ -56,7 +56,7 @@ import io
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
 import numpy as np
 
@@ -229,7 +229,7 @@ def _remove_local_bias(feats: np.ndarray, n_bits: int) -> np.ndarray:
     """
     _, rows, cols = feats.shape
     h = _BIAS_WINDOW // 2
-    mode = "reflect" if min(rows, cols) > 1 else "edge"
+    mode: Literal["reflect", "edge"] = "reflect" if min(rows, cols) > 1 else "edge"
     padded = np.pad(feats, ((0, 0), (h, h), (h, h)), mode=mode)
     acc = np.zeros_like(feats)
     count = 0

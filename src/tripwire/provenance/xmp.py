@@ -11,9 +11,12 @@ references) after a size cap.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import defusedxml.ElementTree as SafeET
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 MAX_XMP_BYTES = 2 * 1024 * 1024
 
@@ -85,7 +88,7 @@ def _qname(prefix: str, local: str) -> str:
     return "{%s}%s" % (NS[prefix], local)
 
 
-def _values(root, prefix: str, local: str) -> list[str]:
+def _values(root: Element, prefix: str, local: str) -> list[str]:
     """All values of a property, whether written as an attribute or an element (with rdf:Alt/Seq/Bag)."""
     name = _qname(prefix, local)
     out: list[str] = []
@@ -104,7 +107,7 @@ def _values(root, prefix: str, local: str) -> list[str]:
     return [v.strip() for v in out if v and v.strip()]
 
 
-def _first(root, prefix: str, local: str, limit: int = 8192) -> str | None:
+def _first(root: Element, prefix: str, local: str, limit: int = 8192) -> str | None:
     vals = _values(root, prefix, local)
     return vals[0][:limit] if vals else None
 

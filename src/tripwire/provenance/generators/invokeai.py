@@ -72,9 +72,11 @@ def _from_graph(graph: dict[str, Any], carrier: str, raw: dict[str, Any]) -> dic
     for node in (nodes or [])[:5000]:
         if not isinstance(node, dict):
             continue
-        data = node.get("data") if isinstance(node.get("data"), dict) else node  # workflow nodes wrap in "data"
+        wrapped = node.get("data")
+        data = wrapped if isinstance(wrapped, dict) else node  # workflow nodes wrap in "data"
         ntype = str(data.get("type", "")).lower()
-        inputs = data.get("inputs") if isinstance(data.get("inputs"), dict) else data
+        node_inputs = data.get("inputs")
+        inputs = node_inputs if isinstance(node_inputs, dict) else data
 
         def val(key: str) -> Any:
             v = inputs.get(key)
@@ -158,7 +160,7 @@ def _from_v2(meta: Any, dream: str | None, raw: dict[str, Any]) -> dict[str, Any
 
 def parse(inp: ParseInput) -> list[dict[str, Any]]:
     text = inp.bundle.text
-    raw = {k: text[k] for k in ("invokeai_metadata", "invokeai_graph", "invokeai_workflow", "sd-metadata", "Dream") if k in text}
+    raw: dict[str, Any] = {k: text[k] for k in ("invokeai_metadata", "invokeai_graph", "invokeai_workflow", "sd-metadata", "Dream") if k in text}
     if not raw:
         return []
     meta = load_json(text.get("invokeai_metadata"))

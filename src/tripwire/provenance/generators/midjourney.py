@@ -51,7 +51,7 @@ def _facts(text: str, carrier: str, extra: dict[str, Any]) -> dict[str, Any] | N
 
 
 def parse(inp: ParseInput) -> list[dict[str, Any]]:
-    extra = {k: inp.bundle.text[k] for k in ("Author", "Creation Time") if k in inp.bundle.text}
+    extra: dict[str, Any] = {k: inp.bundle.text[k] for k in ("Author", "Creation Time") if k in inp.bundle.text}
     sources = []
     if "Description" in inp.bundle.text:
         sources.append(("png:Description", inp.bundle.text["Description"]))
