@@ -23,7 +23,7 @@ from tripwire.trade.hashlists import HashListMatcher
 from tripwire.trade.posts import PostAnalyzer, read_posts
 from tripwire.trade.rules import default_rules
 from tripwire.trade.scan import scan_feed
-from tripwire.trade.signals import Signal, load_decisions, signals_from_scan
+from tripwire.trade.confirmed import Signal, load_decisions, signals_from_scan
 from tripwire.trade.terms import Term, TermEngine
 
 BENIGN_TEXTS = [

@@ -1,0 +1,127 @@
+"""``tripwire scan``, ``tripwire inspect`` and ``tripwire report CASE``: hash files into a case, look at one file,
+write a case's reports again."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+
+from .common import ConfigOption, DbOption, err, fail, get_config, open_database
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def scan(
+    paths: list[str] = typer.Argument(..., help="Files, folders and archives to scan; - reads a newline-separated path list from stdin."),
+    case: str = typer.Option("default", "--case", help="Case name: re-running the same case resumes it."),
+    db: Optional[str] = DbOption,
+    out: Path = typer.Option(Path("tripwire-out"), "--out", help="Folder for items.jsonl, items.csv and report.html."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes (default: number of CPU cores)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; only the final summary line."),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Hash every file (archives expanded) into the case database and write reports."""
+    from ..errors import UsageError
+    from ..pipeline.scan import read_path_list, run_scan
+    from ..store.db import DatabaseError
+
+    cfg = get_config(config)
+    expanded: list[str] = []
+    for p in paths:
+        expanded.extend(read_path_list(sys.stdin) if p == "-" else [p])
+    database = open_database(db)
+    try:
+        result = run_scan(expanded, database, case, out, cfg, workers=workers, quiet=quiet)
+    except UsageError as exc:
+        fail(str(exc))
+    except DatabaseError as exc:
+        fail(str(exc), code=1)
+    except KeyboardInterrupt:
+        err.print("interrupted: finished items are saved; run the same command again to resume")
+        raise typer.Exit(130)
+    finally:
+        database.dispose()
+    s = result.summary
+    errors = s.by_outcome.get("error", 0) if s else 0
+    err.print(
+        f"case {result.case}: {result.items_written} items stored from {result.sources_total - result.sources_skipped} files"
+        f" ({result.sources_skipped} already done) in {result.seconds:.1f} s"
+        + (f"; {s.items} items in case, {errors} with errors; reports in {out}" if s else ""),
+        highlight=False,
+    )
+
+
+def inspect(
+    file: Path = typer.Argument(..., help="The file to examine."),
+    as_json: bool = typer.Option(False, "--json", help="Print the item record as JSON."),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Print the record tripwire would store for one file (human-readable by default)."""
+    from rich.console import Console
+
+    from ..errors import UsageError
+    from ..inspect import inspect_file
+
+    cfg = get_config(config)
+    if not file.exists():
+        fail(f"no such file: {file}")
+    try:
+        records = inspect_file(str(file), cfg)
+    except UsageError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(records[0] if len(records) == 1 else records, indent=2, ensure_ascii=False))
+    else:
+        render(records, Console())
+
+
+def _fmt(value: Any) -> str:
+    return "—" if value is None else str(value)
+
+
+def render(records: list[dict[str, Any]], console: Console) -> None:
+    """``inspect``'s human-readable view: the provenance verdict first, then the item's hashes and outcome."""
+    from rich.table import Table
+
+    from ..provenance.render import render_provenance
+
+    for record in records:
+        if record.get("provenance"):
+            render_provenance(record, console)  # the verdict and its evidence first
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        error = record.get("error")
+        for key in ("path", "media_type", "size", "width", "height", "md5", "sha1", "sha256", "pdq", "pdq_quality"):
+            table.add_row(key, _fmt(record.get(key)))
+        table.add_row("error", f"[red]{error['code']}[/]: {error['message']}" if error else "none")
+        if "priority" in record:
+            table.add_row("priority", f"{record.get('priority')} ({record.get('priority_reason')})")
+        if "matches" in record:
+            table.add_row("matches", str(len(record.get("matches") or [])))
+        console.print(table)
+        console.print()
+
+
+def report(
+    case: str = typer.Argument("default", help="Case name."),
+    db: Optional[str] = DbOption,
+    out: Path = typer.Option(Path("tripwire-out"), "--out", help="Folder for the reports."),
+) -> None:
+    """Write items.jsonl, items.csv and report.html again from the case database."""
+    from ..report.writer import write_reports
+    from ..store import queries
+
+    database = open_database(db)
+    case_id = database.case_id(case, create=False)
+    if case_id is None:
+        known = ", ".join(queries.case_names(database)) or "none"
+        fail(f"no case named {case!r} in the database (cases: {known})")
+    summary = write_reports(queries.iter_records(database, case_id), out, case,
+                            duplicates=lambda: queries.duplicate_groups(database, case_id))
+    err.print(f"case {case}: {summary.items} items; reports in {out}", highlight=False)
