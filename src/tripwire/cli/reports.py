@@ -355,7 +355,7 @@ def import_vics(
         if report.error_count:
             raise typer.Exit(EXIT_INCOMPLETE)
         return
-    from ..report.vics_case import import_case
+    from ..review.vics_import import import_case
 
     try:
         with open(file, "rb") as fh:

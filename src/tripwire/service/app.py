@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable
 from urllib.parse import quote
 
 import anyio
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers
@@ -41,7 +41,6 @@ from .metrics import Metrics
 from .ratelimit import RateLimiter
 from .settings import ServiceSettings
 from .state import Service
-
 
 HERE = Path(__file__).parent
 #: reachable without a key
