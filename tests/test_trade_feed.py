@@ -372,6 +372,9 @@ def test_signals_need_flagging_and_confirmation(scanned, tmp_path):
                                  "--format", "csv"])
     assert r.exit_code == 0, r.output
     assert len(out.read_text().splitlines()) == 5
+    from tripwire.sharing.indicators import LANTERN_COLUMNS  # the same writer as `tripwire signals export`
+
+    assert out.read_text().splitlines()[0] == ",".join(LANTERN_COLUMNS) and "r1" not in out.read_text()
     with pytest.raises(ValueError):
         Signal("phone", "x", "c", 1.0, "s", "r")
     with pytest.raises(ValueError):
