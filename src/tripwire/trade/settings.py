@@ -32,7 +32,7 @@ from typing import Any, Callable, Optional
 from ..config import Config
 from ..errors import UsageError
 from ..jsonl import JsonlError, read_jsonl, strict
-from .bankmatch import CombinedMatcher, DatabaseBankMatcher, MediaMatcher
+from .bankmatch import CombinedMatcher, DatabaseBankMatcher
 from .graph import AccountGraph
 from .hashlists import HashListMatcher
 from .prompt_guard import GuardConfig, PromptGuard
@@ -98,7 +98,8 @@ def build_guard(section: dict[str, Any], engine: TermEngine, rules: RuleSet) -> 
 
 
 def build_media_matcher(section: dict[str, Any], bank_files: Optional[list[Path]], bank_names: Optional[list[str]],
-                        open_database: Callable[[], Any], config: Config) -> MediaMatcher | None:
+                        open_database: Callable[[], Any], config: Config,
+                        ) -> HashListMatcher | DatabaseBankMatcher | CombinedMatcher | None:
     """Media matching for posts: hash-list files and named banks of the case database, or None for neither."""
     matchers: list[Any] = []
     files = option_paths(bank_files, section, "banks")
