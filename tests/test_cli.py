@@ -63,3 +63,26 @@ def test_config_file_and_environment(tmp_path):
     proc = tripwire("scan", str(tmp_path / "m"), "--db", str(tmp_path / "t.db"), "--out", str(tmp_path / "o"), "--config", str(cfg))
     assert proc.returncode == 0
     assert read_jsonl(tmp_path / "o" / "items.jsonl")[0]["error"]["code"] == "decompression_bomb"
+
+
+def test_help_and_version_load_no_domain_libraries():
+    """Command modules import their domain code inside the commands: --help and --version stay fast."""
+    import subprocess
+    import sys
+
+    heavy = ("numpy", "numba", "sqlalchemy", "networkx", "c2pa", "fastapi", "threatexchange", "PIL")
+    code = ("import sys\nfrom tripwire.cli import app\n"
+            "for args in (['--version'], ['--help'], ['bank', '--help'], ['posts', 'scan', '--help']):\n"
+            "    try:\n        app(args, prog_name='tripwire')\n    except SystemExit:\n        pass\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_bank_create_help_names_every_category_scheme():
+    from tripwire.banks.categories import SCHEMES
+
+    proc = tripwire("bank", "create", "--help", env={**__import__("os").environ, "COLUMNS": "400"})
+    assert proc.returncode == 0, proc.stderr
+    assert f"Category codes: {', '.join(SCHEMES)}." in proc.stdout

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from tripwire.config import Config
 from tripwire.evidence.store import EvidenceError, EvidenceStore, generate_key, key_fingerprint, parse_key
-from tripwire.report.models import EvidenceObject
+from tripwire.evidence.models import EvidenceObject
 from tripwire.review import audit
 from tripwire.review.models import AuditEvent
 from tripwire.store.db import open_db

@@ -14,7 +14,8 @@ from tripwire.banks.store import BankStore
 from tripwire.banks.vics import read_vics
 from tripwire.errors import UsageError
 from tripwire.report.reviewed import reviewed_items
-from tripwire.report.vics_case import export_case, import_case, iter_media
+from tripwire.report.vics_case import export_case
+from tripwire.review.vics_import import import_case, iter_media
 from tripwire.review import audit
 from tripwire.store.db import open_db
 

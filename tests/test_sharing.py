@@ -24,7 +24,7 @@ from threatexchange.signal_type.url import URLSignal
 from tripwire.banks.importer import run_import
 from tripwire.banks.store import BankStore
 from tripwire.report.reviewed import NotDecided
-from tripwire.sharing.signals import SharedSignal, collect_signals, read_signals, write_signals
+from tripwire.sharing.indicators import SharedSignal, collect_signals, read_signals, write_signals
 from tripwire.store.db import open_db
 
 
@@ -135,7 +135,7 @@ def test_csv_formats_round_trip_into_a_bank(case, tmp_path):
 
 
 def test_trade_signals_are_consumed(case):
-    from tripwire.trade.signals import Signal
+    from tripwire.trade.confirmed import Signal
 
     db, _ = case
     trade = [Signal("url", "https://pay.example.net/creator-1", "trade", 0.8, "tripwire posts scan (run-1)",

@@ -13,7 +13,7 @@ from tripwire.pipeline.scan import run_scan
 from tripwire.store import queries
 from tripwire.store.db import open_db, resolve_url
 from tripwire.store.models import Content, ItemRow, SourceRow
-from tripwire.store.schema import metadata
+from tripwire.service.schema import all_tables
 
 from helpers import read_jsonl, tripwire, write_images
 
@@ -21,7 +21,7 @@ from helpers import read_jsonl, tripwire, write_images
 def test_migrations_match_the_models(db_url):
     db = open_db(db_url)
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), all_tables())
     db.dispose()
     assert diff == []
 

@@ -23,7 +23,7 @@ from tripwire.trade.hashlists import HashListMatcher
 from tripwire.trade.posts import PostAnalyzer, read_posts
 from tripwire.trade.rules import default_rules
 from tripwire.trade.scan import scan_feed
-from tripwire.trade.signals import Signal, load_decisions, signals_from_scan
+from tripwire.trade.confirmed import Signal, load_decisions, signals_from_scan
 from tripwire.trade.terms import Term, TermEngine
 
 BENIGN_TEXTS = [
@@ -372,6 +372,9 @@ def test_signals_need_flagging_and_confirmation(scanned, tmp_path):
                                  "--format", "csv"])
     assert r.exit_code == 0, r.output
     assert len(out.read_text().splitlines()) == 5
+    from tripwire.sharing.indicators import LANTERN_COLUMNS  # the same writer as `tripwire signals export`
+
+    assert out.read_text().splitlines()[0] == ",".join(LANTERN_COLUMNS) and "r1" not in out.read_text()
     with pytest.raises(ValueError):
         Signal("phone", "x", "c", 1.0, "s", "r")
     with pytest.raises(ValueError):

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from ..report.models import EvidenceItem, EvidenceObject
+from .models import EvidenceItem, EvidenceObject
 from ..review import audit
 
 KEY_ENV = "TRIPWIRE_EVIDENCE_KEY"

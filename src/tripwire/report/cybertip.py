@@ -51,11 +51,12 @@ from sqlalchemy.exc import IntegrityError
 from .. import __version__
 from ..errors import UsageError
 from ..review import audit
+from ..review.decisions import latest_decisions
 from ..review.models import Decision
 from ..store.db import Database
 from .models import NcmecSubmission, NcmecSubmissionItem
 from .ncmec import NcmecSettings, ReportPlan, build_file_details, build_report, file_name_of, plan_reports
-from .reviewed import REPORTABLE, ReviewedItem, latest_decisions, load_items
+from .reviewed import REPORTABLE, ReviewedItem, load_items
 
 SERVER_ERROR = 1000
 ALREADY_RETRACTED = 5101

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import UsageError
 from ..record import Record, flatten
+from ..review.decisions import latest_decisions
 from ..review.models import DECISIONS, Decision, ItemContext
 from ..store.models import Case, Fact, ItemRow
 
 #: decisions that support a report or a shared signal (AI-generated abuse material is reported too)
 REPORTABLE: tuple[str, ...] = ("confirmed_abuse", "ai_generated")
-#: decisions that may travel in a VICS case export (non-pertinent files are useful to investigators)
-EXPORTABLE: tuple[str, ...] = ("confirmed_abuse", "ai_generated", "not_abuse")
 _CHUNK = 500
 
 
@@ -110,19 +109,6 @@ class ReviewedItem:
 
 def _hex(value: Any) -> str | None:
     return value.lower() if isinstance(value, str) and value else None
-
-
-def latest_decisions(session: Session, item_ids: Iterable[int]) -> dict[int, Decision]:
-    """The newest decision of each item (highest id: decisions are append-only)."""
-    ids = sorted(set(item_ids))
-    out: dict[int, Decision] = {}
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        newest = (select(Decision.item_id, func.max(Decision.id).label("id"))
-                  .where(Decision.item_id.in_(chunk)).group_by(Decision.item_id).subquery())
-        for row in session.scalars(select(Decision).join(newest, Decision.id == newest.c.id)):
-            out[row.item_id] = row
-    return out
 
 
 def _context(row: ItemContext | None) -> dict[str, Any]:

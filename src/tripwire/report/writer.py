@@ -15,10 +15,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
 from .. import __version__
 from ..record import Record
+from .html import render
 
 #: CSV columns, stable: scripts depend on them. Long text (prompts) is truncated; items.jsonl has it all.
 CSV_COLUMNS = [
@@ -112,8 +111,8 @@ def write_reports(records: Iterable[Record], out: str | Path, case: str,
             summary.add(record)
     os.replace(jsonl_tmp, out / "items.jsonl")
     os.replace(csv_tmp, out / "items.csv")
-    env = Environment(loader=PackageLoader("tripwire.report", "templates"), autoescape=select_autoescape(default=True))
-    html = env.get_template("report.html.j2").render(
+    html = render(
+        "report.html.j2",
         case=case,
         summary=summary,
         duplicates=duplicates() if duplicates else [],

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..review import audit as audit_trail
 from ..review.models import DECISIONS, AuditEvent
 from . import auth
-from .app import need, service_of
+from .deps import need, service_of
 from .auth import Principal
 from .lookup import parse_query, lookup_many
 from .reviewing import ReviewError, decide, item_detail, queue

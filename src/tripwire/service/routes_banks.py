@@ -16,7 +16,7 @@ from ..banks.importer import FORMATS
 from ..banks.signals import AmbiguousSignalType
 from ..banks.store import BankError, BankStore
 from . import bankops
-from .app import need, service_of
+from .deps import need, service_of
 from .auth import Principal
 
 router = APIRouter(prefix="/v1/banks", tags=["banks"])

@@ -25,7 +25,7 @@ from ..banks.store import BankStore
 from ..review import audit
 from ..review.models import AuditEvent
 from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, AuthError, Principal, csrf_ok
-from .app import need, service_of
+from .deps import need, service_of
 from .reviewing import ReviewError, decide, item_detail, next_item, queue, queue_counts, record_reveal
 
 router = APIRouter(prefix="/console", include_in_schema=False)

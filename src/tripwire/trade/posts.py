@@ -17,11 +17,11 @@ analysed and written one at a time, and only per-account and per-destination sta
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, TextIO
 
+from ..jsonl import JsonlError, read_jsonl
 from .ages import find_ages
 from .hashlists import MediaMatcher
 from .links import Catalogue, Link, classify_url, default_catalogue, extract_links
@@ -104,19 +104,12 @@ def read_posts(stream: TextIO, errors: list[dict[str, Any]] | None = None,
 
     ``errors`` keeps at most ``max_errors_kept`` entries; the caller counts the rest.
     """
-    for lineno, line in enumerate(stream, 1):
-        if not line.strip():
-            continue
+    for lineno, obj in read_jsonl(stream):
         try:
-            obj = json.loads(line)
+            if isinstance(obj, JsonlError):
+                raise obj
             post = validate_post(obj)
-        except json.JSONDecodeError as exc:
-            if errors is not None and len(errors) < max_errors_kept:
-                errors.append({"line": lineno, "error": f"invalid JSON: {exc.msg} (column {exc.colno})"})
-            elif errors is not None:
-                errors.append({"line": lineno, "error": "invalid JSON", "overflow": True})
-            continue
-        except PostError as exc:
+        except (JsonlError, PostError) as exc:
             if errors is not None and len(errors) < max_errors_kept:
                 errors.append({"line": lineno, "error": str(exc)})
             elif errors is not None:

@@ -23,8 +23,10 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterator, TextIO
 
+from ..errors import UsageError
+from ..jsonl import JsonlError, read_jsonl
 from .ages import find_ages
 from .rules import Feature, RuleSet, default_rules
 from .terms import TermEngine, starter_terms
@@ -50,7 +52,6 @@ class GuardConfig:
 
     @classmethod
     def from_section(cls, section: dict[str, Any]) -> "GuardConfig":
-        from ..errors import UsageError
 
         cfg = cls()
         for key, value in section.items():
@@ -165,3 +166,41 @@ class PromptGuard:
                 self._events.clear()
             else:
                 self._events.pop(user, None)
+
+
+def prompt_time(value: Any) -> float | None:
+    """A batch line's ``time``: Unix seconds or ISO 8601 (``Z`` allowed), as Unix seconds."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    import datetime as _dt
+
+    try:
+        return _dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError as exc:
+        raise UsageError(f"time {value!r} is neither Unix seconds nor ISO 8601") from exc
+
+
+def check_batch(guard: PromptGuard, stream: TextIO) -> Iterator[dict[str, Any]]:
+    """Decide every line of a JSONL batch of ``{text, user?, time?, id?}`` in order.
+
+    Yields one record per non-blank line: the decision (with ``line`` and the input's ``id``) or
+    ``{"line", "error"}`` for a line that cannot be checked; a bad line never stops the batch.
+    """
+    for lineno, obj in read_jsonl(stream):
+        try:
+            if isinstance(obj, JsonlError):
+                raise obj
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                raise UsageError("needs a string field 'text'")
+            d = guard.check(obj["text"], user=str(obj["user"]) if obj.get("user") is not None else None,
+                            now=prompt_time(obj.get("time")))
+        except (JsonlError, UsageError) as exc:
+            yield {"line": lineno, "error": str(exc)}
+            continue
+        rec = d.as_dict()
+        rec["line"] = lineno
+        if "id" in obj:
+            rec["id"] = obj["id"]
+        yield rec

@@ -19,13 +19,11 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-import jinja2
-
 from .. import __version__
+from ..report.html import render
 from .graph import AccountGraph
 from .posts import PostAnalyzer, read_posts
 
@@ -133,17 +131,9 @@ def _name(source: str | Path | TextIO) -> str:
 
 def render_networks_html(doc: dict[str, Any], path: str | Path, max_networks: int = HTML_MAX_NETWORKS) -> None:
     """networks.html from a networks.json document: flagged networks first, no media, links as text."""
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(
-            lambda name: resources.files("tripwire.trade").joinpath("templates").joinpath(name).read_text(
-                encoding="utf-8")),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    template = env.get_template("networks.html.j2")
     nets = doc.get("networks", [])
-    html = template.render(
+    html = render(
+        "networks.html.j2",
         generated_at=doc.get("generated_at", ""),
         version=__version__,
         source=doc.get("source", ""),

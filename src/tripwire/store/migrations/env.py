@@ -1,11 +1,18 @@
-"""Alembic environment: migrations run on the connection tripwire hands over (see store.db.migrate)."""
+"""Alembic environment: migrations run on the connection tripwire hands over (see store.db.migrate).
+
+The migrations are op-based, so running them needs no models. ``target_metadata`` (what ``--autogenerate``
+and schema comparisons diff against) is ``config.attributes["target_metadata"]`` when the caller supplies it,
+else store's ``Base.metadata``, which holds only the tables imported so far. The store sits below the
+packages that own the other tables and must not import them: for a complete schema pass
+``tripwire.service.schema.all_tables()`` as ``target_metadata``.
+"""
 
 from alembic import context
 
-from tripwire.store.schema import metadata
+from tripwire.store.models import Base
 
 config = context.config
-target_metadata = metadata
+target_metadata = config.attributes.get("target_metadata", Base.metadata)
 
 connection = config.attributes.get("connection")
 if connection is None:  # `alembic` command line with sqlalchemy.url in an ini file

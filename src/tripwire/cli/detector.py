@@ -7,11 +7,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from ..config import load_config
-from ..errors import UsageError
+from .common import err, fail, get_config
 
 detector_app = typer.Typer(
     help="Optional ONNX pixel classifier (supporting evidence only): calibrate it on your own labelled images.",
@@ -29,19 +26,21 @@ def evaluate_cmd(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML configuration file (input size, normalisation)."),
 ) -> None:
     """Score both folders; report ROC AUC and the threshold that keeps false positives at --fpr."""
-    from .detector import DetectorConfig, OnnxDetector, evaluate
+    from rich.console import Console
+    from rich.table import Table
 
-    err = Console(stderr=True)
+    from ..errors import UsageError
+    from ..provenance.detector import DetectorConfig, OnnxDetector, evaluate
+
+    cfg = get_config(config)
     try:
-        cfg = load_config(config)
         section = (cfg.sections.get("provenance") or {}).get("detector") or {}
         det_cfg = DetectorConfig.from_section(section, model=str(model) if model else None)
         if det_cfg is None:
             raise UsageError("no model: pass --model or set [provenance.detector] model in the config")
         result = evaluate(OnnxDetector(det_cfg), real, synthetic, fpr)
     except UsageError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2)
+        fail(str(exc))
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

@@ -17,10 +17,10 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from ..cli_common import ActorOption, ConfigOption, DbOption, JsonOption, err
-from ..cli_common import actor_name as _actor
-from ..cli_common import echo_json as _echo_json
-from ..cli_common import fail as _fail
+from .common import ActorOption, ConfigOption, DbOption, JsonOption, err
+from .common import actor_name as _actor
+from .common import echo_json as _echo_json
+from .common import fail as _fail
 
 evidence_app = typer.Typer(help="Preserved evidence: encrypted, retained (1 year after a report by default), legal holds, audited reads.",
                            no_args_is_help=True)
@@ -29,7 +29,7 @@ evidence_app = typer.Typer(help="Preserved evidence: encrypted, retained (1 year
 def _open(db: Optional[str], config: Optional[Path], require_key: bool):
     from ..config import load_config
     from ..store.db import DatabaseError, open_db
-    from .store import EvidenceError, EvidenceStore
+    from ..evidence.store import EvidenceError, EvidenceStore
 
     try:
         cfg = load_config(config)
@@ -59,7 +59,7 @@ def _shas(store, database, sha256: list[str], item: list[int]) -> list[str]:
 @evidence_app.command("keygen")
 def keygen(out: Path = typer.Option(..., "--out", help="Key file to create (mode 0600; refuses to overwrite).")) -> None:
     """Create a random AES-256 key file for the evidence store (keep it outside the database and its backups)."""
-    from .store import generate_key
+    from ..evidence.store import generate_key
 
     try:
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -80,7 +80,7 @@ def preserve(
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """Preserve a file's bytes, encrypted, for the retention period."""
-    from .store import EvidenceError
+    from ..evidence.store import EvidenceError
 
     if not file.is_file():
         _fail(f"no such file: {file}")
@@ -104,7 +104,7 @@ def get(
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """Decrypt preserved evidence to a file; the read is recorded in the audit trail."""
-    from .store import EvidenceError
+    from ..evidence.store import EvidenceError
 
     if str(out) == "-" and sys.stdout.isatty():
         _fail("refusing to write media to a terminal: give --out FILE or pipe stdout")
@@ -176,7 +176,7 @@ def release(
 def _change_hold(operation: str, done: str, sha256: Optional[list[str]], item: list[int], reason: str,
                  actor: Optional[str], db: Optional[str], config: Optional[Path]) -> None:
     """Apply ``store.hold`` or ``store.release`` to the selected evidence, in one audited transaction."""
-    from .store import EvidenceError
+    from ..evidence.store import EvidenceError
 
     store, database = _open(db, config, require_key=False)
     who = _actor(actor)

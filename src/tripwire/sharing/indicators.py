@@ -6,8 +6,9 @@ Sources (both require a recorded human decision; nothing automated is ever expor
   (:func:`tripwire.report.reviewed.reviewed_items`): the file's MD5, SHA-256 and PDQ (when its quality
   reaches ``min_pdq_quality``), the post URL and profile URL, the account (``platform:id``) and any keywords
   the review console stored in the item context (``extra.keywords``);
-* confirmed trade signals (:class:`tripwire.trade.signals.Signal`, built from a ``tripwire posts scan`` and
-  the reviewers' decisions file).
+* confirmed trade signals (:class:`tripwire.trade.confirmed.Signal`, built from a ``tripwire posts scan`` and
+  the reviewers' decisions file), which arrive here already shared (anything with a ``shared()`` method
+  returning a :class:`SharedSignal`): trade sits above sharing and converts its own signals.
 
 Each signal carries a category (the decision, or the trade category), a confidence in [0, 1] (1.0 for the
 file's own hashes; lower for context around it: a URL or account that carried confirmed material, 0.9; a
@@ -41,7 +42,7 @@ import csv
 import io
 import json
 from dataclasses import asdict, dataclass
-from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
+from typing import IO, Any, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from threatexchange.signal_type.md5 import VideoMD5Signal
 from threatexchange.signal_type.pdq.signal import PdqSignal
@@ -51,6 +52,7 @@ from threatexchange.signal_type.url import URLSignal
 
 from ..banks.importer import RawEntry, RowError
 from ..errors import UsageError
+from ..jsonl import JsonlError, read_jsonl
 from ..report.reviewed import REPORTABLE, ReviewedItem, reviewed_items
 from ..store.db import Database
 
@@ -146,13 +148,10 @@ def signals_of_item(item: ReviewedItem, *, min_pdq_quality: int = 50,
     return out
 
 
-def from_trade(signal: Any) -> SharedSignal:
-    """A confirmed :class:`tripwire.trade.signals.Signal` as a shared signal (it already names its reviewer)."""
-    if not getattr(signal, "confirmed_by", None):
-        raise UsageError("a trade signal without the reviewer who confirmed it cannot be shared")
-    return SharedSignal(signal.type, signal.value, signal.category, float(signal.confidence),
-                        provenance="", source=signal.source, confirmed_at=signal.confirmed_at,
-                        platform=signal.platform, handle=signal.handle, note=signal.note)
+class Shareable(Protocol):
+    """Something a person confirmed elsewhere (a trade signal) that knows its shared form."""
+
+    def shared(self) -> SharedSignal: ...
 
 
 def merge(signals: Iterable[SharedSignal]) -> list[SharedSignal]:
@@ -176,7 +175,7 @@ def merge(signals: Iterable[SharedSignal]) -> list[SharedSignal]:
 
 
 def collect_signals(db: Database, *, case: str | None = None, item_ids: Sequence[int] | None = None,
-                    trade_signals: Iterable[Any] = (), min_pdq_quality: int = 50,
+                    trade_signals: Iterable[Shareable] = (), min_pdq_quality: int = 50,
                     categories: Mapping[str, str] | None = None) -> list[SharedSignal]:
     """Signals from human-confirmed items (a case, or named items that must all be confirmed) and trade."""
     out: list[SharedSignal] = []
@@ -185,7 +184,7 @@ def collect_signals(db: Database, *, case: str | None = None, item_ids: Sequence
             items = reviewed_items(s, case=case, item_ids=item_ids, allowed=REPORTABLE)
         for item in items:
             out.extend(signals_of_item(item, min_pdq_quality=min_pdq_quality, categories=categories))
-    out.extend(from_trade(t) for t in trade_signals)
+    out.extend(t.shared() for t in trade_signals)
     return merge(out)
 
 
@@ -314,13 +313,9 @@ def read_signals(stream: IO[bytes], fmt: str | None = None, *, free_text_categor
             yield _entry(f"line {n}", kind, value)
         return
     if fmt == "jsonl":
-        for n, raw in enumerate(body.splitlines(), 1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                yield RowError(f"line {n}", f"invalid JSON: {exc.msg}")
+        for n, obj in read_jsonl(io.StringIO(body)):
+            if isinstance(obj, JsonlError) or not isinstance(obj, dict):
+                yield RowError(f"line {n}", str(obj) if isinstance(obj, JsonlError) else "a signal must be a JSON object")
                 continue
             yield _entry(f"line {n}", str(obj.get("type", "")), str(obj.get("value", "")),
                          category=str(obj.get("category") or ""), confidence=obj.get("confidence"),

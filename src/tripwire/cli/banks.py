@@ -12,17 +12,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from .categories import SCHEMES
-from .signals import AmbiguousSignalType, normalise_signal_type
-from .store import BankError, BankStore
-from ..cli_common import ConfigOption, DbOption, JsonOption, err
-from ..cli_common import echo_json as _echo_json
-from ..cli_common import fail as _fail
-from ..cli_common import get_config as _config
-from ..cli_common import open_database as _db
+from .common import ConfigOption, DbOption, JsonOption, err
+from .common import echo_json as _echo_json
+from .common import fail as _fail
+from .common import get_config as _config
+from .common import open_database as _db
 
 bank_app = typer.Typer(
     help="Hash banks: lists of known content (hotline lists, your own decisions, allow-lists).",
@@ -53,12 +48,14 @@ def create(
     min_quality: int = typer.Option(50, "--min-quality", min=0, max=100, help="Query PDQ hashes below this quality are not matched."),
     source: str = typer.Option("", "--source", help="Where the list comes from (NCMEC, IWF, Project VIC, own, ...)."),
     description: str = typer.Option("", "--description", help="Free text."),
-    category_scheme: str = typer.Option("vics", "--category-scheme", help=f"Category codes: {', '.join(SCHEMES)}."),
+    category_scheme: str = typer.Option("vics", "--category-scheme", help="Category codes: vics, uk, ncmec, none."),
     disabled: bool = typer.Option(False, "--disabled", help="Create the bank disabled (not matched until enabled)."),
     db: Optional[str] = DbOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Create a bank."""
+    from ..banks.store import BankError, BankStore
+
     database = _db(db)
     try:
         info = BankStore(database).create_bank(name, source=source, description=description, category_scheme=category_scheme,
@@ -89,6 +86,8 @@ def update_bank(
     as_json: bool = JsonOption,
 ) -> None:
     """Change a bank's settings (takes effect for matching at once)."""
+    from ..banks.store import BankError, BankStore
+
     database = _db(db)
     try:
         info = BankStore(database).update_bank(name, name=rename, negative=negative, pdq_radius=pdq_radius,
@@ -105,6 +104,11 @@ def update_bank(
 @bank_app.command("list")
 def list_banks(db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
     """List banks with their settings and entry counts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..banks.store import BankStore
+
     database = _db(db)
     summaries = BankStore(database).list_banks()
     if as_json:
@@ -133,6 +137,8 @@ def list_banks(db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None
 @bank_app.command("show")
 def show(name: str = typer.Argument(...), db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
     """Show one bank's settings and counts."""
+    from ..banks.store import BankError, BankStore
+
     database = _db(db)
     found = [s for s in BankStore(database).list_banks() if s.bank.name == name]
     if not found:
@@ -163,7 +169,9 @@ def import_(
     as_json: bool = JsonOption,
 ) -> None:
     """Import a hash list (VICS JSON, CSV, one-hash-per-line, ThreatExchange); re-importing is a no-op."""
-    from .importer import FORMATS, import_file
+    from ..banks.importer import FORMATS, import_file
+    from ..banks.signals import AmbiguousSignalType, normalise_signal_type
+    from ..banks.store import BankError, BankStore
 
     if fmt is not None and fmt not in FORMATS:
         _fail(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
@@ -236,7 +244,9 @@ def export(
     db: Optional[str] = DbOption,
 ) -> None:
     """Export a bank's active entries (streamed; import(export(bank)) gives the same entries)."""
-    from .exporter import EXPORT_FORMATS, export_bank
+    from ..banks.exporter import EXPORT_FORMATS, export_bank
+    from ..banks.signals import normalise_signal_type
+    from ..banks.store import BankError, BankStore
 
     if fmt not in EXPORT_FORMATS:
         _fail(f"unknown export format {fmt!r} (expected one of {', '.join(EXPORT_FORMATS)})")
@@ -285,6 +295,8 @@ def remove(
     as_json: bool = JsonOption,
 ) -> None:
     """Remove entries (a tombstone is kept; matching stops at once; re-imports do not bring them back)."""
+    from ..banks.signals import normalise_signal_type
+
     st = normalise_signal_type(signal_type) if signal_type else None
     _change_entries("removed", name, values, ids, file, db, as_json,
                     lambda store, vals, id_list: store.remove_entries(name, ids=id_list, values=vals, reason=reason, signal_type=st))
@@ -293,6 +305,8 @@ def remove(
 def _change_entries(done: str, name: str, values: Optional[list[str]], ids: list[int], file: Optional[Path],
                     db: Optional[str], as_json: bool, change) -> None:
     """Resolve the named entries, apply ``change(store, values, ids)`` and report how many it touched."""
+    from ..banks.store import BankError, BankStore
+
     vals, id_list = _targets(values or [], ids, file)
     database = _db(db)
     try:
@@ -326,6 +340,8 @@ def delete(
     db: Optional[str] = DbOption,
 ) -> None:
     """Delete a bank and every entry in it (no tombstones: use `bank remove` to keep history)."""
+    from ..banks.store import BankError, BankStore
+
     if not yes:
         _fail("deleting a bank drops all its entries: add --yes to confirm")
     database = _db(db)

@@ -1,9 +1,11 @@
-"""Signals: what a platform may share with peers once a person has confirmed it.
+"""Confirmed trade signals: what a posts scan surfaced *and* a reviewer confirmed.
 
 Trade detection finds candidate accounts, destination URLs, keywords and media hashes; a reviewer decides.
 Only items that were *both* surfaced by a scan (a flagged post, a flagged network) *and* confirmed by a
-recorded human decision become :class:`Signal` objects, which the sharing export consumes
-(``tripwire.sharing.signals.from_trade``: ThreatExchange files, Lantern-style CSV). Nothing is shared on the
+recorded human decision become :class:`Signal` objects. Sharing them goes through the sharing package:
+:meth:`Signal.shared` turns one into a :class:`tripwire.sharing.indicators.SharedSignal` (the reviewer's
+name stays home) and :func:`tripwire.sharing.indicators.write_signals` writes it, so ``tripwire posts
+signals`` and ``tripwire signals export`` write the same formats and columns. Nothing is shared on the
 strength of automation alone.
 
 Reviewer decisions are JSONL, one decision per line (docs/trade.md)::
@@ -21,13 +23,14 @@ gave them (a reviewed false positive).
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from ..errors import UsageError
+from ..jsonl import JsonlError, read_jsonl, strict
+from ..sharing.indicators import SharedSignal
 from .links import classify_url, extract_links
 
 __all__ = [
@@ -36,8 +39,6 @@ __all__ = [
     "Decision",
     "load_decisions",
     "signals_from_scan",
-    "write_signals_jsonl",
-    "write_signals_csv",
 ]
 
 SIGNAL_TYPES = ("url", "account", "keyword", "sha256", "md5", "pdq")
@@ -74,6 +75,12 @@ class Signal:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def shared(self) -> SharedSignal:
+        """This signal as peers receive it: the same indicator without the reviewer's name or the evidence."""
+        return SharedSignal(self.type, self.value, self.category, float(self.confidence), provenance="",
+                            source=self.source, confirmed_at=self.confirmed_at, platform=self.platform,
+                            handle=self.handle, note=self.note)
 
 
 @dataclass(frozen=True)
@@ -150,25 +157,24 @@ def load_decisions(path: str | Path) -> dict[tuple[str, str], Decision]:
     out: dict[tuple[str, str], Decision] = {}
     try:
         with p.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise UsageError(f"{p.name}:{lineno}: invalid JSON: {exc.msg}") from exc
+            for lineno, obj in strict(read_jsonl(fh)):
                 d = parse_decision(obj, lineno, p.name)
                 out[d.key] = d
+    except JsonlError as exc:
+        raise UsageError(f"{p.name}:{exc.line}: {exc}") from exc
     except OSError as exc:
         raise UsageError(f"cannot read decisions {p}: {exc}") from exc
     return out
 
 
 def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
+    """The records of a scan output file this tool wrote itself: any bad line means the folder is damaged."""
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for _, rec in strict(read_jsonl(fh)):
+                yield rec
+    except JsonlError as exc:
+        raise UsageError(f"{path}:{exc.line}: {exc}") from exc
 
 
 def signals_from_scan(out_dir: str | Path, decisions: dict[tuple[str, str], Decision],
@@ -245,26 +251,3 @@ def signals_from_scan(out_dir: str | Path, decisions: dict[tuple[str, str], Deci
     out.sort(key=lambda s: (s.type, s.value))
     return out
 
-
-def write_signals_jsonl(signals: Iterable[Signal], path: str | Path) -> int:
-    n = 0
-    with Path(path).open("w", encoding="utf-8") as fh:
-        for s in signals:
-            fh.write(json.dumps(s.as_dict(), ensure_ascii=False) + "\n")
-            n += 1
-    return n
-
-
-def write_signals_csv(signals: Iterable[Signal], path: str | Path) -> int:
-    """Lantern-style flat CSV: one indicator per row."""
-    n = 0
-    cols = ["type", "value", "category", "confidence", "source", "confirmed_by", "confirmed_at", "platform",
-            "handle", "note"]
-    with Path(path).open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(cols)
-        for s in signals:
-            d = s.as_dict()
-            w.writerow(["" if d[c] is None else d[c] for c in cols])
-            n += 1
-    return n

@@ -1,38 +1,21 @@
-"""The ``tripwire`` command line."""
+"""``tripwire scan``, ``tripwire inspect`` and ``tripwire report CASE``: hash files into a case, look at one file,
+write a case's reports again."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
-from rich.console import Console
 
-from . import __version__
-from .errors import UsageError
-from .cli_common import ConfigOption, DbOption, err, fail, get_config
-from .cli_common import open_database as get_db
-from .store.db import DatabaseError
+from .common import ConfigOption, DbOption, err, fail, get_config, open_database
 
-app = typer.Typer(
-    name="tripwire",
-    help="Find known, AI-generated and traded abuse material, with evidence. Stores hashes and facts, never media.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
-@app.callback(invoke_without_command=True)
-def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
-    if version:
-        typer.echo(f"tripwire {__version__}")
-        raise typer.Exit()
-
-
-@app.command()
 def scan(
     paths: list[str] = typer.Argument(..., help="Files, folders and archives to scan; - reads a newline-separated path list from stdin."),
     case: str = typer.Option("default", "--case", help="Case name: re-running the same case resumes it."),
@@ -43,13 +26,15 @@ def scan(
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """Hash every file (archives expanded) into the case database and write reports."""
-    from .pipeline.scan import read_path_list, run_scan
+    from ..errors import UsageError
+    from ..pipeline.scan import read_path_list, run_scan
+    from ..store.db import DatabaseError
 
     cfg = get_config(config)
     expanded: list[str] = []
     for p in paths:
         expanded.extend(read_path_list(sys.stdin) if p == "-" else [p])
-    database = get_db(db)
+    database = open_database(db)
     try:
         result = run_scan(expanded, database, case, out, cfg, workers=workers, quiet=quiet)
     except UsageError as exc:
@@ -71,14 +56,16 @@ def scan(
     )
 
 
-@app.command()
 def inspect(
     file: Path = typer.Argument(..., help="The file to examine."),
     as_json: bool = typer.Option(False, "--json", help="Print the item record as JSON."),
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """Print the record tripwire would store for one file (human-readable by default)."""
-    from .inspect import inspect_file, render
+    from rich.console import Console
+
+    from ..errors import UsageError
+    from ..inspect import inspect_file
 
     cfg = get_config(config)
     if not file.exists():
@@ -93,16 +80,44 @@ def inspect(
         render(records, Console())
 
 
+def _fmt(value: Any) -> str:
+    return "—" if value is None else str(value)
+
+
+def render(records: list[dict[str, Any]], console: Console) -> None:
+    """``inspect``'s human-readable view: the provenance verdict first, then the item's hashes and outcome."""
+    from rich.table import Table
+
+    from ..provenance.render import render_provenance
+
+    for record in records:
+        if record.get("provenance"):
+            render_provenance(record, console)  # the verdict and its evidence first
+        table = Table(show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        error = record.get("error")
+        for key in ("path", "media_type", "size", "width", "height", "md5", "sha1", "sha256", "pdq", "pdq_quality"):
+            table.add_row(key, _fmt(record.get(key)))
+        table.add_row("error", f"[red]{error['code']}[/]: {error['message']}" if error else "none")
+        if "priority" in record:
+            table.add_row("priority", f"{record.get('priority')} ({record.get('priority_reason')})")
+        if "matches" in record:
+            table.add_row("matches", str(len(record.get("matches") or [])))
+        console.print(table)
+        console.print()
+
+
 def report(
     case: str = typer.Argument("default", help="Case name."),
     db: Optional[str] = DbOption,
     out: Path = typer.Option(Path("tripwire-out"), "--out", help="Folder for the reports."),
 ) -> None:
     """Write items.jsonl, items.csv and report.html again from the case database."""
-    from .report.writer import write_reports
-    from .store import queries
+    from ..report.writer import write_reports
+    from ..store import queries
 
-    database = get_db(db)
+    database = open_database(db)
     case_id = database.case_id(case, create=False)
     if case_id is None:
         known = ", ".join(queries.case_names(database)) or "none"
@@ -110,35 +125,3 @@ def report(
     summary = write_reports(queries.iter_records(database, case_id), out, case,
                             duplicates=lambda: queries.duplicate_groups(database, case_id))
     err.print(f"case {case}: {summary.items} items; reports in {out}", highlight=False)
-
-
-from .provenance.cli import detector_app  # noqa: E402  (sub-app registered after the main commands)
-
-app.add_typer(detector_app, name="detector")
-
-from .banks.cli import bank_app, match_command  # noqa: E402
-
-app.add_typer(bank_app, name="bank")
-app.command("match")(match_command)
-
-from .trade.cli import posts_app, prompt_app  # noqa: E402
-
-app.add_typer(posts_app, name="posts")
-app.add_typer(prompt_app, name="prompt")
-
-from .service.cli import audit_app, keys_app, serve_command  # noqa: E402
-
-app.add_typer(keys_app, name="keys")
-app.add_typer(audit_app, name="audit")
-app.command("serve")(serve_command)
-
-from .evidence.cli import evidence_app  # noqa: E402
-from .report.cli import export_app, import_app, report_app  # noqa: E402
-from .sharing.cli import signals_app  # noqa: E402
-
-report_app.command("case")(report)  # `tripwire report CASE` stays the default; `tripwire report ncmec ...` beside it
-app.add_typer(report_app, name="report")
-app.add_typer(export_app, name="export")
-app.add_typer(import_app, name="import")
-app.add_typer(evidence_app, name="evidence")
-app.add_typer(signals_app, name="signals")

@@ -20,12 +20,12 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import UsageError
-from ..cli_common import ActorOption, ConfigOption, DbOption, JsonOption, err
-from ..cli_common import actor_name as _actor
-from ..cli_common import echo_json as _echo_json
-from ..cli_common import fail as _fail
-from ..cli_common import get_config as _config
-from ..cli_common import open_database as _db
+from .common import ActorOption, ConfigOption, DbOption, JsonOption, err
+from .common import actor_name as _actor
+from .common import echo_json as _echo_json
+from .common import fail as _fail
+from .common import get_config as _config
+from .common import open_database as _db
 
 EXIT_UNREACHABLE = 1
 EXIT_INCOMPLETE = 3
@@ -72,7 +72,7 @@ def _items_for(database, target: str, allowed):
     from sqlalchemy import select
 
     from ..store.models import ItemRow
-    from .reviewed import parse_target, reviewed_items
+    from ..report.reviewed import parse_target, reviewed_items
 
     kind, value = parse_target(target)
     with database.session() as s:
@@ -105,9 +105,9 @@ def ncmec(
     one is refused. One report per reported account; each validates against NCMEC's schema before anything
     is sent. Re-running resumes an unfinished submission and never sends a second report for an item.
     """
-    from .cybertip import CyberTiplineClient, CyberTiplineError, SubmissionBusy, Submitter
-    from .ncmec import NcmecSettings, ReportValidationError, dry_run_documents, plan_reports
-    from .reviewed import REPORTABLE
+    from ..report.cybertip import CyberTiplineClient, CyberTiplineError, SubmissionBusy, Submitter
+    from ..report.ncmec import NcmecSettings, ReportValidationError, dry_run_documents, plan_reports
+    from ..report.reviewed import REPORTABLE
 
     cfg = _config(config)
     try:
@@ -193,7 +193,7 @@ def ncmec_list(
     as_json: bool = JsonOption,
 ) -> None:
     """List CyberTipline submissions and their state."""
-    from .cybertip import list_submissions
+    from ..report.cybertip import list_submissions
 
     rows = list_submissions(_db(db), state or None)
     if as_json:
@@ -207,8 +207,8 @@ def ncmec_list(
 
 
 def _submitter(cfg, database, actor):
-    from .cybertip import CyberTiplineClient, Submitter
-    from .ncmec import NcmecSettings
+    from ..report.cybertip import CyberTiplineClient, Submitter
+    from ..report.ncmec import NcmecSettings
 
     try:
         settings = NcmecSettings.from_config(cfg)
@@ -252,7 +252,7 @@ def ncmec_retract(
     as_json: bool = JsonOption,
 ) -> None:
     """Withdraw an unfinished submission (a finished report cannot be retracted)."""
-    from .cybertip import CyberTiplineError, SubmissionBusy
+    from ..report.cybertip import CyberTiplineError, SubmissionBusy
 
     cfg = _config(config)
     submitter, client = _submitter(cfg, _db(db), actor)
@@ -270,8 +270,8 @@ def ncmec_retract(
 @report_app.command("ncmec-status")
 def ncmec_status(config: Optional[Path] = ConfigOption) -> None:
     """Check that the configured CyberTipline endpoint answers and accepts the credentials."""
-    from .cybertip import CyberTiplineClient, CyberTiplineError
-    from .ncmec import NcmecSettings
+    from ..report.cybertip import CyberTiplineClient, CyberTiplineError
+    from ..report.ncmec import NcmecSettings
 
     cfg = _config(config)
     try:
@@ -296,7 +296,7 @@ def export_vics(
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """Write a case as VICS 2.0 JSON: one Media per unique file that carries a human decision."""
-    from .vics_case import export_case
+    from ..report.vics_case import export_case
 
     cfg = _config(config)
     database = _db(db)
@@ -355,7 +355,7 @@ def import_vics(
         if report.error_count:
             raise typer.Exit(EXIT_INCOMPLETE)
         return
-    from .vics_case import import_case
+    from ..review.vics_import import import_case
 
     try:
         with open(file, "rb") as fh:

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
 from ..errors import UsageError
-from ..cli_common import DbOption, err
-from ..cli_common import fail as _fail
-from ..cli_common import open_database as _db
+from .common import DbOption, err
+from .common import fail as _fail
+from .common import open_database as _db
 
 EXIT_TAMPERED = 3
 
@@ -36,7 +35,7 @@ def keys_create(
     as_json: bool = typer.Option(False, "--json", help="Print {key, key_id, name, role} as JSON."),
 ) -> None:
     """Create an API key and print it ONCE (only a salted hash is stored; it cannot be shown again)."""
-    from .auth import check_role, cli_actor, create_key
+    from ..service.auth import check_role, cli_actor, create_key
 
     try:
         check_role(role)
@@ -61,9 +60,10 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(db: Optional[str] = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
     """List keys (ids, names, roles, state) — never the keys themselves."""
+    from rich.console import Console
     from rich.table import Table
 
-    from .auth import list_keys
+    from ..service.auth import list_keys
 
     database = _db(db)
     with database.session() as s:
@@ -88,7 +88,7 @@ def keys_list(db: Optional[str] = DbOption, as_json: bool = typer.Option(False, 
 def keys_revoke(key_id: str = typer.Argument(..., help="The key id (the 12 hex digits after twk_), or the whole key."),
                 db: Optional[str] = DbOption) -> None:
     """Revoke a key: requests with it fail at once (within seconds in a running server), sessions end."""
-    from .auth import AuthError, cli_actor, parse_key, revoke_key
+    from ..service.auth import AuthError, cli_actor, parse_key, revoke_key
 
     if key_id.startswith("twk_"):
         try:
@@ -188,7 +188,7 @@ def serve_command(
     with database.session() as s:
         from sqlalchemy import func, select
 
-        from .models import ApiKey
+        from ..service.models import ApiKey
 
         active = s.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))) or 0
     if not active:
@@ -206,7 +206,7 @@ def serve_command(
         uvicorn.run("tripwire.service.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_level=log_level, proxy_headers=True, server_header=False, **ssl)
         return
-    from .app import create_app
+    from ..service.app import create_app
 
     try:
         app = create_app(db, cfg, policy=policy, database=database)

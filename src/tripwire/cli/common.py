@@ -14,8 +14,8 @@ from typing import Any, NoReturn, Optional
 import typer
 from rich.console import Console
 
-from .config import Config, load_config
-from .errors import UsageError
+from ..config import Config, load_config
+from ..errors import UsageError
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -41,7 +41,7 @@ def get_config(path: Optional[Path]) -> Config:
 
 def open_database(db: Optional[str]):
     """Open and migrate the database named by ``--db``; unreachable is a system error (exit 1)."""
-    from .store.db import DatabaseError, open_db
+    from ..store.db import DatabaseError, open_db
 
     try:
         return open_db(db)

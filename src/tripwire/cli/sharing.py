@@ -9,8 +9,8 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from ..cli_common import ConfigOption, DbOption, err
-from ..cli_common import fail as _fail
+from .common import ConfigOption, DbOption, err
+from .common import fail as _fail
 
 signals_app = typer.Typer(help="Share human-confirmed signals (hashes, URLs, accounts, keywords) with peers; load theirs.",
                           no_args_is_help=True)
@@ -32,7 +32,7 @@ def export(
     """Export signals; only items and trade subjects with a recorded human decision are ever included."""
     from ..config import load_config
     from ..store.db import DatabaseError, open_db
-    from .signals import FORMATS, collect_signals, write_signals
+    from ..sharing.indicators import FORMATS, collect_signals, write_signals
 
     if fmt not in FORMATS:
         _fail(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
@@ -47,7 +47,7 @@ def export(
         categories = dict(((cfg.sections.get("sharing") or {}).get("categories")) or {})
         trade = []
         if posts_scan is not None:
-            from ..trade.signals import load_decisions, signals_from_scan
+            from ..trade.confirmed import load_decisions, signals_from_scan
 
             trade = signals_from_scan(posts_scan, load_decisions(decisions))
         database = None
@@ -56,7 +56,7 @@ def export(
                 database = open_db(db)
             except DatabaseError as exc:
                 _fail(str(exc), code=1)
-        signals = collect_signals(database, case=case, item_ids=item or None, trade_signals=trade,  # type: ignore[arg-type]
+        signals = collect_signals(database, case=case, item_ids=item or None, trade_signals=trade,
                                   min_pdq_quality=min_pdq_quality, categories=categories)
     except UsageError as exc:
         _fail(str(exc))
@@ -80,7 +80,7 @@ def import_(
     from ..banks.importer import run_import
     from ..banks.store import BankError, BankStore
     from ..store.db import DatabaseError, open_db
-    from .signals import read_signals
+    from ..sharing.indicators import read_signals
 
     if not file.is_file():
         _fail(f"no such file: {file}")

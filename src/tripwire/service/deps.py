@@ -1,0 +1,43 @@
+"""Route dependencies: the shared :class:`~.state.Service` and the caller's principal, with permission checks.
+
+Every router imports these from here, never from :mod:`.app` (which imports the routers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, HTTPException, Request
+
+from .auth import Principal
+from .state import Service
+
+__all__ = ["need", "need_any", "principal_of", "service_of"]
+
+
+def service_of(request: Request) -> Service:
+    return request.app.state.service
+
+
+def principal_of(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if principal is None:  # the middleware lets no request through without one; belt and braces
+        raise HTTPException(401, "an API key is required", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def need(permission: str) -> Any:
+    """A dependency: the caller's principal, or 403 when its role lacks ``permission``."""
+
+    def check(request: Request) -> Principal:
+        principal = principal_of(request)
+        if not principal.can(permission):
+            raise HTTPException(403, f"the {principal.role} role may not do this ({permission})")
+        return principal
+
+    return Depends(check)
+
+
+def need_any() -> Any:
+    """A dependency satisfied by any valid key."""
+    return Depends(principal_of)

@@ -1,0 +1,121 @@
+"""The :class:`Service`: what every route shares (database, pipeline stages, matcher, policy, keys, limits,
+metrics), and the background thread that keeps the match index caught up with the database.
+
+Kept out of :mod:`.app` so that routes and dependencies (:mod:`.deps`) can name it without importing the
+application factory that imports them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import text
+
+from ..config import Config
+from ..match.matcher import Matcher, MatchStage
+from ..pipeline.stages import default_stages
+from ..policy.policy import Policy
+from ..store.db import Database
+from .auth import KeyVerifier
+from .media import MediaAccess, MediaSource
+from .metrics import Metrics
+from .ratelimit import RateLimiter
+from .reviewing import queue_counts
+from .scanning import Scanner
+from .settings import ServiceSettings
+
+__all__ = ["REFRESH_EVERY_S", "Service"]
+
+log = logging.getLogger(__name__)
+
+#: how often the background thread catches the match index up with the database
+REFRESH_EVERY_S = 1.0
+
+
+class Service:
+    """Everything the routes share: database, pipeline stages, matcher, policy, keys, limits, metrics."""
+
+    def __init__(self, db: Database, config: Config, settings: ServiceSettings, policy: Policy,
+                 media_sources: list[MediaSource]) -> None:
+        self.db = db
+        self.config = config
+        self.settings = settings
+        self.policy = policy
+        self.started = time.time()
+        self.stages = default_stages(config, db)
+        matcher = next((st.matcher for st in self.stages if isinstance(st, MatchStage) and st.matcher is not None), None)
+        self.matcher: Matcher = matcher if matcher is not None else Matcher.from_config(db, config)
+        self.keys = KeyVerifier(db, settings.session_hours)
+        self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
+        self.metrics = Metrics(self.state)
+        self.media = MediaAccess(db, media_sources)
+        self.scanner = Scanner(db, config, policy, self.stages, settings.case, settings.scan_concurrency,
+                               settings.spool_dir, bank_schemes=self.bank_schemes, observe=self.metrics.observe_scan)
+        self._stop = threading.Event()
+        self._refresher: threading.Thread | None = None
+        self.last_refresh_ok = time.monotonic()
+        self.last_refresh_error: str | None = None
+
+    # -- match index ---------------------------------------------------------------------------------------
+
+    def bank_schemes(self) -> dict[str, str]:
+        return {b.name: b.category_scheme for b in self.matcher.banks.values()}
+
+    def start(self) -> None:
+        """Open the match index (load or build; default_stages may have opened it already) and keep it caught
+        up in the background."""
+        self.matcher.refresh(force=True)
+        self.last_refresh_ok = time.monotonic()
+        self._refresher = threading.Thread(target=self._refresh_loop, name="tripwire-index-refresh", daemon=True)
+        self._refresher.start()
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(REFRESH_EVERY_S):
+            try:
+                self.matcher.refresh()
+                self.last_refresh_ok = time.monotonic()
+                self.last_refresh_error = None
+            except Exception as exc:  # the database may be briefly away: report through /readyz, keep trying
+                self.last_refresh_error = f"{exc.__class__.__name__}: {exc}"
+                log.warning("match index refresh failed: %s", self.last_refresh_error)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._refresher is not None:
+            self._refresher.join(timeout=5)
+        try:
+            self.matcher.close()
+        except Exception as exc:
+            log.warning("could not save the match index: %s", exc)
+
+    def refresh_now(self) -> None:
+        """Make a bank change visible to PDQ matching at once (exact digests are always current)."""
+        self.matcher.refresh(force=True)
+        self.last_refresh_ok = time.monotonic()
+
+    def index_age(self) -> float:
+        return time.monotonic() - self.last_refresh_ok
+
+    def state(self) -> dict[str, Any]:
+        return {"index_hashes": len(self.matcher.bank_index), "index_age_s": self.index_age(),
+                "queue": queue_counts(self.db), "uptime_s": time.time() - self.started}
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        checks: dict[str, Any] = {}
+        ok = True
+        try:
+            with self.db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = {"ok": True, "dialect": self.db.dialect}
+        except Exception as exc:
+            ok = False
+            checks["database"] = {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"[:300]}
+        age = self.index_age()
+        index_ok = self.matcher._opened and age < max(30.0, 10 * REFRESH_EVERY_S)
+        checks["index"] = {"ok": index_ok, "hashes": len(self.matcher.bank_index), "age_s": round(age, 3),
+                           "banks": len(self.matcher.banks), "error": self.last_refresh_error}
+        ok = ok and index_ok
+        return ok, checks
