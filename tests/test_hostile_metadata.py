@@ -171,12 +171,12 @@ VARIANTS: dict[str, tuple[str, Callable[[], bytes], str | None]] = {
     "jpeg-exif-huge-ifd": ("jpeg", lambda: jpeg_with([seg(0xE1, b"Exif\x00\x00" + big_ifd_exif(5000, 65000))], keep_jfif=False), "exif"),
     "jpeg-icc-truncated": ("jpeg", lambda: jpeg_with([seg(0xE2, b"ICC_PROFILE\x00")]), "ICC"),
     "jpeg-icc-garbage": ("jpeg", lambda: jpeg_with([seg(0xE2, b"ICC_PROFILE\x00\x01\x01" + b"\xff" * 300)]), None),
-    "jpeg-xmp-giant": ("jpeg", lambda: jpeg_with(extended_xmp(20 * MB)), "budget"),
+    "jpeg-xmp-giant": ("jpeg", lambda: jpeg_with(extended_xmp(20 * MB)), "truncated"),
     "jpeg-photoshop-truncated": ("jpeg", lambda: jpeg_with([seg(0xED, b"Photoshop 3.0\x008BIM\x04\x04")]), None),
     "jpeg-jfif-truncated": ("jpeg", lambda: jpeg_with([seg(0xE0, b"JFIF\x00\x01")], keep_jfif=False), None),
     # WebP: EXIF / XMP / ICCP chunks
     "webp-exif-broken-ifd": ("webp", lambda: webp_with(exif=b"Exif\x00\x00" + broken_exif()), "exif"),
-    "webp-xmp-giant": ("webp", lambda: webp_with(xmp=xmp_packet(20 * MB)), "budget"),
+    "webp-xmp-giant": ("webp", lambda: webp_with(xmp=xmp_packet(20 * MB)), "truncated"),
     "webp-icc-garbage": ("webp", lambda: webp_with(icc_profile=b"\x00" * 300), None),
 }
 
