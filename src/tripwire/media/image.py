@@ -1,4 +1,11 @@
-"""Open images safely: pixel caps before decoding, clear error codes, EXIF orientation applied."""
+"""Open images safely: pixel caps before decoding, clear error codes, EXIF orientation applied.
+
+The decoder only ever sees the *pixel view* of a file (:mod:`tripwire.media.pixelview`): the bytes minus the
+metadata carriers (PNG text/EXIF/ICC chunks, JPEG APPn/COM segments) that Pillow would otherwise parse on the
+way and fail the whole image over (oversized ``zTXt``, a broken ICC segment, a lying EXIF IFD ...). Metadata
+is read separately by the provenance readers, whose failures are notes, never the item's error; the EXIF
+orientation is read from the original bytes by a bounded parser of our own and applied here.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,10 @@ import io
 import warnings
 from typing import TYPE_CHECKING, Protocol
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from ..errors import ItemError
+from .pixelview import exif_orientation, pixel_view
 from .sniff import is_image
 
 if TYPE_CHECKING:
@@ -27,6 +35,18 @@ except ImportError:  # pragma: no cover - exercised only on installs without pil
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 _ORIENTATION_TAG = 0x0112
+#: ``img.info`` key under which :func:`open_image` leaves the orientation read from the original bytes
+ORIENTATION_INFO = "tripwire.orientation"
+#: how each EXIF orientation is undone (the table of ``ImageOps.exif_transpose``)
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 class Decodable(Protocol):
@@ -40,6 +60,9 @@ class Decodable(Protocol):
     limits: Limits
     media_type: str
     _oriented: dict[int | None, Image.Image]
+    #: the pixel view of ``data`` and the orientation read from ``data``, computed once
+    _pixel_view: bytes | None
+    _orientation: int | None
 
 
 def open_image(item: Decodable) -> Image.Image:
@@ -51,12 +74,28 @@ def open_image(item: Decodable) -> Image.Image:
     # Pillow's own bomb check (at open, for most formats) enforces our cap; the explicit check below
     # covers formats whose headers Pillow does not check.
     Image.MAX_IMAGE_PIXELS = item.limits.max_pixels
+    data = item.data
+    if item._pixel_view is None:
+        item._pixel_view = pixel_view(data)
     try:
-        img = Image.open(io.BytesIO(item.data))
+        try:
+            img = Image.open(io.BytesIO(item._pixel_view))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise
+        except Exception:
+            bare = pixel_view(data, keep_mpf=False)  # a malformed MPF index: Pillow's fallback is a base JPEG
+            if bare == item._pixel_view:
+                raise
+            img = Image.open(io.BytesIO(bare))
+            item._pixel_view = bare
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ItemError("decompression_bomb", f"{exc} (cap: {item.limits.max_pixels} pixels)") from exc
     except Exception as exc:  # Pillow raises many types on hostile headers
         raise ItemError("decode_error", f"cannot open image: {exc}") from exc
+    if item._orientation is None:
+        found = exif_orientation(data)
+        item._orientation = found if found is not None else _decoder_orientation(img)
+    img.info[ORIENTATION_INFO] = item._orientation
     width, height = img.size
     if width <= 0 or height <= 0:
         raise ItemError("decode_error", f"invalid image dimensions {width}x{height}")
@@ -86,10 +125,23 @@ def load_full(item: Decodable) -> Image.Image:
 
 
 def orientation(img: Image.Image) -> int:
-    """The EXIF orientation (1-8) of an opened image, 1 when absent or malformed."""
+    """The EXIF orientation (1-8) of an image from :func:`open_image`, 1 when absent or malformed.
+
+    The value was read from the original file's bytes (the decoder's view has no EXIF); images opened some
+    other way fall back to Pillow's EXIF reader.
+    """
+    value = img.info.get(ORIENTATION_INFO)
+    if isinstance(value, int) and 1 <= value <= 8:
+        return value
+    return _decoder_orientation(img)
+
+
+def _decoder_orientation(img: Image.Image) -> int:
+    """Orientation through Pillow's EXIF reader (TIFF, HEIC/AVIF ...), 1 when absent or malformed."""
     try:
-        value = img.getexif().get(_ORIENTATION_TAG, 1)
-        value = int(value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            value = int(img.getexif().get(_ORIENTATION_TAG, 1))
     except Exception:
         return 1
     return value if 1 <= value <= 8 else 1
@@ -117,7 +169,8 @@ def _decode_oriented(item: Decodable, min_size: int | None) -> Image.Image:
         img.draft("RGB", target)
     img = _load(img)
     if turn != 1:
-        img = ImageOps.exif_transpose(img)
+        # the table, not ImageOps.exif_transpose: that re-reads and re-serialises the EXIF, which can fail
+        img = img.transpose(_TRANSPOSE[turn])
     if img.mode != "RGB":
         img = _to_rgb(img)
     return img

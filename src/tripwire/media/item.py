@@ -30,6 +30,9 @@ class Item:
     #: displayed-orientation RGB decodes by draft size, shared by the extractors that hash pixels
     _oriented: "dict[int | None, Image.Image]" = field(default_factory=dict, repr=False)
     #: pdqhash.compute_dihedral results by (draft size, quarter turns), shared by the PDQ extractors
+    #: the bytes the decoder sees (metadata carriers removed, see pixelview.py) and the EXIF orientation
+    _pixel_view: bytes | None = field(default=None, repr=False)
+    _orientation: int | None = field(default=None, repr=False)
     _pdq_passes: dict[tuple[int | None, int], tuple[list[Any], int]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

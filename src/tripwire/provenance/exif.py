@@ -38,17 +38,29 @@ _GENERATOR_PREFIXES = ("prompt:", "workflow:", "{", "[")
 _FAKE_MAKER_NOTES = {"fooocus", "a1111"}
 
 
-def load_exif(tiff: bytes | None) -> Image.Exif | None:
-    """Parse TIFF-structured EXIF bytes with Pillow; None when absent or unparseable."""
-    if not tiff or len(tiff) < 8:
+def load_exif(tiff: bytes | None, notes: list[str] | None = None) -> Image.Exif | None:
+    """Parse TIFF-structured EXIF bytes with Pillow; None when absent or unparseable.
+
+    With ``notes``, what was wrong with the block is appended there (for the provenance record): the EXIF
+    reader's trouble is evidence about the file, never the item's error.
+    """
+    if not tiff:
+        return None
+    if len(tiff) < 8:
+        if notes is not None:
+            notes.append(f"exif: EXIF block of {len(tiff)} bytes is too short to read")
         return None
     try:
-        with warnings.catch_warnings():  # Pillow warns on every bad tag of a damaged IFD; we only need what parses
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:  # Pillow warns on every bad tag of a damaged IFD
+            warnings.simplefilter("always")
             exif = Image.Exif()
             exif.load(tiff)
+        if caught and notes is not None:
+            notes.append(f"exif: damaged IFD, {len(caught)} problem(s), first: {str(caught[0].message)[:120]}")
         return exif
-    except Exception:
+    except Exception as exc:
+        if notes is not None:
+            notes.append(f"exif: unreadable EXIF block ({type(exc).__name__}: {str(exc)[:120]})")
         return None
 
 

@@ -136,7 +136,7 @@ class ProvenanceExtractor:
 
         inp = ParseInput(
             bundle=bundle,
-            exif_text=exif_texts(load_exif(bundle.exif)),
+            exif_text=exif_texts(load_exif(bundle.exif, notes)),
             xmp=xmp_facts,
             pixels=pixels,
             settings=self.settings,
