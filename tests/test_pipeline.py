@@ -40,7 +40,7 @@ class ToyExtractor:
 
 
 def _pipeline(config, extractors) -> Pipeline:
-    return Pipeline(config, [], PolicyStage(Policy.load()), extractors)
+    return Pipeline(config, [], PolicyStage(Policy.load()), lambda: extractors)
 
 
 def test_two_extractors_declaring_one_fact_fail_at_start_up(tmp_path):

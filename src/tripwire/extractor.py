@@ -25,7 +25,10 @@ Facts = dict[str, Any]
 class Extractor(Protocol):
     name: str
     version: str
-    #: the record keys this extractor's facts may contain (and no other extractor's may)
-    produces: tuple[str, ...]
+
+    @property
+    def produces(self) -> tuple[str, ...]:
+        """The record keys this extractor's facts may contain (and no other extractor's may)."""
+        ...
 
     def extract(self, item: Item) -> Facts: ...

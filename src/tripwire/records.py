@@ -8,7 +8,7 @@ checker can follow a record from the worker to the store.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, Mapping, TypedDict
 
 
 class ItemErrorDict(TypedDict):
@@ -119,9 +119,10 @@ LATER_FIELDS = ("provenance", "generator", "matches", "priority", "priority_reas
 TAIL_FIELDS = ("extractors", "case")
 
 
-def flatten(path: str, size: int | None, media_type: str | None, error: ItemErrorDict | dict | None,
-            facts: dict[str, FactEntry], stage_data: dict[str, Any] | None = None) -> Record:
-    """Merge per-extractor facts ({name: {version, data, error}}) and stage fields into one record."""
+def flatten(path: str, size: int | None, media_type: str | None, error: ItemErrorDict | Mapping[str, Any] | None,
+            facts: Mapping[str, FactEntry | Mapping[str, Any]], stage_data: Mapping[str, Any] | None = None) -> Record:
+    """Merge per-extractor facts ({name: {version, data, error}}, see :class:`FactEntry`; from a worker or
+    read back from the store) and stage fields into one record."""
     merged: Record = {}
     versions: dict[str, str] = {}
     for name, entry in facts.items():

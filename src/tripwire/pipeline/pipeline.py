@@ -29,7 +29,7 @@ from ..store.queries import item_ids, write_sources
 from .actions import queue_items, wants_review
 from .extractors import check_declarations, default_extractors
 from .stages import Stage, default_stages
-from .worker import SourceProcessor, Task
+from .worker import Message, SourceProcessor, Task
 
 #: (raw worker record, flat item record, the fields the stages added): what the store writes per item
 Row = tuple[RawRecord, Record, dict[str, Any]]
@@ -41,9 +41,12 @@ class Pipeline:
     """The extractors, the stages and the policy of one scan front; checked when built."""
 
     def __init__(self, config: Config, stages: Sequence[Stage], policy: PolicyStage,
-                 extractors: Sequence[Extractor] | None = None) -> None:
+                 extractors: Callable[[], Sequence[Extractor]] | None = None) -> None:
+        """``extractors`` makes the extractor set for one extraction half (default: :func:`default_extractors`);
+        each thread or worker gets its own instances, as extractors keep per-process state (a model session)."""
         self.config = config
-        self.extractors = list(extractors) if extractors is not None else default_extractors(config)
+        self._new_extractors = extractors or (lambda: default_extractors(config))
+        self.extractors = list(self._new_extractors())
         check_declarations(self.extractors)  # a fact key claimed twice fails here, before any file is read
         self.stages = list(stages)
         self.policy = policy
@@ -57,14 +60,14 @@ class Pipeline:
     # -- extraction half ---------------------------------------------------------------------------------
 
     def processor(self) -> SourceProcessor:
-        """An extraction half with this pipeline's extractors (one per thread: it is not thread-safe)."""
-        return SourceProcessor(self.config, self.extractors)
+        """An extraction half with its own extractor instances (one per thread: it is not thread-safe)."""
+        return SourceProcessor(self.config, list(self._new_extractors()))
 
     def extract(self, path: str, processor: SourceProcessor | None = None) -> list[RawRecord]:
         """Raw records of one file in this process (several for an archive), in the order produced."""
         raws: list[RawRecord] = []
 
-        def send(message: tuple) -> None:
+        def send(message: Message) -> None:
             if message[0] == "record":
                 raws.append(message[2])
 

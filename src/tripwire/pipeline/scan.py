@@ -75,7 +75,7 @@ def _unique(sources: Iterable[Source]) -> Iterator[Source]:
             yield s
 
 
-def read_path_list(stream) -> list[str]:
+def read_path_list(stream: Iterable[str]) -> list[str]:
     """Paths from a newline-separated list (``tripwire scan -``); blank lines are ignored."""
     return [line.rstrip("\r\n") for line in stream if line.strip()]
 

@@ -11,7 +11,8 @@ import os
 import signal
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from multiprocessing.connection import Connection
+from typing import Any, Callable, Iterable
 
 from ..config import Config, Limits
 from ..errors import ItemError
@@ -23,7 +24,9 @@ from ..records import FactEntry, RawRecord
 from ..signals.digests import digest_file
 from .extractors import default_extractors
 
-Send = Callable[[tuple], None]
+#: what a worker sends: ("start", task id, path), ("record", task id, RawRecord) or ("done", task id, None)
+Message = tuple[str, int, Any]
+Send = Callable[[Message], None]
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ class SourceProcessor:
                 archive_record["error"] = exc.as_dict()
 
 
-def worker_main(conn, config: Config) -> None:
+def worker_main(conn: Connection, config: Config) -> None:
     """Process tasks from ``conn`` until it closes (the parent exited or was killed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us cleanly
     processor = SourceProcessor(config)

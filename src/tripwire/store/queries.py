@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -23,7 +23,7 @@ def done_sources(db: Database, case_id: int) -> set[str]:
         return set(s.scalars(select(SourceRow.path_key).where(SourceRow.case_id == case_id)))
 
 
-def write_sources(db: Database, case_id: int, batch: list[tuple[str, list[tuple[Record, dict, dict]]]],
+def write_sources(db: Database, case_id: int, batch: Sequence[tuple[str, Sequence[tuple[Mapping[str, Any], Record, dict]]]],
                   then: Callable[[Session], None] | None = None) -> None:
     """Commit finished sources with all their items in ONE transaction.
 
@@ -103,7 +103,7 @@ def iter_records(db: Database, case_id: int, chunk: int = 1000) -> Iterator[Reco
             if not rows:
                 return
             shas = {r.sha256 for r in rows if r.sha256}
-            facts: dict[str, dict[str, dict]] = {}
+            facts: dict[str, dict[str, dict[str, Any]]] = {}
             if shas:
                 for f in s.scalars(select(Fact).where(Fact.sha256.in_(shas)).order_by(Fact.extractor)):
                     error = {"code": f.error_code, "message": f.error_message} if f.error_code else None
