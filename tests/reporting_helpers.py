@@ -17,7 +17,7 @@ from helpers import image_bytes, synth_image
 
 from tripwire.config import load_config
 from tripwire.pipeline.worker import SourceProcessor, Task
-from tripwire.record import from_worker
+from tripwire.records import from_worker
 from tripwire.review import audit
 from tripwire.review.models import Decision, ItemContext
 from tripwire.store import queries

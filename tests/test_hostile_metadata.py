@@ -26,7 +26,7 @@ from tripwire.config import load_config
 def item_record(path: Path) -> dict[str, Any]:
     """The flat item record the scan stores for ``path`` (one place to adapt if the pipeline API moves)."""
     from tripwire.pipeline.worker import SourceProcessor, Task
-    from tripwire.record import from_worker
+    from tripwire.records import from_worker
 
     raws: list[dict[str, Any]] = []
     SourceProcessor(load_config()).process(Task(0, str(path)), lambda m: raws.append(m[2]) if m[0] == "record" else None)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tripwire.config import Config
-from tripwire.extractor import default_extractors
+from tripwire.pipeline.extractors import default_extractors
 from tripwire.media.item import Item
 from tripwire.provenance.extractor import ProvenanceExtractor
 

@@ -7,6 +7,11 @@ meaning once published; new ones may be added.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .records import ItemErrorDict
+
 #: code -> one-line explanation (documented in docs/schema.md)
 ERROR_CODES: dict[str, str] = {
     "empty_file": "the file has zero bytes",
@@ -23,7 +28,7 @@ ERROR_CODES: dict[str, str] = {
     "unsafe_member_name": "an archive member name is absolute or escapes the archive with '..'",
     "symlink_outside_root": "a symbolic link points outside the scanned root and was not followed",
     "not_a_regular_file": "a device, socket or FIFO was skipped",
-    "extractor_error": "an extractor failed unexpectedly on this item",
+    "extractor_error": "an extractor failed unexpectedly on this item, or produced a fact it did not declare",
 }
 
 
@@ -37,7 +42,7 @@ class ItemError(Exception):
         self.code = code
         self.message = message
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> ItemErrorDict:
         return {"code": self.code, "message": self.message}
 
 

@@ -405,7 +405,7 @@ def match_command(
         for v in values:
             emit({"query": {kind: v.strip().lower()}}, matcher.match(digests={kind: v}))
     if files:
-        from ..inspect import inspect_file
+        from ..pipeline.inspect import inspect_file
 
         for f in files:
             if not f.exists():

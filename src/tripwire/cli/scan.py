@@ -65,7 +65,7 @@ def inspect(
     from rich.console import Console
 
     from ..errors import UsageError
-    from ..inspect import inspect_file
+    from ..pipeline.inspect import inspect_file
 
     cfg = get_config(config)
     if not file.exists():

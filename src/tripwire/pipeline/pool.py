@@ -17,9 +17,9 @@ from typing import Any, Iterator
 
 from ..config import Config
 from ..errors import ItemError
-from .worker import Task, new_record, worker_main
+from .worker import Message, Task, new_record, worker_main
 
-Event = tuple[str, int, Any]
+Event = Message
 #: how long a new worker may take to start (imports) before its first "start" message
 STARTUP_GRACE_S = 120.0
 
@@ -67,7 +67,7 @@ class WorkerPool:
             w.conn.close()
         self._workers = []
 
-    def _fail(self, w: _Worker, code: str, message: str, requeue: deque) -> Iterator[Event]:
+    def _fail(self, w: _Worker, code: str, message: str, requeue: deque[Task]) -> Iterator[Event]:
         """The worker is dead or killed: record its current item, re-queue the rest of its source."""
         task = w.task
         assert task is not None

@@ -1,5 +1,8 @@
 """``tripwire scan``: walk the inputs, skip what a previous run finished, extract in workers, store, report.
 
+Workers run the pipeline's extraction half; this process runs its stage half (matching, triage, policy) and
+stores items, sources and review-queue entries (:class:`~.pipeline.Pipeline`).
+
 Exactly-once: a source's items and the marker saying the source is finished are committed together, so a
 run killed at any moment (SIGKILL included) leaves each source either wholly stored or not at all, and the
 same command afterwards processes precisely the sources that are missing.
@@ -17,12 +20,12 @@ from ..config import Config
 from ..errors import UsageError
 from ..media.walk import Source, walk
 from ..progress import ScanProgress
-from ..record import Record, from_worker
+from ..records import RawRecord
 from ..report.writer import Summary, write_reports
 from ..store import queries
 from ..store.db import Database, path_key
+from .pipeline import Batch, Pipeline
 from .pool import WorkerPool
-from .stages import Stage, default_stages
 from .worker import Task, new_record
 
 #: commit at least this often (seconds) and at most this many items per transaction
@@ -43,22 +46,15 @@ class ScanResult:
 class _Committer:
     """Buffers finished sources and commits them in batches (one transaction per batch)."""
 
-    def __init__(self, db: Database, case_id: int, stages: list[Stage]) -> None:
-        self.db, self.case_id, self.stages = db, case_id, stages
-        self.batch: list[tuple[str, list]] = []
+    def __init__(self, db: Database, case_id: int, pipeline: Pipeline) -> None:
+        self.db, self.case_id, self.pipeline = db, case_id, pipeline
+        self.batch: Batch = []
         self.pending_items = 0
         self.last = time.monotonic()
         self.written = 0
 
-    def add(self, source: str, raws: list[Record]) -> None:
-        rows = []
-        for raw in raws:
-            flat = from_worker(raw)
-            before = set(flat)
-            for stage in self.stages:
-                stage.apply(flat)
-            stage_data = {k: flat[k] for k in flat if k not in before}
-            rows.append((raw, flat, stage_data))
+    def add(self, source: str, raws: list[RawRecord]) -> None:
+        rows = self.pipeline.finish(raws)
         self.batch.append((source, rows))
         self.pending_items += len(rows)
         if self.pending_items >= COMMIT_MAX_ITEMS or time.monotonic() - self.last >= COMMIT_INTERVAL_S:
@@ -66,7 +62,7 @@ class _Committer:
 
     def flush(self) -> None:
         if self.batch:
-            queries.write_sources(self.db, self.case_id, self.batch)
+            self.pipeline.store(self.db, self.case_id, self.batch)
             self.written += self.pending_items
         self.batch, self.pending_items, self.last = [], 0, time.monotonic()
 
@@ -79,7 +75,7 @@ def _unique(sources: Iterable[Source]) -> Iterator[Source]:
             yield s
 
 
-def read_path_list(stream) -> list[str]:
+def read_path_list(stream: Iterable[str]) -> list[str]:
     """Paths from a newline-separated list (``tripwire scan -``); blank lines are ignored."""
     return [line.rstrip("\r\n") for line in stream if line.strip()]
 
@@ -93,8 +89,7 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
     sources = list(_unique(walk(paths)))
     done = queries.done_sources(db, case_id)
     pending = [s for s in sources if path_key(s.path) not in done]
-    stages = default_stages(config, db)
-    committer = _Committer(db, case_id, stages)
+    committer = _Committer(db, case_id, Pipeline.from_config(config, db))
     progress = ScanProgress(len(pending), quiet=quiet)
     try:
         for source in pending:
@@ -104,7 +99,7 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
                 progress.source_done()
         files = [s for s in pending if s.error is None]
         if files:
-            buffers: dict[int, list[Record]] = {}
+            buffers: dict[int, list[RawRecord]] = {}
             by_id = {i: s.path for i, s in enumerate(files)}
             pool = WorkerPool(workers or os.cpu_count() or 1, config)
             for kind, task_id, payload in pool.run(Task(i, s.path) for i, s in enumerate(files)):

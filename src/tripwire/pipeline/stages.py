@@ -4,6 +4,8 @@ Extractors look at one item's bytes in a worker process and produce content-leve
 depends on state outside the item — the hash banks (matches) and the triage policy (priority) — and run in
 the main process, where that state lives. A stage sets item-level record fields; the store keeps them in
 ``items.stage_data`` (and ``items.priority``), so they can differ between two paths of the same content.
+The policy runs after these stages (:class:`~tripwire.policy.stage.PolicyStage`, held by the pipeline
+because it also reads the upload's context).
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..config import Config
-
-Record = dict[str, Any]
+from ..records import Record
 
 
 class Stage(Protocol):

@@ -11,18 +11,22 @@ import os
 import signal
 import traceback
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any, Callable, Iterable
 
 from ..config import Config, Limits
 from ..errors import ItemError
-from ..extractor import Extractor, default_extractors
+from ..extractor import Extractor
 from ..media.archive import Budget, iter_members
 from ..media.item import Item
 from ..media.sniff import SNIFF_BYTES, is_archive, sniff
+from ..records import FactEntry, RawRecord
 from ..signals.digests import digest_file
+from .extractors import default_extractors
 
-Record = dict[str, Any]
-Send = Callable[[tuple], None]
+#: what a worker sends: ("start", task id, path), ("record", task id, RawRecord) or ("done", task id, None)
+Message = tuple[str, int, Any]
+Send = Callable[[Message], None]
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class Task:
 
 
 def new_record(path: str, source: str, size: int | None = None, media_type: str | None = None,
-               error: ItemError | None = None) -> Record:
+               error: ItemError | None = None) -> RawRecord:
     return {
         "path": path,
         "source": source,
@@ -45,12 +49,21 @@ def new_record(path: str, source: str, size: int | None = None, media_type: str 
     }
 
 
-def run_extractors(item: Item, extractors: Iterable[Extractor], record: Record) -> Record:
-    """Run every extractor; the first failure becomes the item's error, the others still run."""
+def run_extractors(item: Item, extractors: Iterable[Extractor], record: RawRecord) -> RawRecord:
+    """Run every extractor; the first failure becomes the item's error, the others still run.
+
+    Facts under a key the extractor did not declare are dropped and recorded as its ``extractor_error``
+    (the keys it did declare are kept): an undeclared key could overwrite another extractor's fact.
+    """
     for extractor in extractors:
-        entry: dict[str, Any] = {"version": extractor.version, "data": {}, "error": None}
+        entry: FactEntry = {"version": extractor.version, "data": {}, "error": None}
         try:
-            entry["data"] = extractor.extract(item) or {}
+            data = extractor.extract(item) or {}
+            undeclared = sorted(set(data) - set(extractor.produces))
+            entry["data"] = {k: v for k, v in data.items() if k not in undeclared} if undeclared else data
+            if undeclared:
+                entry["error"] = {"code": "extractor_error",
+                                  "message": f"{extractor.name}: undeclared fact(s) {', '.join(undeclared)} dropped"}
         except ItemError as exc:
             entry["error"] = exc.as_dict()
         except MemoryError:
@@ -109,12 +122,12 @@ class SourceProcessor:
             record["error"] = ItemError("too_large", f"{size} bytes exceeds the decode cap of {self.limits.max_decode_bytes}").as_dict()
         send(("record", task.id, record))
 
-    def _item_record(self, item: Item, source: str) -> Record:
+    def _item_record(self, item: Item, source: str) -> RawRecord:
         record = new_record(item.path, source, item.size, item.media_type)
         return run_extractors(item, self.extractors, record)
 
     def _expand(self, task: Task, archive: str | bytes, media_type: str, display: str, depth: int,
-                budget: Budget, archive_record: Record, send: Send) -> None:
+                budget: Budget, archive_record: RawRecord, send: Send) -> None:
         seen: set[str] = set()
         try:
             for member in iter_members(archive, media_type, display, self.limits, budget):
@@ -146,7 +159,7 @@ class SourceProcessor:
                 archive_record["error"] = exc.as_dict()
 
 
-def worker_main(conn, config: Config) -> None:
+def worker_main(conn: Connection, config: Config) -> None:
     """Process tasks from ``conn`` until it closes (the parent exited or was killed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us cleanly
     processor = SourceProcessor(config)

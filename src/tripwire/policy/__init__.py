@@ -1,5 +1,6 @@
-"""Policy: rules that turn extracted facts into decisions an analyst acts on (triage priority first)."""
+"""Policy: rules that turn extracted facts into decisions an analyst acts on (triage priority, actions)."""
 
 from .priority import DEFAULT_WEIGHTS, PriorityStage, prioritise
+from .stage import PolicyStage
 
-__all__ = ["DEFAULT_WEIGHTS", "PriorityStage", "prioritise"]
+__all__ = ["DEFAULT_WEIGHTS", "PolicyStage", "PriorityStage", "prioritise"]

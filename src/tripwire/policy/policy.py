@@ -262,7 +262,7 @@ class _Facts:
     def holds(self, key: str, value: Any) -> bool:  # noqa: C901 - one branch per condition, kept flat on purpose
         r = self.record
         if key == "match":
-            return bool(self.matches) == value
+            return bool(self.matches) == bool(value)
         if key == "match_bank":
             return any(str(m.get("bank")) in value for m in self.matches)
         if key == "match_category":
@@ -275,18 +275,18 @@ class _Facts:
         if key == "allow_listed":
             allowed = bool(r.get("matches_suppressed")) or any(
                 isinstance(m, dict) and m.get("negative") for m in (r.get("matches") or []))
-            return allowed == value
+            return allowed == bool(value)
         if key == "provenance":
             return str(self.provenance.get("label") or "unknown") in value
         if key == "confidence":
             return str(self.provenance.get("confidence")) in value
         if key == "conflict":
-            return bool(self.provenance.get("conflicts")) == value
+            return bool(self.provenance.get("conflicts")) == bool(value)
         if key == "generator":
             tool = self.provenance.get("tool") or ((r.get("generator") or {}).get("tool") if isinstance(r.get("generator"), dict) else None)
             return bool(tool) and str(tool).lower() in value
         if key == "error":
-            return bool(r.get("error")) == value
+            return bool(r.get("error")) == bool(value)
         if key == "error_code":
             err = r.get("error")
             return isinstance(err, dict) and err.get("code") in value

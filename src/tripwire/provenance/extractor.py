@@ -52,6 +52,7 @@ class ProvenanceExtractor:
 
     name = "provenance"
     version = "1"
+    produces = ("provenance", "generator")
 
     def __init__(self, config: Config | None = None, base_dir: Path | None = None) -> None:
         sections = config.sections if config is not None else {}

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import UsageError
-from ..record import Record, flatten
+from ..records import Record, flatten
 from ..review.decisions import latest_decisions
 from ..review.models import DECISIONS, Decision, ItemContext
 from ..store.models import Case, Fact, ItemRow

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .. import __version__
-from ..record import Record
+from ..records import Record
 from .html import render
 
 #: CSV columns, stable: scripts depend on them. Long text (prompts) is truncated; items.jsonl has it all.

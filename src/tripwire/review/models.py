@@ -1,21 +1,24 @@
-"""Tables for review: item context, decisions, and the hash-chained audit trail.
+"""Tables for review: item context, the review queue, decisions, and the hash-chained audit trail.
 
 Automated output only prioritises and recommends; a report or a shared signal about a person needs a
 recorded human decision (../shared/SAFETY.md, rule 8). ``decisions`` is that record. ``audit_events`` is
 append-only and hash-chained (each event's hash covers the previous event's hash), so an edited, deleted
-or reordered event is detectable by ``tripwire audit verify``.
+or reordered event is detectable by ``tripwire audit verify``. ``review_queue`` holds the items the policy
+sent to a person, with the state of their review: ``open`` (waiting), ``escalated`` (a reviewer asked for a
+second look) and ``decided``; the pipeline's actions step writes it with the items.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..store.models import Base, utcnow
 
 DECISIONS = ("confirmed_abuse", "not_abuse", "ai_generated", "needs_escalation")
+QUEUE_STATES: tuple[str, ...] = ("open", "escalated", "decided")
 
 
 class ItemContext(Base):
@@ -33,6 +36,20 @@ class ItemContext(Base):
     #: [{"ip": "203.0.113.5", "at": "2026-11-25T10:00:00Z", "event": "Upload"}] when the platform supplies them
     ip_events: Mapped[list | None] = mapped_column(JSON, nullable=True)
     extra: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class QueueEntry(Base):
+    __tablename__ = "review_queue"
+    __table_args__ = (Index("ix_review_queue_state_priority", "state", "priority"),)
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    #: what the policy did with the item, and the rule that decided it
+    action: Mapped[str] = mapped_column(String(20))
+    rule: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    priority: Mapped[float] = mapped_column(Float)
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Decision(Base):

@@ -1,4 +1,4 @@
-"""Tables the service adds: API keys (salted hashes only), console sessions, and the review queue.
+"""Tables the service adds: API keys (salted hashes only) and console sessions.
 
 An API key is shown once when it is created and never stored: the table keeps its public id, a random
 salt and HMAC-SHA256(salt, key). Keys are 256-bit random secrets, so a slow password hash buys nothing;
@@ -7,21 +7,19 @@ what matters is that a copy of the database does not hand out working keys.
 Console sessions live server-side: the browser holds a random token (cookie), the table holds its
 SHA-256, so logging out or revoking the key ends the session at once.
 
-``review_queue`` holds the items the policy sent to a person, with the state of their review: ``open``
-(waiting), ``escalated`` (a reviewer asked for a second look) and ``decided``.
+The review queue moved to :mod:`tripwire.review.models` (the pipeline's actions step writes it).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import DateTime, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..store.models import Base, utcnow
 
 ROLES: tuple[str, ...] = ("admin", "reviewer", "submitter", "auditor")
-QUEUE_STATES: tuple[str, ...] = ("open", "escalated", "decided")
 
 
 class ApiKey(Base):
@@ -52,17 +50,3 @@ class ConsoleSession(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-
-
-class QueueEntry(Base):
-    __tablename__ = "review_queue"
-    __table_args__ = (Index("ix_review_queue_state_priority", "state", "priority"),)
-
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
-    state: Mapped[str] = mapped_column(String(20))
-    #: what the policy did with the item, and the rule that decided it
-    action: Mapped[str] = mapped_column(String(20))
-    rule: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    priority: Mapped[float] = mapped_column(Float)
-    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -21,13 +21,12 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ..banks.store import BankError
-from ..record import flatten
+from ..records import flatten
 from ..review import audit
-from ..review.models import DECISIONS, Decision, ItemContext
+from ..review.models import DECISIONS, QUEUE_STATES, Decision, ItemContext, QueueEntry
 from ..store.db import Database
 from ..store.models import Case, Content, Fact, ItemRow
 from .bankops import joined_store
-from .models import QUEUE_STATES, QueueEntry
 
 #: hashes a decision can put in a bank
 BANKABLE = ("md5", "sha1", "sha256", "pdq")

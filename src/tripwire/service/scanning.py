@@ -1,11 +1,10 @@
-"""``POST /v1/scan``: the same pipeline as ``tripwire scan``, on uploaded files, in this process.
+"""``POST /v1/scan``: the same :class:`~tripwire.pipeline.pipeline.Pipeline` as ``tripwire scan``, on uploads.
 
-Each upload is spooled to a private temporary file (the extractors read files), processed by
-:class:`~tripwire.pipeline.worker.SourceProcessor` exactly as a scan worker would process it (archives are
-expanded within the same caps), flattened with :func:`~tripwire.record.from_worker`, run through the
-default stages (bank matching, triage priority) and the policy, and stored in the service case together
-with its upload context and, when the policy says so, a review-queue entry — all in one transaction. The
-temporary file is deleted before the response is sent: media bytes are never stored.
+Each upload is spooled to a private temporary file (the extractors read files), extracted exactly as a scan
+worker would (archives are expanded within the same caps), run through the same stages and policy (with
+the upload's context), and stored in the service case with the same review-queue entries as a local scan,
+plus its upload context — all in one transaction. The temporary file is deleted before the response is
+sent: media bytes are never stored.
 """
 
 from __future__ import annotations
@@ -22,18 +21,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..config import Config
+from ..pipeline.pipeline import Batch, Pipeline, by_depth
 from ..pipeline.stages import Stage
-from ..pipeline.worker import SourceProcessor, Task
+from ..pipeline.worker import SourceProcessor
 from ..policy.policy import Policy, most_severe
-from ..record import Record, from_worker
+from ..policy.stage import PolicyStage
+from ..records import RawRecord
 from ..review.models import ItemContext
-from ..store.db import Database, path_key
-from ..store.queries import write_sources
-from .bankops import JoinedDatabase
-from .models import QueueEntry
+from ..store.db import Database
 
 CONTEXT_FIELDS = ("platform", "post_id", "url", "account_id", "account_handle", "profile_url", "ip_events", "extra")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]+")
@@ -62,11 +60,11 @@ class Scanner:
         self.db = db
         self.config = config
         self.policy = policy
-        self.stages = stages
         self.case = case
         self.case_id = db.case_id(case)
         self.spool_dir = spool_dir or _default_spool()
         self.bank_schemes = bank_schemes or (lambda: {})
+        self.pipeline = Pipeline(config, stages, PolicyStage(policy, lambda bank: self.bank_schemes().get(bank)))
         self.observe = observe
         self._local = threading.local()
         self._slots = threading.BoundedSemaphore(concurrency or os.cpu_count() or 1)
@@ -74,7 +72,7 @@ class Scanner:
     def _processor(self) -> SourceProcessor:
         proc = getattr(self._local, "processor", None)
         if proc is None:
-            proc = self._local.processor = SourceProcessor(self.config)
+            proc = self._local.processor = self.pipeline.processor()
         return proc
 
     def scan(self, uploads: list[Upload], context: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -85,23 +83,13 @@ class Scanner:
         context = {k: v for k, v in (context or {}).items() if k in CONTEXT_FIELDS and v not in (None, "", [], {})}
         started = time.monotonic()
         files: list[dict[str, Any]] = []
-        batch: list[tuple[str, list[tuple[Record, Record, dict]]]] = []
-        schemes = self.bank_schemes()
+        batch: Batch = []
         with self._slots, tempfile.TemporaryDirectory(prefix="tw-scan-", dir=self.spool_dir) as tmp:
             for n, upload in enumerate(uploads, 1):
                 name = safe_name(upload.filename, n)
                 display = f"upload/{day}/{scan_id}/{n}/{name}"
-                raws = self._process(upload, Path(tmp) / str(n), display)
-                rows: list[tuple[Record, Record, dict]] = []
-                for raw in raws:
-                    flat = from_worker(raw)
-                    before = set(flat)
-                    for stage in self.stages:
-                        stage.apply(flat)
-                    outcome = self.policy.evaluate(flat, context, schemes.get)
-                    flat["policy"] = outcome.as_dict()
-                    rows.append((raw, flat, {k: flat[k] for k in flat if k not in before}))
-                rows.sort(key=lambda r: (r[1]["path"].count("!/"), r[1]["path"]))
+                rows = self.pipeline.finish(self._process(upload, Path(tmp) / str(n), display), context)
+                rows.sort(key=lambda r: by_depth(r[1]))
                 batch.append((display, rows))
                 files.append({"filename": name, "path": display, "rows": rows})
         ids = self._store(batch, context)
@@ -126,18 +114,12 @@ class Scanner:
         return {"scan_id": scan_id, "case": self.case, "action": overall, "files": out_files,
                 "seconds": round(seconds, 4)}
 
-    def _process(self, upload: Upload, path: Path, display: str) -> list[Record]:
+    def _process(self, upload: Upload, path: Path, display: str) -> list[RawRecord]:
         with open(path, "wb") as fh:
             os.chmod(path, 0o600)
             shutil.copyfileobj(upload.stream, fh, 1 << 20)
-        raws: list[Record] = []
-
-        def send(message: tuple) -> None:
-            if message[0] == "record":
-                raws.append(message[2])
-
         try:
-            self._processor().process(Task(0, str(path)), send)
+            raws = self.pipeline.extract(str(path), self._processor())
         finally:
             path.unlink(missing_ok=True)
         prefix = str(path)
@@ -149,34 +131,18 @@ class Scanner:
             _scrub(raw, prefix, display)
         return raws
 
-    def _store(self, batch: list[tuple[str, list[tuple[Record, Record, dict]]]], context: dict[str, Any]) -> dict[str, int]:
-        """Items, context and queue entries in ONE transaction; returns path -> item id."""
-        now = datetime.now(timezone.utc)
-        with self.db.session() as s:
-            write_sources(JoinedDatabase(self.db, s), self.case_id, batch)  # type: ignore[arg-type]
-            keys = {path_key(flat["path"]): flat for _, rows in batch for _, flat, _ in rows}
-            ids: dict[str, int] = {}
-            key_list = list(keys)
-            from ..store.models import ItemRow
+    def _store(self, batch: Batch, context: dict[str, Any]) -> dict[str, int]:
+        """Items, queue entries and the upload context in ONE transaction; returns path -> item id."""
 
-            for start in range(0, len(key_list), 500):
-                chunk = key_list[start : start + 500]
-                for item_id, key in s.execute(select(ItemRow.id, ItemRow.path_key)
-                                              .where(ItemRow.case_id == self.case_id, ItemRow.path_key.in_(chunk))):
-                    ids[keys[key]["path"]] = item_id
-            for path, item_id in ids.items():
-                flat = keys[path_key(path)]
-                if context:
+        def add_context(s: Session, ids: dict[str, int]) -> None:
+            if context:
+                for item_id in ids.values():
                     s.add(ItemContext(item_id=item_id, **{k: context.get(k) for k in CONTEXT_FIELDS}))
-                policy = flat.get("policy") or {}
-                if policy.get("queue"):
-                    s.add(QueueEntry(item_id=item_id, state="open", action=policy.get("action") or "review",
-                                     rule=policy.get("rule"), priority=float(flat.get("priority") or 0.0),
-                                     queued_at=now, updated_at=now))
-        return ids
+
+        return self.pipeline.store(self.db, self.case_id, batch, then=add_context)
 
 
-def _scrub(raw: Record, prefix: str, display: str) -> None:
+def _scrub(raw: RawRecord, prefix: str, display: str) -> None:
     """Replace the spool path in error messages with the display path (no server paths leak)."""
     err = raw.get("error")
     if isinstance(err, dict) and isinstance(err.get("message"), str):

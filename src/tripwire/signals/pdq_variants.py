@@ -130,6 +130,7 @@ class PdqVariantsExtractor:
 
     name = "pdq_variants"
     version = "2"  # 2: exact orientations (4 passes), trimmed image in all orientations
+    produces = ("pdq_variants", "pdq_unletterbox", "pdq_unletterbox_quality")
 
     def __init__(self, config: Any = None, decode_size: int | None = PDQ_DECODE_SIZE) -> None:
         self.decode_size = decode_size

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Literal, overload
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -82,7 +82,13 @@ class Database:
         with self._sessions() as session, session.begin():
             yield session
 
+    @overload
+    def case_id(self, name: str, create: Literal[True] = ...) -> int: ...
+    @overload
+    def case_id(self, name: str, create: bool) -> int | None: ...
+
     def case_id(self, name: str, create: bool = True) -> int | None:
+        """The case's id, created when missing unless ``create`` is false (then None for an unknown case)."""
         with self.session() as session:
             found = session.scalar(select(Case.id).where(Case.name == name))
             if found is not None or not create:

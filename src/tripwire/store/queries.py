@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
-from ..record import Record, flatten
+from ..records import Record, flatten
 from .db import Database, path_key
 from .models import Content, Fact, ItemRow, SourceRow
 
@@ -22,11 +23,13 @@ def done_sources(db: Database, case_id: int) -> set[str]:
         return set(s.scalars(select(SourceRow.path_key).where(SourceRow.case_id == case_id)))
 
 
-def write_sources(db: Database, case_id: int, batch: list[tuple[str, list[tuple[Record, dict, dict]]]]) -> None:
+def write_sources(db: Database, case_id: int, batch: Sequence[tuple[str, Sequence[tuple[Mapping[str, Any], Record, dict]]]],
+                  then: Callable[[Session], None] | None = None) -> None:
     """Commit finished sources with all their items in ONE transaction.
 
     ``batch`` holds (source path, [(raw worker record, flat record, stage data)]). Content and facts are
-    shared across cases and written once per SHA-256; items are unique per (case, path).
+    shared across cases and written once per SHA-256; items are unique per (case, path). ``then(session)``
+    runs inside the same transaction after the rows are written (rows that refer to the new items).
     """
     contents: dict[str, dict] = {}
     facts: dict[tuple[str, str], dict] = {}
@@ -73,6 +76,21 @@ def write_sources(db: Database, case_id: int, batch: list[tuple[str, list[tuple[
             s.execute(_insert(db, ItemRow).on_conflict_do_nothing(index_elements=["case_id", "path_key"]), list(items.values()))
         if sources:
             s.execute(_insert(db, SourceRow).on_conflict_do_nothing(index_elements=["case_id", "path_key"]), list(sources.values()))
+        if then is not None:
+            then(s)
+
+
+def item_ids(s: Session, case_id: int, paths: Iterable[str], chunk: int = 500) -> dict[str, int]:
+    """path -> item id for those of ``paths`` stored in the case (read in ``s``, so uncommitted rows count)."""
+    by_key = {path_key(p): p for p in paths}
+    keys = list(by_key)
+    ids: dict[str, int] = {}
+    for start in range(0, len(keys), chunk):
+        part = keys[start : start + chunk]
+        for item_id, key in s.execute(select(ItemRow.id, ItemRow.path_key)
+                                      .where(ItemRow.case_id == case_id, ItemRow.path_key.in_(part))):
+            ids[by_key[key]] = item_id
+    return ids
 
 
 def iter_records(db: Database, case_id: int, chunk: int = 1000) -> Iterator[Record]:
@@ -85,7 +103,7 @@ def iter_records(db: Database, case_id: int, chunk: int = 1000) -> Iterator[Reco
             if not rows:
                 return
             shas = {r.sha256 for r in rows if r.sha256}
-            facts: dict[str, dict[str, dict]] = {}
+            facts: dict[str, dict[str, dict[str, Any]]] = {}
             if shas:
                 for f in s.scalars(select(Fact).where(Fact.sha256.in_(shas)).order_by(Fact.extractor)):
                     error = {"code": f.error_code, "message": f.error_message} if f.error_code else None

@@ -1,0 +1,157 @@
+"""The item record: the one JSON object per file that items.jsonl, inspect and the API all share.
+
+Field order is fixed (interface fields first) so that output diffs and eyeballing stay easy; the schema is
+documented in docs/schema.md. At run time every record here is a plain ``dict`` (they travel through
+worker pipes and JSON columns unchanged); the ``TypedDict`` classes name their fields so that a type
+checker can follow a record from the worker to the store.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, TypedDict
+
+
+class ItemErrorDict(TypedDict):
+    """Why an item (or one extractor on it) could not be fully processed: ``{code, message}``."""
+
+    code: str
+    message: str
+
+
+class FactEntry(TypedDict):
+    """One extractor's result for one content, stored per SHA-256 under the extractor's name."""
+
+    version: str
+    data: dict[str, Any]
+    error: ItemErrorDict | None
+
+
+class RawRecord(TypedDict):
+    """What a worker sends for one item: its facts still grouped per extractor."""
+
+    path: str
+    source: str
+    size: int | None
+    media_type: str | None
+    error: ItemErrorDict | None
+    facts: dict[str, FactEntry]
+
+
+class BankMatch(TypedDict, total=False):
+    """One bank entry an item matched (``matches``), or an allow-list hit that overrode one."""
+
+    bank: str
+    bank_id: int
+    entry_id: int
+    signal_type: str
+    value: str
+    category: str | None
+    category_label: str | None
+    source_id: str | None
+    series: str | None
+    distance: int
+    variant: str | None
+    query_quality: int
+    negative: bool
+    suppressed_by: dict[str, Any]
+
+
+class ProvenanceVerdict(TypedDict, total=False):
+    """The ``provenance`` field: the verdict and everything it rests on."""
+
+    label: str
+    confidence: str | None
+    tool: str | None
+    evidence: list[dict[str, Any]]
+    conflicts: list[dict[str, Any]]
+    basis: list[Any]
+    notes: list[str]
+
+
+class PolicyOutcome(TypedDict):
+    """The ``policy`` field: what the policy recommends for the item and which rule decided it."""
+
+    action: str
+    queue: bool
+    rule: str | None
+    reason: str
+
+
+class ItemRecord(TypedDict, total=False):
+    """The flat item record: core fields (always present, in :data:`CORE_FIELDS` order), then the fields
+    stages add, then the other facts sorted by name, then bookkeeping (:data:`TAIL_FIELDS`)."""
+
+    path: str
+    size: int | None
+    media_type: str | None
+    width: int | None
+    height: int | None
+    md5: str | None
+    sha1: str | None
+    sha256: str | None
+    pdq: str | None
+    pdq_quality: int | None
+    error: ItemErrorDict | None
+    provenance: ProvenanceVerdict | None
+    generator: dict[str, Any] | None
+    matches: list[BankMatch]
+    priority: float
+    priority_reason: str
+    cluster: int | None
+    matches_suppressed: list[BankMatch]
+    matches_truncated: int
+    pdq_variants: dict[str, str]
+    pdq_unletterbox: str | None
+    pdq_unletterbox_quality: int | None
+    policy: PolicyOutcome
+    extractors: dict[str, str]
+    case: str
+
+
+#: any record while it is being assembled (stages add keys in place); see :class:`ItemRecord` for the fields
+Record = dict[str, Any]
+
+#: fields every record carries, in this order, whether or not a value exists
+CORE_FIELDS = ("path", "size", "media_type", "width", "height", "md5", "sha1", "sha256", "pdq", "pdq_quality", "error")
+#: fields later stages add, placed right after the core ones when present
+LATER_FIELDS = ("provenance", "generator", "matches", "priority", "priority_reason", "cluster")
+#: bookkeeping placed last
+TAIL_FIELDS = ("extractors", "case")
+
+
+def flatten(path: str, size: int | None, media_type: str | None, error: ItemErrorDict | Mapping[str, Any] | None,
+            facts: Mapping[str, FactEntry | Mapping[str, Any]], stage_data: Mapping[str, Any] | None = None) -> Record:
+    """Merge per-extractor facts ({name: {version, data, error}}, see :class:`FactEntry`; from a worker or
+    read back from the store) and stage fields into one record."""
+    merged: Record = {}
+    versions: dict[str, str] = {}
+    for name, entry in facts.items():
+        versions[name] = entry["version"]
+        merged.update(entry.get("data") or {})
+    merged.update(stage_data or {})
+    merged.update(path=path, error=error)
+    if size is not None or "size" not in merged:
+        merged["size"] = size
+    if media_type or "media_type" not in merged:
+        merged["media_type"] = media_type
+    merged["extractors"] = versions
+    return ordered(merged)
+
+
+def ordered(record: Record) -> Record:
+    out: Record = {key: record.get(key) for key in CORE_FIELDS}
+    for key in LATER_FIELDS:
+        if key in record:
+            out[key] = record[key]
+    for key in sorted(record):
+        if key not in out and key not in TAIL_FIELDS:
+            out[key] = record[key]
+    for key in TAIL_FIELDS:
+        if key in record:
+            out[key] = record[key]
+    return out
+
+
+def from_worker(raw: RawRecord | Record) -> Record:
+    """A worker's raw record (facts per extractor) as the flat item record."""
+    return flatten(raw["path"], raw.get("size"), raw.get("media_type"), raw.get("error"), raw.get("facts") or {})
