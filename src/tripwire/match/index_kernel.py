@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..signals.hamming import popcount
+
 #: rows checked per block: w0 and w1 of a block (16 KiB) stay in L1 while every query is checked
 BLOCK_ROWS = 1024
 
@@ -82,10 +84,7 @@ if HAVE_NUMBA:
 
 
 def _popcount_u64(x: np.ndarray) -> np.ndarray:
-    if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(x).astype(np.int32)
-    table = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)  # numpy < 2.0
-    return table[x.view(np.uint8).reshape(*x.shape, 8)].sum(axis=-1)
+    return popcount(x).astype(np.int32)
 
 
 def scan_numpy(w: np.ndarray, q: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

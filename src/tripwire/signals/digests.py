@@ -28,6 +28,7 @@ def digest_file(path: str, chunk: int = 1 << 20) -> dict[str, str]:
 class DigestExtractor:
     name = "digests"
     version = "1"
+    produces = ("md5", "sha1", "sha256")
 
     def extract(self, item: Item) -> dict[str, str]:
         if item.data is None:  # large files are digested by the source walker, not here

@@ -10,6 +10,7 @@ from ..media.sniff import is_image
 class ImageInfoExtractor:
     name = "image"
     version = "1"
+    produces = ("width", "height")
 
     def extract(self, item: Item) -> dict[str, int | None]:
         if not is_image(item.media_type):

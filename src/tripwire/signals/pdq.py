@@ -55,6 +55,7 @@ def dihedral_pass(item: Item, decode_size: int | None = PDQ_DECODE_SIZE, turns: 
 class PdqExtractor:
     name = "pdq"
     version = "1"
+    produces = ("pdq", "pdq_quality")
 
     def __init__(self, decode_size: int | None = PDQ_DECODE_SIZE) -> None:
         self.decode_size = decode_size
