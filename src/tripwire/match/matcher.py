@@ -326,6 +326,7 @@ class Matcher:
     def from_config(cls, db: Database, config: Config | None = None, **overrides: Any) -> "Matcher":
         """A matcher with the ``[banks]`` settings of ``config`` (index_path, refresh_interval,
         max_matches_per_item, variants, unletterbox)."""
+        registry.configure(config)
         settings = BankSettings.from_config(config)
         kwargs: dict[str, Any] = {
             "index_path": default_index_path(db, config),

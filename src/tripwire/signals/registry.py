@@ -1,7 +1,9 @@
 """The registry of signal types: every name, validator, distance and index choice is looked up here.
 
 Adding a signal type is one module under :mod:`tripwire.signals.types` and one ``registry.register`` line
-below (or, for a type that lives outside tripwire, one call at start-up). Hash lists arrive with every
+below. A type that lives outside tripwire is registered with one ``registry.register`` call, and named in
+the configuration (``[signals] types = ["package.module:Class"]``) so that scan worker processes, which
+start from a fresh interpreter, register it too (:meth:`SignalRegistry.configure`). Hash lists arrive with every
 spelling of every name ("SHA-1", "HASH_MD5", "video_md5", "PhotoDNA"): :meth:`SignalRegistry.resolve`
 maps them to the canonical name, so a value imported from VICS and the same value from a CSV are the same
 entry. Names nobody registered are kept as lowercase snake case and their values verbatim (opaque): a list
@@ -54,6 +56,22 @@ class SignalRegistry:
         """Remove a type (tests that register their own)."""
         st = self._types.pop(self.resolve(name))
         self._aliases = {k: v for k, v in self._aliases.items() if v != st.name}
+
+    def configure(self, config: Any = None) -> None:
+        """Register the types named by ``[signals] types`` that are not registered yet (idempotent)."""
+        import importlib
+
+        section = ((getattr(config, "sections", None) or {}).get("signals") or {}) if config is not None else {}
+        for spec in section.get("types") or ():
+            module, _, attr = str(spec).partition(":")
+            try:
+                cls = getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError) as exc:
+                from ..errors import UsageError
+
+                raise UsageError(f"signals.types: cannot load {spec!r}: {exc}") from exc
+            if cls.name not in self._types:
+                self.register(cls)
 
     # -- lookup ------------------------------------------------------------------------------------------
 
