@@ -12,7 +12,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .errors import UsageError
 
@@ -65,14 +65,14 @@ class BankSettings:
     variant_passes: int = 4
 
     @classmethod
-    def from_config(cls, config: "Config | None" = None, environ: dict[str, str] | None = None) -> "BankSettings":
+    def from_config(cls, config: "Config | None" = None, environ: Mapping[str, str] | None = None) -> "BankSettings":
         section = ((config.sections if config is not None else {}) or {}).get("banks") or {}
-        environ = os.environ if environ is None else environ
+        env: Mapping[str, str] = os.environ if environ is None else environ
         passes = int(section.get("variant_passes", cls.variant_passes))
         if passes not in (1, 4):
             raise UsageError(f"banks.variant_passes must be 1 or 4, not {passes}")
         return cls(
-            index_path=environ.get("TRIPWIRE_BANKS_INDEX_PATH") or section.get("index_path") or None,
+            index_path=env.get("TRIPWIRE_BANKS_INDEX_PATH") or section.get("index_path") or None,
             refresh_interval=float(section.get("refresh_interval", cls.refresh_interval)),
             max_matches_per_item=int(section.get("max_matches_per_item", cls.max_matches_per_item)),
             variants=bool(section.get("variants", cls.variants)),

@@ -19,7 +19,7 @@ import json
 from datetime import datetime, timezone
 from typing import IO, Any, Iterable, Iterator
 
-from .importer import RawEntry, RowError
+from .entries import RawEntry, RowError
 from ..signals.registry import AmbiguousSignalType, registry
 from .store import EntryRow
 

@@ -19,38 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
 
-from .categories import category_label, from_vics_number, normalise_category
 from ..signals.registry import AmbiguousSignalType, registry
+from .categories import category_label, from_vics_number, normalise_category
+from .entries import RawEntry, RowError
 from .store import DEFAULT_BATCH, BankInfo, BankStore
 
 FORMATS = ("vics", "csv", "lines", "te")
 #: errors kept in memory for the report (all are written to ``error_sink`` when one is given)
 MAX_KEPT_ERRORS = 1000
-
-
-@dataclass
-class RawEntry:
-    """One hash as a reader found it, before validation."""
-
-    position: str
-    signal_type: str | None
-    value: Any
-    category: Any = None
-    #: the category is a VICS ``Category`` number (read through the bank's scheme mapping)
-    vics_category: bool = False
-    source_id: Any = None
-    series: Any = None
-    tags: Any = None
-    notes: Any = None
-
-
-@dataclass
-class RowError:
-    position: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"position": self.position, "message": self.message}
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import IO, Iterable, Iterator
 
 from ..signals.registry import registry
 from .csv_lines import csv_rows
-from .importer import RawEntry, RowError
+from .entries import RawEntry, RowError
 from .store import EntryRow
 
 #: bare hex lines by length, when no type is given: the only TE types of those lengths (plus SHA-1)

@@ -23,7 +23,7 @@ from typing import IO, Any, Iterable, Iterator
 import ijson
 
 from .categories import to_vics_number
-from .importer import RawEntry, RowError
+from .entries import RawEntry, RowError
 from ..signals.registry import registry
 from .store import BankInfo, EntryRow
 

@@ -173,7 +173,7 @@ def reduced_for_variants(arr: np.ndarray) -> np.ndarray:
         return arr
     scale = VARIANT_SHORT_SIDE / min(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(np.ascontiguousarray(arr)).resize(size, Image.BOX))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(arr)).resize(size, Image.Resampling.BOX))
 
 
 def variant_facts(rgb: np.ndarray, passes: int = 4, unturned: tuple | None = None) -> dict[str, Any]:

@@ -153,7 +153,7 @@ class SignalRegistry:
         """The canonical type for a python-threatexchange name (``video_md5`` -> md5), None when unknown."""
         return next((t.name for t in self._types.values() if t.te_name == te_name), None)
 
-    def te_classes(self) -> dict[str, type]:
+    def te_classes(self) -> dict[str, Any]:
         """{canonical name: python-threatexchange signal class} for the types ThreatExchange knows."""
         return {t.name: cls for t in self._types.values() if (cls := t.te_class()) is not None}
 

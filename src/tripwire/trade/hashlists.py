@@ -21,7 +21,8 @@ import io
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..banks.importer import RawEntry, RowError, run_import
+from ..banks.entries import RawEntry, RowError
+from ..banks.importer import run_import
 from ..banks.memory import MemoryDatabase
 from ..banks.store import BankError, BankStore
 from ..errors import UsageError

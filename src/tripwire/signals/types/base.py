@@ -133,7 +133,7 @@ class SignalType:
 
     # -- import/export and computing ------------------------------------------------------------------------
 
-    def te_class(self) -> type | None:
+    def te_class(self) -> Any:
         """python-threatexchange's signal class (validation and names of its file formats), or None."""
         if self.te_class_path is None:
             return None
