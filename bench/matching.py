@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"
 sys.path.insert(0, str(REPO / "src"))
 
-from tripwire.match.index import PdqIndex  # noqa: E402
+from tripwire.signals.index import PdqIndex  # noqa: E402
 from tripwire.signals.pdq_variants import variant_hashes  # noqa: E402
 from tripwire.signals.pdq import pdq_dihedral_of_array  # noqa: E402
 
@@ -73,7 +73,7 @@ def rss_of_fresh_load(path: Path) -> int:
 
     code = (
         "import sys; sys.path.insert(0, sys.argv[2]);"
-        "from tripwire.match.index import PdqIndex;"
+        "from tripwire.signals.index import PdqIndex;"
         "rss = lambda: int(open('/proc/self/statm').read().split()[1]) * __import__('os').sysconf('SC_PAGE_SIZE');"
         "r0 = rss(); idx = PdqIndex.load(sys.argv[1]); print(rss() - r0)"
     )

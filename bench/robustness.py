@@ -55,7 +55,7 @@ warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
 
 import pdqhash  # noqa: E402
 
-from tripwire.match.index import PdqIndex  # noqa: E402
+from tripwire.signals.index import PdqIndex  # noqa: E402
 from tripwire.signals.pdq_variants import variant_hashes  # noqa: E402
 from tripwire.signals.types.pdq import TRIMMED_LABELS  # noqa: E402
 

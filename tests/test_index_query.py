@@ -8,7 +8,7 @@ import numpy as np
 import pdqhash
 import pytest
 from PIL import Image
-from tripwire.match.index import PdqIndex
+from tripwire.signals.index import PdqIndex
 from tripwire.signals.pdq_variants import DIHEDRAL_VARIANTS, OPS, variant_hashes
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"

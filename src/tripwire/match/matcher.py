@@ -6,7 +6,7 @@ PDQ's 8 orientations and unletterboxed hashes, any registered type's own values)
 1. **Exact types** (MD5, SHA-1, SHA-256) are looked up in the database by value (the unique index on
    ``bank_entries.value`` makes this one indexed query), so they are always current.
 2. **Distance types**: all of an item's values of one type are searched together in that type's index
-   (:class:`~tripwire.match.index.PdqIndex` for PDQ, :class:`~tripwire.match.hamming_index.HammingIndex`
+   (:class:`~tripwire.signals.index.PdqIndex` for PDQ, :class:`~tripwire.signals.hamming_index.HammingIndex`
    for any other) at the largest radius of any bank. Each index holds every active entry of its type
    under its entry id.
 3. **Verification against the database.** Every candidate is re-read from ``bank_entries`` and kept only if

@@ -113,7 +113,7 @@ class SignalType:
         """The candidate index for a distance type (constructed with the code width in bytes)."""
         if self.matching != "distance":
             return None
-        from ...match.hamming_index import HammingIndex
+        from ..hamming_index import HammingIndex
 
         return HammingIndex
 

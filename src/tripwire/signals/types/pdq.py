@@ -43,7 +43,7 @@ class PdqSignal(SignalType):
     min_quality = 50
 
     def index_class(self) -> type:
-        from ...match.index import PdqIndex
+        from ..index import PdqIndex
 
         return PdqIndex
 

@@ -1,6 +1,6 @@
 """A small exact Hamming index for any bit-string signal type that has no index of its own.
 
-PDQ has :class:`~tripwire.match.index.PdqIndex` (segments, persistence, a compiled kernel) because banks
+PDQ has :class:`~tripwire.signals.index.PdqIndex` (segments, persistence, a compiled kernel) because banks
 hold millions of PDQ hashes. Another distance type (a 64-bit image hash, a video frame hash) gets this one:
 codes of any fixed width in one array, searched by a vectorised scan. Same contract as ``PdqIndex``'s
 ``add``/``remove``/``search_arrays``, so :class:`~tripwire.match.matcher.BankIndex` keeps it in step with
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..signals.hamming import code_distances
+from .hamming import code_distances
 
 
 class HammingIndex:

@@ -1,4 +1,4 @@
-"""The scan kernel behind :class:`tripwire.match.index.PdqIndex`: exact radius search over 256-bit codes.
+"""The scan kernel behind :class:`tripwire.signals.index.PdqIndex`: exact radius search over 256-bit codes.
 
 Why a scan and not a hash-table index: an exact radius-31 search over 256 bits needs, by the pigeonhole
 principle, about 16 views of the data (16 chunks of 16 bits, probed at distance <= 1); 16 id tables cost
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..signals.hamming import popcount
+from .hamming import popcount
 
 #: rows checked per block: w0 and w1 of a block (16 KiB) stay in L1 while every query is checked
 BLOCK_ROWS = 1024
