@@ -46,8 +46,8 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"
 sys.path.insert(0, str(REPO / "src"))
 
-from tripwire.match.index import PdqIndex  # noqa: E402
-from tripwire.match.index_query import query_codes  # noqa: E402
+from tripwire.signals.index import PdqIndex  # noqa: E402
+from tripwire.signals.pdq_variants import variant_hashes  # noqa: E402
 from tripwire.signals.pdq import pdq_dihedral_of_array  # noqa: E402
 
 RADIUS = 31
@@ -73,7 +73,7 @@ def rss_of_fresh_load(path: Path) -> int:
 
     code = (
         "import sys; sys.path.insert(0, sys.argv[2]);"
-        "from tripwire.match.index import PdqIndex;"
+        "from tripwire.signals.index import PdqIndex;"
         "rss = lambda: int(open('/proc/self/statm').read().split()[1]) * __import__('os').sysconf('SC_PAGE_SIZE');"
         "r0 = rss(); idx = PdqIndex.load(sys.argv[1]); print(rss() - r0)"
     )
@@ -84,7 +84,7 @@ def rss_of_fresh_load(path: Path) -> int:
 
 def fixture_hashes(limit: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """(images, 8, 32) uint8: dihedral PDQ codes of the decodable fixture images (distinct originals);
-    and per image the codes tripwire's matcher sends by default (query_codes: 4 passes + unletterbox)."""
+    and per image the codes tripwire's matcher sends by default (variant_hashes: 4 passes + unletterbox)."""
     from PIL import Image
 
     out: list[np.ndarray] = []
@@ -107,7 +107,7 @@ def fixture_hashes(limit: int) -> tuple[np.ndarray, list[np.ndarray]]:
             continue
         seen.add(codes[0].tobytes())
         out.append(codes)
-        full.append(query_codes(rgb).codes)
+        full.append(variant_hashes(rgb).codes())
         if len(out) >= limit:
             break
     return np.stack(out), full
@@ -272,7 +272,7 @@ def main() -> None:
 
     # ---- phase 3: PdqIndex updates and persistence -------------------------------------------------------------
     extra: dict[str, str] = {
-        "search, all codes of query_codes() per image": f"{statistics.median(times_full[OURS]) * 1e3:.2f} ms median "
+        "search, all codes of variant_hashes() per image": f"{statistics.median(times_full[OURS]) * 1e3:.2f} ms median "
         f"({statistics.median([len(q) for q in qfull]):.0f} codes median, {max(len(q) for q in qfull)} max)",
     }
     with tempfile.TemporaryDirectory() as tmp:

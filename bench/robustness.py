@@ -10,10 +10,10 @@ matched against the whole bank:
   - plain PDQ:      the copy's PDQ hash only (what HMA and perception's PDQHash query);
   - dihedral 1-pass: the copy's 8 dihedral variants from pdqhash.compute_dihedral (one DCT);
   - tripwire 1-pass: those 8 plus, when the copy has solid bands, the 8 variants of the copy with its bands
-                     trimmed (tripwire.match.index_query.query_codes(passes=1));
+                     trimmed (tripwire.signals.pdq_variants.variant_hashes(passes=1));
   - tripwire exact:  the same with passes=4: the copy turned by 0/90/180/270 degrees, keeping the two
                      always-exact outputs of each turn: 8 exact codes (pdqhash's single-DCT variants are
-                     10-30 bits off on even-sized images), at 4x the hashing cost (query_codes' default);
+                     10-30 bits off on even-sized images), at 4x the hashing cost (variant_hashes' default);
   - tripwire exact+: passes=4 with all_outputs=True: all 32 outputs (the inexact ones act as one-pixel-
                      shifted copies), 4x the codes to search;
   - matcher as wired: the hashes tripwire's PdqVariantsExtractor records for the matcher
@@ -55,8 +55,9 @@ warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
 
 import pdqhash  # noqa: E402
 
-from tripwire.match.index import PdqIndex  # noqa: E402
-from tripwire.match.index_query import query_codes  # noqa: E402
+from tripwire.signals.index import PdqIndex  # noqa: E402
+from tripwire.signals.pdq_variants import variant_hashes  # noqa: E402
+from tripwire.signals.types.pdq import TRIMMED_LABELS  # noqa: E402
 
 try:  # the matcher's own variant extractor (issue 4's banks work), measured as wired when present
     from tripwire.signals.pdq_variants import variant_facts
@@ -192,7 +193,7 @@ def build_corpus(max_side: int, n_synthetic: int, seed: int) -> tuple[list[str],
             dropped["low quality"] += 1
             continue
         if codes:  # a rotated or mirrored copy of an image already in is a near-duplicate too
-            variants = query_codes(rgb, passes=4, unletterbox=False).codes
+            variants = variant_hashes(rgb, passes=4, unletterbox=False).codes()
             dist = np.unpackbits(np.stack(codes)[:, None, :] ^ variants[None], axis=2).sum(axis=2)
             if dist.min() <= DEDUP:
                 dropped["near-duplicate"] += 1
@@ -346,15 +347,15 @@ def main() -> None:
         trimmed = 0
         for img in images:
             copy = np.ascontiguousarray(fn(img, rng))
-            one = query_codes(copy, passes=1)
-            four = query_codes(copy, passes=4)
+            one = variant_hashes(copy, passes=1)
+            four = variant_hashes(copy, passes=4)
             trimmed += one.trim_box is not None
-            direct = [k for k, v in enumerate(one.variants) if not v.startswith("trimmed:")]
-            groups["plain"].append(one.codes[:1])
-            groups["dihedral"].append(one.codes[direct])
-            groups["tw1"].append(one.codes)
-            groups["tw4"].append(four.codes)
-            groups["tw4all"].append(query_codes(copy, passes=4, all_outputs=True).codes)
+            direct = [k for k, v in enumerate(one.hashes) if v not in TRIMMED_LABELS]
+            groups["plain"].append(one.codes()[:1])
+            groups["dihedral"].append(one.codes()[direct])
+            groups["tw1"].append(one.codes())
+            groups["tw4"].append(four.codes())
+            groups["tw4all"].append(variant_hashes(copy, passes=4, all_outputs=True).codes())
             if variant_facts is not None:
                 facts = variant_facts(copy)
                 hexes = list(facts["pdq_variants"].values())  # the trimmed image's hashes are in there too

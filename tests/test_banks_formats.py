@@ -14,7 +14,7 @@ import pytest
 
 from tripwire.banks.exporter import export_bank
 from tripwire.banks.importer import detect_format, import_file, read_entries, run_import
-from tripwire.banks.signals import AmbiguousSignalType, normalise_signal_type, normalise_value
+from tripwire.signals.registry import AmbiguousSignalType, registry
 from tripwire.banks.store import BankStore
 from tripwire.banks.vics import read_vics
 from tripwire.store.db import open_db
@@ -45,14 +45,14 @@ def contents(store, bank):
 
 
 def test_signal_names_and_values_are_normalised():
-    assert [normalise_signal_type(n) for n in ("MD5", "SHA-1", "sha_256", "HASH_PDQ", "video_md5", "PhotoDNA", "TMK+PDQF")] == \
+    assert [registry.resolve(n) for n in ("MD5", "SHA-1", "sha_256", "HASH_PDQ", "video_md5", "PhotoDNA", "TMK+PDQF")] == \
         ["md5", "sha1", "sha256", "pdq", "md5", "photodna", "tmk_pdqf"]
-    assert normalise_value("md5", "  " + MD5[0].upper() + " ") == MD5[0]
+    assert registry.normalise_value("md5", "  " + MD5[0].upper() + " ") == MD5[0]
     with pytest.raises(ValueError, match="32 hex"):
-        normalise_value("md5", "xyz")
+        registry.normalise_value("md5", "xyz")
     with pytest.raises(ValueError, match="64 hex"):
-        normalise_value("pdq", "f" * 63)
-    assert normalise_value("photodna", " AbC+/== ") == "AbC+/=="  # unknown types are kept verbatim
+        registry.normalise_value("pdq", "f" * 63)
+    assert registry.normalise_value("photodna", " AbC+/== ") == "AbC+/=="  # unknown types are kept verbatim
 
 
 # -- VICS ---------------------------------------------------------------------------------------------------

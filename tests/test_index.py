@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tripwire.match import index_kernel
-from tripwire.match.index import PdqIndex, codes_to_hex, hex_to_codes
+from tripwire.signals import index_kernel
+from tripwire.signals.index import PdqIndex, codes_to_hex, hex_to_codes
 from tripwire.signals.pdq import pdq_dihedral_of_array, pdq_of_array
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"

@@ -12,7 +12,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .errors import UsageError
 
@@ -46,6 +46,39 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     #: the raw TOML mapping, for sections owned by other modules (provenance, banks, policy)
     sections: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BankSettings:
+    """The ``[banks]`` section, parsed once for the matcher, its index and the PDQ variant extractor."""
+
+    #: where the persistent PDQ index lives (``$TRIPWIRE_BANKS_INDEX_PATH`` wins); None: next to the database
+    index_path: str | None = None
+    #: seconds between checks for bank changes in a long-running process
+    refresh_interval: float = 1.0
+    #: most matches reported per item (closest first)
+    max_matches_per_item: int = 50
+    #: query every rotation/flip of an image, and the image without its solid borders
+    variants: bool = True
+    unletterbox: bool = True
+    #: 4: exact rotation/flip hashes (4 PDQ passes); 1: pdqhash's single-DCT variants
+    variant_passes: int = 4
+
+    @classmethod
+    def from_config(cls, config: "Config | None" = None, environ: Mapping[str, str] | None = None) -> "BankSettings":
+        section = ((config.sections if config is not None else {}) or {}).get("banks") or {}
+        env: Mapping[str, str] = os.environ if environ is None else environ
+        passes = int(section.get("variant_passes", cls.variant_passes))
+        if passes not in (1, 4):
+            raise UsageError(f"banks.variant_passes must be 1 or 4, not {passes}")
+        return cls(
+            index_path=env.get("TRIPWIRE_BANKS_INDEX_PATH") or section.get("index_path") or None,
+            refresh_interval=float(section.get("refresh_interval", cls.refresh_interval)),
+            max_matches_per_item=int(section.get("max_matches_per_item", cls.max_matches_per_item)),
+            variants=bool(section.get("variants", cls.variants)),
+            unletterbox=bool(section.get("unletterbox", cls.unletterbox)),
+            variant_passes=passes,
+        )
 
 
 def _coerce(name: str, current: Any, value: Any) -> Any:

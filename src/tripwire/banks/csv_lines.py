@@ -19,8 +19,8 @@ import json
 from datetime import datetime, timezone
 from typing import IO, Any, Iterable, Iterator
 
-from .importer import RawEntry, RowError
-from .signals import AmbiguousSignalType, infer_signal_type
+from .entries import RawEntry, RowError
+from ..signals.registry import AmbiguousSignalType, registry
 from .store import EntryRow
 
 CSV_COLUMNS = ("signal_type", "value", "category", "source_id", "series", "tags", "notes", "added_at")
@@ -104,7 +104,7 @@ def read_csv(stream: IO[bytes], signal_type: str | None = None) -> Iterator[RawE
             yield RowError(f"line {line}", "empty value")
             continue
         try:
-            kind = kind or infer_signal_type(value)
+            kind = kind or registry.infer(value)
             tags = _tags_cell(cells.get("tags"))
         except AmbiguousSignalType:
             raise
@@ -125,7 +125,7 @@ def read_lines(stream: IO[bytes], signal_type: str | None = None) -> Iterator[Ra
             yield RowError(f"line {number}", "expected one hash per line (use --format csv or te for more fields)")
             continue
         try:
-            kind = signal_type or infer_signal_type(line)
+            kind = signal_type or registry.infer(line)
         except AmbiguousSignalType:
             raise
         except ValueError as exc:

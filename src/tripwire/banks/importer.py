@@ -19,38 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
 
+from ..signals.registry import AmbiguousSignalType, registry
 from .categories import category_label, from_vics_number, normalise_category
-from .signals import SUPPORTED, AmbiguousSignalType, normalise_signal_type, normalise_value
+from .entries import RawEntry, RowError
 from .store import DEFAULT_BATCH, BankInfo, BankStore
 
 FORMATS = ("vics", "csv", "lines", "te")
 #: errors kept in memory for the report (all are written to ``error_sink`` when one is given)
 MAX_KEPT_ERRORS = 1000
-
-
-@dataclass
-class RawEntry:
-    """One hash as a reader found it, before validation."""
-
-    position: str
-    signal_type: str | None
-    value: Any
-    category: Any = None
-    #: the category is a VICS ``Category`` number (read through the bank's scheme mapping)
-    vics_category: bool = False
-    source_id: Any = None
-    series: Any = None
-    tags: Any = None
-    notes: Any = None
-
-
-@dataclass
-class RowError:
-    position: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"position": self.position, "message": self.message}
 
 
 @dataclass
@@ -117,8 +93,8 @@ def normalise_entry(raw: RawEntry, bank: BankInfo, default_type: str | None = No
     type_name = raw.signal_type or default_type
     if not type_name:
         raise ValueError("missing signal type")
-    signal_type = normalise_signal_type(type_name)
-    value = normalise_value(signal_type, raw.value if raw.value is None or isinstance(raw.value, str) else str(raw.value))
+    signal_type = registry.resolve(type_name)
+    value = registry.normalise_value(signal_type, raw.value if raw.value is None or isinstance(raw.value, str) else str(raw.value))
     if raw.vics_category:
         category = from_vics_number(bank.category_scheme, raw.category)
     else:
@@ -226,7 +202,7 @@ def run_import(store: BankStore, bank: str, entries: Iterable[RawEntry | RowErro
     """Validate and store ``entries`` into ``bank``; malformed rows are reported, valid rows load.
 
     ``error_sink`` receives every error as one JSON line as it happens (the report keeps the first
-    :data:`MAX_KEPT_ERRORS`). :class:`~tripwire.banks.signals.AmbiguousSignalType` aborts the import: a whole
+    :data:`MAX_KEPT_ERRORS`). :class:`~tripwire.signals.registry.AmbiguousSignalType` aborts the import: a whole
     list of 64-character values cannot be guessed row by row.
     """
     info = store.get_bank(bank)
@@ -264,7 +240,7 @@ def run_import(store: BankStore, bank: str, entries: Iterable[RawEntry | RowErro
             except ValueError as exc:
                 error(item.position, str(exc))
                 continue
-            if row["signal_type"] not in SUPPORTED:
+            if row["signal_type"] not in registry.names():
                 report.unsupported[row["signal_type"]] = report.unsupported.get(row["signal_type"], 0) + 1
             batch.append(row)
             if len(batch) >= batch_size:
@@ -282,7 +258,7 @@ def import_file(store: BankStore, bank: str, path: str | Path, fmt: str | None =
                 error_sink: IO[str] | None = None, progress: Callable[[int, int], None] | None = None,
                 on_batch: Callable[[ImportReport], None] | None = None) -> ImportReport:
     """Import a list file (format guessed from its name and content unless given)."""
-    default_type = normalise_signal_type(signal_type) if signal_type else None
+    default_type = registry.resolve(signal_type) if signal_type else None
     with open_input(path, progress) as stream:
         if fmt is None:
             fmt = detect_format(path, stream.peek(4096)[:4096] if hasattr(stream, "peek") else b"")

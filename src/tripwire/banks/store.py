@@ -18,7 +18,7 @@ from ..store.db import Database
 from ..store.models import utcnow
 from .categories import check_scheme
 from .models import Bank, BankChange, BankEntry
-from .signals import SUPPORTED
+from ..signals.registry import registry
 
 ENTRY_TABLE = BankEntry.__table__
 #: rows per INSERT transaction during imports
@@ -72,7 +72,7 @@ class BankSummary:
 
     @property
     def unsupported(self) -> dict[str, int]:
-        return {k: v for k, v in self.counts.items() if k not in SUPPORTED}
+        return {k: v for k, v in self.counts.items() if k not in registry.names()}
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.bank.as_dict(), "entries": self.active, "by_type": dict(sorted(self.counts.items())),

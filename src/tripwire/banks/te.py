@@ -21,27 +21,21 @@ import csv
 import io
 from typing import IO, Iterable, Iterator
 
-from threatexchange.signal_type.md5 import VideoMD5Signal
-from threatexchange.signal_type.pdq.signal import PdqSignal
-from threatexchange.signal_type.sha256 import VideoSHA256Signal
-
+from ..signals.registry import registry
 from .csv_lines import csv_rows
-from .importer import RawEntry, RowError
+from .entries import RawEntry, RowError
 from .store import EntryRow
 
-#: TE signal type class for each tripwire type that TE knows
-TE_TYPES = {"pdq": PdqSignal, "md5": VideoMD5Signal, "sha256": VideoSHA256Signal}
-#: TE name -> tripwire type
-FROM_TE = {cls.get_name(): ours for ours, cls in TE_TYPES.items()}
-_OURS = {"pdq": "pdq", "md5": "md5", "sha256": "sha256", "sha1": "sha1"}
+#: bare hex lines by length, when no type is given: the only TE types of those lengths (plus SHA-1)
 _BARE_BY_LENGTH = {64: "pdq", 32: "md5", 40: "sha1"}
 
 
 def _entry(position: str, te_name: str, signal: str, **extra) -> RawEntry | RowError:
-    ours = FROM_TE.get(te_name) or _OURS.get(te_name)
-    if ours in TE_TYPES:
+    ours = registry.from_te(te_name) or (te_name if te_name in registry.names() else None)
+    cls = registry.get(ours).te_class() if ours else None
+    if cls is not None:
         try:
-            signal = TE_TYPES[ours].validate_signal_str(signal.strip().lower())
+            signal = cls.validate_signal_str(signal.strip().lower())
         except ValueError as exc:
             return RowError(position, f"{te_name}: {exc}")
     return RawEntry(position, ours or te_name, signal, **extra)
@@ -69,7 +63,7 @@ def read_te(stream: IO[bytes], signal_type: str | None = None) -> Iterator[RawEn
                 if kind is None:
                     yield RowError(f"line {number}", "expected '<signal_type> <signal>' or a bare PDQ/MD5 hash")
                     continue
-                te_name = TE_TYPES[kind].get_name() if kind in TE_TYPES else kind
+                te_name = registry.kind(kind).te_name or kind
                 signal = line
             yield _entry(f"line {number}", te_name, signal.strip())
 
@@ -93,8 +87,9 @@ def write_te(entries: Iterable[EntryRow], out: IO[str]) -> tuple[int, dict[str, 
     """Write ``<te_signal_type> <signal>`` lines; returns (written, skipped counts by type)."""
     written = 0
     skipped: dict[str, int] = {}
+    te_classes = registry.te_classes()
     for e in entries:
-        cls = TE_TYPES.get(e.signal_type)
+        cls = te_classes.get(e.signal_type)
         if cls is None:
             skipped[e.signal_type] = skipped.get(e.signal_type, 0) + 1
             continue

@@ -23,8 +23,8 @@ from typing import IO, Any, Iterable, Iterator
 import ijson
 
 from .categories import to_vics_number
-from .importer import RawEntry, RowError
-from .signals import display_name
+from .entries import RawEntry, RowError
+from ..signals.registry import registry
 from .store import BankInfo, EntryRow
 
 CONTEXT_V2 = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/Default/$metadata#Media"
@@ -200,7 +200,7 @@ def _media(group: list[EntryRow], bank: BankInfo) -> dict[str, Any]:
         elif e.signal_type == "sha1":
             media["SHA1"] = e.value.upper()
         else:
-            alternatives.append({"HashName": display_name(e.signal_type), "HashValue": e.value})
+            alternatives.append({"HashName": registry.display_name(e.signal_type), "HashValue": e.value})
     if first.series is not None:
         media["Series"] = first.series
     if first.tags:

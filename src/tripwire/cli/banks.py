@@ -170,7 +170,7 @@ def import_(
 ) -> None:
     """Import a hash list (VICS JSON, CSV, one-hash-per-line, ThreatExchange); re-importing is a no-op."""
     from ..banks.importer import FORMATS, import_file
-    from ..banks.signals import AmbiguousSignalType, normalise_signal_type
+    from ..signals.registry import AmbiguousSignalType, registry
     from ..banks.store import BankError, BankStore
 
     if fmt is not None and fmt not in FORMATS:
@@ -179,7 +179,7 @@ def import_(
         _fail(f"no such file: {file}")
     if signal_type:
         try:
-            signal_type = normalise_signal_type(signal_type)
+            signal_type = registry.resolve(signal_type)
         except ValueError as exc:
             _fail(str(exc))
     cfg = _config(config)
@@ -245,7 +245,7 @@ def export(
 ) -> None:
     """Export a bank's active entries (streamed; import(export(bank)) gives the same entries)."""
     from ..banks.exporter import EXPORT_FORMATS, export_bank
-    from ..banks.signals import normalise_signal_type
+    from ..signals.registry import registry
     from ..banks.store import BankError, BankStore
 
     if fmt not in EXPORT_FORMATS:
@@ -255,7 +255,7 @@ def export(
     stream = open(target, "w", encoding="utf-8", newline="") if target else sys.stdout
     try:
         report = export_bank(BankStore(database), name, fmt, stream,
-                             signal_type=normalise_signal_type(signal_type) if signal_type else None,
+                             signal_type=registry.resolve(signal_type) if signal_type else None,
                              include_removed=include_removed)
     except (BankError, ValueError) as exc:
         if target:
@@ -295,9 +295,9 @@ def remove(
     as_json: bool = JsonOption,
 ) -> None:
     """Remove entries (a tombstone is kept; matching stops at once; re-imports do not bring them back)."""
-    from ..banks.signals import normalise_signal_type
+    from ..signals.registry import registry
 
-    st = normalise_signal_type(signal_type) if signal_type else None
+    st = registry.resolve(signal_type) if signal_type else None
     _change_entries("removed", name, values, ids, file, db, as_json,
                     lambda store, vals, id_list: store.remove_entries(name, ids=id_list, values=vals, reason=reason, signal_type=st))
 

@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 from ..config import Config
 from ..store.db import Database
 from ..store.models import Content, Fact, ItemRow
-from .index import PdqIndex, hex_to_codes
+from ..signals.index import PdqIndex, hex_to_codes
 
 DEFAULT_RADIUS = 31
 DEFAULT_MIN_QUALITY = 50

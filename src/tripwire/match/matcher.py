@@ -1,21 +1,26 @@
-"""The bank-aware matcher: exact digests and PDQ (all 8 orientations + unletterboxed) against every bank.
+"""The bank-aware matcher: every matchable signal type of the registry against every bank.
 
-How one image is matched:
+What an item offers for matching comes from its signal types (:meth:`SignalType.queries`: the digests,
+PDQ's 8 orientations and unletterboxed hashes, any registered type's own values). Then:
 
-1. **Exact digests** (MD5, SHA-1, SHA-256) are looked up in the database by value (the unique index on
+1. **Exact types** (MD5, SHA-1, SHA-256) are looked up in the database by value (the unique index on
    ``bank_entries.value`` makes this one indexed query), so they are always current.
-2. **PDQ**: the image's 8 dihedral hashes, plus the hash of the image with its solid-colour borders
-   trimmed, are searched together in one :class:`~tripwire.match.index.PdqIndex` pass at the largest radius
-   of any enabled bank. The index holds every active PDQ entry of every bank under its entry id.
+2. **Distance types**: all of an item's values of one type are searched together in that type's index
+   (:class:`~tripwire.signals.index.PdqIndex` for PDQ, :class:`~tripwire.signals.hamming_index.HammingIndex`
+   for any other) at the largest radius of any bank. Each index holds every active entry of its type
+   under its entry id.
 3. **Verification against the database.** Every candidate is re-read from ``bank_entries`` and kept only if
-   it is still active, its bank is enabled, its distance (recomputed from the stored value) is within *its
-   bank's* radius and the query hash meets *its bank's* quality floor. The index is a candidate generator;
-   the database decides, so removing an entry stops its matches at once even in a process whose index
-   has not caught up yet.
+   it is still active, its bank is enabled, its distance (recomputed from the stored value by the type) is
+   within *its bank's* radius and the query meets *its bank's* quality floor. The index is a candidate
+   generator; the database decides, so removing an entry stops its matches at once even in a process whose
+   index has not caught up yet.
 4. **Negative banks** (allow-lists) suppress: a negative exact-digest hit suppresses every match of the
-   item; a negative PDQ hit suppresses the PDQ matches (exact digest matches from positive banks stand, a
-   byte-identical file is stronger evidence than a perceptual neighbour). Suppressed matches are returned
-   separately with the entry that suppressed them, never silently dropped.
+   item; a negative perceptual hit suppresses the perceptual matches (exact digest matches from positive
+   banks stand, a byte-identical file is stronger evidence than a perceptual neighbour). Suppressed matches
+   are returned separately with the entry that suppressed them, never silently dropped.
+
+Batch look-ups (``POST /v1/lookup``, HMA's ``/m/`` endpoints, post feeds) use :meth:`Matcher.lookup_many`,
+the same search and verification with one answer per hash.
 
 The index is persisted next to the database (``<db>.pdqindex/``; ``[banks] index_path`` or
 ``$TRIPWIRE_BANKS_INDEX_PATH`` elsewhere) with the last entry id and change id it reflects. Opening it
@@ -44,11 +49,11 @@ from sqlalchemy.engine import make_url
 
 from ..banks.categories import category_label
 from ..banks.models import Bank, BankChange, BankEntry
-from ..banks.signals import EXACT_TYPES, HEX_LENGTHS
 from ..banks.store import BankInfo
-from ..config import Config
+from ..config import BankSettings, Config
+from ..signals.registry import registry
+from ..signals.types.base import Query, SignalType
 from ..store.db import Database
-from .index import PdqIndex, hex_to_codes
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +67,13 @@ _LOAD_CHUNK = 200_000
 _STATE = "state.json"
 _STATE_VERSION = 1
 
-def hamming(a: str, b: str) -> int:
-    """Bits that differ between two equal-length hex strings."""
-    return (int(a, 16) ^ int(b, 16)).bit_count()
+__all__ = ["BankIndex", "MatchResult", "MatchStage", "Matcher", "PdqQuery", "Query", "SyncStats",
+           "default_index_path", "match_stage"]
 
 
-@dataclass(frozen=True)
-class PdqQuery:
-    """One hash to look up: which variant of the image it is, and its PDQ quality (None: unknown)."""
-
-    variant: str
-    hex: str
-    quality: int | None = None
+def PdqQuery(variant: str, hex: str, quality: int | None = None) -> Query:  # noqa: N802 - reads as a type
+    """The query for one PDQ hash: which variant of the image it is, and its quality (None: unknown)."""
+    return Query("pdq", hex, variant, quality)
 
 
 @dataclass
@@ -95,8 +95,7 @@ class MatchResult:
 def default_index_path(db: Database, config: Config | None = None) -> Path | None:
     """Where the PDQ index of ``db`` lives: configured path, else ``<sqlite file>.pdqindex``, else a cache
     folder keyed by the database URL (for PostgreSQL); None for in-memory SQLite."""
-    sections = (config.sections if config else {}) or {}
-    configured = os.environ.get("TRIPWIRE_BANKS_INDEX_PATH") or (sections.get("banks") or {}).get("index_path")
+    configured = BankSettings.from_config(config).index_path
     if configured:
         return Path(configured).expanduser()
     url = make_url(db.url)
@@ -122,13 +121,18 @@ class SyncStats:
 
 
 class BankIndex:
-    """Every active PDQ entry of every bank in a :class:`PdqIndex`, kept in step with the database."""
+    """Every active entry of one distance type, of every bank, in that type's index, kept in step with the
+    database. Only an index with a ``path`` (PDQ's) is persisted; others are rebuilt when opened."""
 
-    def __init__(self, db: Database, path: Path | None = None, mmap: bool = False) -> None:
+    def __init__(self, db: Database, path: Path | None = None, mmap: bool = False,
+                 signal_type: SignalType | None = None) -> None:
         self.db = db
+        self.signal = signal_type or registry.get("pdq")
         self.path = path
         self.mmap = mmap
-        self.index = PdqIndex()
+        self.index = self._new_index()
+        #: changes applied since the index was last saved
+        self.unsaved = 0
         self.last_entry_id = 0
         self.last_change_id = 0
         self._lock = threading.RLock()
@@ -136,6 +140,12 @@ class BankIndex:
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def _new_index(self) -> Any:
+        cls = self.signal.index_class()
+        if cls is None:
+            raise ValueError(f"{self.signal.name} is not a distance type")
+        return cls()
 
     # -- persistence -------------------------------------------------------------------------------------
 
@@ -150,7 +160,7 @@ class BankIndex:
             state = json.loads((self.path / _STATE).read_text(encoding="utf-8"))
             if state.get("version") != _STATE_VERSION or state.get("db") != self._fingerprint():
                 return False
-            index = PdqIndex.load(self.path / state["file"], mmap=self.mmap)
+            index = self.signal.index_class().load(self.path / state["file"], mmap=self.mmap)  # type: ignore[union-attr]
         except (OSError, ValueError, KeyError) as exc:
             log.info("PDQ index at %s not usable (%s); rebuilding", self.path, exc)
             return False
@@ -189,7 +199,7 @@ class BankIndex:
     def db_count(self) -> int:
         with self.db.session() as s:
             return s.scalar(select(func.count()).select_from(BankEntry).where(
-                BankEntry.signal_type == "pdq", BankEntry.removed_at.is_(None))) or 0
+                BankEntry.signal_type == self.signal.name, BankEntry.removed_at.is_(None))) or 0
 
     def rebuild(self) -> SyncStats:
         """Build the index from the database alone (what a fresh start and ``bank reindex`` do)."""
@@ -197,7 +207,7 @@ class BankIndex:
         with self.db.session() as s:
             max_change = s.scalar(select(func.max(BankChange.id))) or 0
             max_entry = s.scalar(select(func.max(BankEntry.id))) or 0
-        index = PdqIndex()
+        index = self._new_index()
         added = self._stream_into(index, 0, max_entry)
         with self._lock:
             self.index = index
@@ -205,10 +215,11 @@ class BankIndex:
             self.last_change_id = max_change
         return SyncStats(added=added, rebuilt=True, seconds=time.monotonic() - started)
 
-    def _stream_into(self, index: PdqIndex, after_id: int, up_to: int | None = None) -> int:
-        """Add active pdq entries with after_id < id (<= up_to) to ``index``; returns how many."""
+    def _stream_into(self, index: Any, after_id: int, up_to: int | None = None) -> int:
+        """Add active entries of the type with after_id < id (<= up_to) to ``index``; returns how many."""
         q = (select(BankEntry.id, BankEntry.value)
-             .where(BankEntry.signal_type == "pdq", BankEntry.removed_at.is_(None), BankEntry.id > after_id))
+             .where(BankEntry.signal_type == self.signal.name, BankEntry.removed_at.is_(None),
+                    BankEntry.id > after_id))
         if up_to is not None:
             q = q.where(BankEntry.id <= up_to)
         q = q.order_by(BankEntry.id)
@@ -220,11 +231,11 @@ class BankIndex:
                 ids.append(entry_id)
                 hexes.append(value)
                 if len(ids) >= _LOAD_CHUNK:
-                    index.add(np.array(ids, dtype=np.int64), hex_to_codes(hexes))
+                    index.add(np.array(ids, dtype=np.int64), self.signal.codes(hexes))
                     total += len(ids)
                     ids, hexes = [], []
         if ids:
-            index.add(np.array(ids, dtype=np.int64), hex_to_codes(hexes))
+            index.add(np.array(ids, dtype=np.int64), self.signal.codes(hexes))
             total += len(ids)
         return total
 
@@ -252,9 +263,11 @@ class BankIndex:
                 chunk = restored[start : start + _CHUNK]
                 with self.db.session() as s:
                     rows = s.execute(select(BankEntry.id, BankEntry.value).where(
-                        BankEntry.id.in_(chunk), BankEntry.signal_type == "pdq", BankEntry.removed_at.is_(None))).all()
+                        BankEntry.id.in_(chunk), BankEntry.signal_type == self.signal.name,
+                        BankEntry.removed_at.is_(None))).all()
                 if rows:
-                    self.index.add(np.array([r[0] for r in rows], dtype=np.int64), hex_to_codes([r[1] for r in rows]))
+                    self.index.add(np.array([r[0] for r in rows], dtype=np.int64),
+                                   self.signal.codes([r[1] for r in rows]))
                     stats.added += len(rows)
             stats.added += self._stream_into(self.index, self.last_entry_id, max_entry)
             self.last_entry_id = max(self.last_entry_id, max_entry)
@@ -278,38 +291,65 @@ class BankIndex:
         return self.index.search_arrays(codes, radius)
 
 
+_HIT_COLUMNS = (BankEntry.id, BankEntry.bank_id, BankEntry.signal_type, BankEntry.value, BankEntry.category,
+                BankEntry.source_id, BankEntry.series, BankEntry.removed_at)
+
+
+def _is_distance(signal_type: str) -> bool:
+    return signal_type in registry and registry.get(signal_type).matching == "distance"
+
+
 class Matcher:
-    """Matches items against every enabled bank of one database (see the module docs)."""
+    """Matches items and hashes against every enabled bank of one database (see the module docs).
+
+    A distance type registered after the matcher was made is not searched by it (its index is made here).
+    """
 
     def __init__(self, db: Database, index_path: Path | None = None, *, refresh_interval: float = DEFAULT_REFRESH_S,
                  max_matches: int = DEFAULT_MAX_MATCHES, use_variants: bool = True, use_unletterbox: bool = True,
                  persist: bool = True, mmap: bool = False) -> None:
         self.db = db
-        self.bank_index = BankIndex(db, index_path if persist else None, mmap=mmap)
+        pdq = registry.get("pdq")
+        #: one index per distance type; PDQ's is the persistent one
+        self.indexes: dict[str, BankIndex] = {
+            t.name: BankIndex(db, index_path if persist and t is pdq else None, mmap=mmap, signal_type=t)
+            for t in registry.matchable() if t.matching == "distance"}
         self.refresh_interval = refresh_interval
         self.max_matches = max_matches
-        self.use_variants = use_variants
-        self.use_unletterbox = use_unletterbox
+        self.settings = BankSettings(variants=use_variants, unletterbox=use_unletterbox)
         self.banks: dict[int, BankInfo] = {}
         self._last_refresh = 0.0
         self._opened = False
-        self._unsaved = 0
         self.last_sync: SyncStats | None = None
 
     @classmethod
     def from_config(cls, db: Database, config: Config | None = None, **overrides: Any) -> "Matcher":
         """A matcher with the ``[banks]`` settings of ``config`` (index_path, refresh_interval,
         max_matches_per_item, variants, unletterbox)."""
-        section = ((config.sections if config else {}) or {}).get("banks") or {}
+        registry.configure(config)
+        settings = BankSettings.from_config(config)
         kwargs: dict[str, Any] = {
             "index_path": default_index_path(db, config),
-            "refresh_interval": float(section.get("refresh_interval", DEFAULT_REFRESH_S)),
-            "max_matches": int(section.get("max_matches_per_item", DEFAULT_MAX_MATCHES)),
-            "use_variants": bool(section.get("variants", True)),
-            "use_unletterbox": bool(section.get("unletterbox", True)),
+            "refresh_interval": settings.refresh_interval,
+            "max_matches": settings.max_matches_per_item,
+            "use_variants": settings.variants,
+            "use_unletterbox": settings.unletterbox,
         }
         kwargs.update(overrides)
         return cls(db, **kwargs)
+
+    @property
+    def bank_index(self) -> BankIndex:
+        """The PDQ index (what ``bank reindex`` and the service's health report)."""
+        return self.indexes["pdq"]
+
+    @property
+    def use_variants(self) -> bool:
+        return self.settings.variants
+
+    @property
+    def use_unletterbox(self) -> bool:
+        return self.settings.unletterbox
 
     # -- state ----------------------------------------------------------------------------------------------
 
@@ -317,16 +357,28 @@ class Matcher:
         with self.db.session() as s:
             self.banks = {b.id: BankInfo.of(b) for b in s.scalars(select(Bank))}
 
-    def open(self) -> SyncStats:
-        """Load banks and the PDQ index (building or catching it up); saves it when that was real work."""
-        self._load_banks()
-        stats = self.bank_index.open()
-        self._opened = True
+    def _each_index(self, step: Any, count_unsaved: bool = True) -> SyncStats:
+        """Run ``step(index) -> SyncStats`` on every index; save those that did real work; the PDQ stats.
+
+        Changes are counted towards the next save in a long-running process (``count_unsaved``), not when
+        an index is opened: a start that replayed a few changes leaves the saved index as it is."""
+        result = SyncStats()
+        for name, bank_index in self.indexes.items():
+            stats = step(bank_index)
+            bank_index.unsaved += stats.changes if count_unsaved else 0
+            if stats.rebuilt or (not count_unsaved and stats.changes >= SAVE_AFTER_CHANGES) or bank_index.unsaved >= SAVE_AFTER_CHANGES:
+                self._save(bank_index)
+            if name == "pdq":
+                result = stats
+        self.last_sync = result
         self._last_refresh = time.monotonic()
-        self.last_sync = stats
-        if stats.rebuilt or stats.changes >= SAVE_AFTER_CHANGES:
-            self.save()
-        return stats
+        return result
+
+    def open(self) -> SyncStats:
+        """Load banks and the indexes (building or catching them up); saves them when that was real work."""
+        self._load_banks()
+        self._opened = True
+        return self._each_index(lambda i: i.open(), count_unsaved=False)
 
     def refresh(self, force: bool = False) -> SyncStats | None:
         """Catch up with bank changes made since the last refresh (by this or any other process)."""
@@ -335,137 +387,146 @@ class Matcher:
         if not force and time.monotonic() - self._last_refresh < self.refresh_interval:
             return None
         self._load_banks()
-        stats = self.bank_index.sync()
-        self._last_refresh = time.monotonic()
-        self.last_sync = stats
-        self._unsaved += stats.changes
-        if stats.rebuilt or self._unsaved >= SAVE_AFTER_CHANGES:
-            self.save()
-        return stats
+        return self._each_index(lambda i: i.sync())
 
     def rebuild(self) -> SyncStats:
-        """Rebuild the index from the database and persist it."""
+        """Rebuild the indexes from the database and persist them."""
         self._load_banks()
-        stats = self.bank_index.rebuild()
         self._opened = True
-        self._last_refresh = time.monotonic()
-        self.save()
-        return stats
+        return self._each_index(lambda i: i.rebuild())
+
+    def _save(self, bank_index: BankIndex) -> None:
+        try:
+            bank_index.save()
+            bank_index.unsaved = 0
+        except OSError as exc:  # a read-only location must not stop matching
+            log.warning("cannot save the %s index to %s: %s", bank_index.signal.name, bank_index.path, exc)
 
     def save(self) -> None:
-        try:
-            self.bank_index.save()
-            self._unsaved = 0
-        except OSError as exc:  # a read-only location must not stop matching
-            log.warning("cannot save the PDQ index to %s: %s", self.bank_index.path, exc)
+        for bank_index in self.indexes.values():
+            self._save(bank_index)
 
     def close(self) -> None:
-        if self._opened and self._unsaved:
-            self.save()
+        if self._opened:
+            for bank_index in self.indexes.values():
+                if bank_index.unsaved:
+                    self._save(bank_index)
 
-    # -- queries ----------------------------------------------------------------------------------------------
+    # -- matching items ---------------------------------------------------------------------------------------
 
-    def queries_of(self, record: dict[str, Any]) -> list[PdqQuery]:
-        """The PDQ queries for an item record (its variants and unletterbox hash, per the settings)."""
-        quality = record.get("pdq_quality")
-        trimmed_quality = record.get("pdq_unletterbox_quality")
-        queries: list[PdqQuery] = []
-        if record.get("pdq"):
-            queries.append(PdqQuery("original", record["pdq"], quality))
-        variants = record.get("pdq_variants")
-        if isinstance(variants, dict):
-            for name, h in variants.items():
-                if not isinstance(h, str):
-                    continue
-                trimmed = name.startswith("unletterbox")
-                if (trimmed and not self.use_unletterbox) or (not self.use_variants and name not in ("original", "unletterbox")):
-                    continue
-                queries.append(PdqQuery(name, h, trimmed_quality if trimmed else quality))
-        if self.use_unletterbox and record.get("pdq_unletterbox"):
-            queries.append(PdqQuery("unletterbox", record["pdq_unletterbox"], trimmed_quality))
-        return queries
+    def queries_of(self, record: dict[str, Any]) -> list[Query]:
+        """What an item record offers for matching: every matchable type's queries, per the settings."""
+        return [q for t in registry.matchable() for q in t.queries(record, self.settings)]
 
     def match_record(self, record: dict[str, Any]) -> MatchResult:
-        """Match one item record (digests, PDQ, variants and unletterbox hash as the extractors left them)."""
-        digests = {t: record.get(t) for t in EXACT_TYPES if record.get(t)}
-        return self.match(digests, self.queries_of(record))
+        """Match one item record (its digests, PDQ variants and any other type's values)."""
+        return self.match_queries(self.queries_of(record))
 
-    def match(self, digests: dict[str, str] | None = None, pdq: Sequence[PdqQuery] | None = None) -> MatchResult:
-        """Match digests ({"md5": hex, ...}) and PDQ queries against every enabled bank."""
+    def match(self, digests: dict[str, str] | None = None, pdq: Sequence[Query] | None = None) -> MatchResult:
+        """Match digests ({"md5": hex, ...}) and further queries (PDQ hashes) as one item."""
+        return self.match_queries([Query(t, v) for t, v in (digests or {}).items()] + list(pdq or []))
+
+    def match_queries(self, queries: Sequence[Query]) -> MatchResult:
+        """Match the values of one item: each bank entry is reported once, through its closest query."""
         self.refresh()
-        hits = self._exact(digests or {}) + self._pdq(list(pdq or []))
-        return self._decide(hits)
+        valid = self._valid(queries)
+        best: dict[int, tuple[int, int, dict[str, Any]]] = {}  # entry id -> (distance, query row, hit)
+        for row, hits in enumerate(self._hits(valid)):
+            for hit in hits:
+                prev = best.get(hit["entry_id"])
+                if prev is None or (hit["distance"], row) < prev[:2]:
+                    best[hit["entry_id"]] = (hit["distance"], row, hit)
+        return self._decide([hit for _, _, hit in best.values()])
 
-    def _exact(self, digests: dict[str, str]) -> list[dict[str, Any]]:
-        pairs = {(t, str(v).strip().lower()) for t, v in digests.items()
-                 if t in EXACT_TYPES and v and len(str(v).strip()) == HEX_LENGTHS[t]}
-        if not pairs:
-            return []
-        values = sorted({v for _, v in pairs})
-        with self.db.session() as s:
-            rows = s.execute(select(*_HIT_COLUMNS).where(BankEntry.value.in_(values), BankEntry.removed_at.is_(None))).all()
+    # -- batch look-ups ---------------------------------------------------------------------------------------
+
+    def lookup_many(self, queries: Sequence[Query], *, check_enabled: bool = True) -> list[dict[str, Any]]:
+        """One result per (validated) query, in order: ``{signal_type, value, matches, matches_suppressed,
+        allowed_by, truncated}``, each hash decided on its own exactly as an item's matches are.
+
+        ``check_enabled=False`` also reports entries of disabled banks and skips quality floors and allow-list
+        suppression (what HMA's ``raw_lookup`` promises: the raw index answer).
+        """
+        self.refresh()
+        results: list[dict[str, Any]] = []
+        for q, hits in zip(queries, self._hits(list(queries), check_enabled)):
+            if check_enabled:
+                decided = self._decide(hits).as_dict()
+            else:
+                hits.sort(key=lambda h: (h["distance"], h["bank"], h["entry_id"]))
+                decided = {"matches": hits, "matches_suppressed": [], "allowed_by": [], "truncated": 0}
+            results.append({"signal_type": q.signal_type, "value": q.value, **decided})
+        return results
+
+    # -- the search --------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _valid(queries: Sequence[Query]) -> list[Query]:
+        """Queries of matchable types with well-formed values (normalised); others cannot match anything."""
         out = []
-        for row in rows:
-            if (row.signal_type, row.value) not in pairs:
-                continue
-            bank = self.banks.get(row.bank_id)
-            if bank is None or not bank.enabled:
-                continue
-            out.append(self._hit(bank, row, distance=0, variant=None))
-        return out
-
-    def _pdq(self, queries: list[PdqQuery]) -> list[dict[str, Any]]:
-        pdq_banks = [b for b in self.banks.values() if b.enabled]
-        if not queries or not pdq_banks or len(self.bank_index) == 0:
-            return []
-        # identical hashes (symmetric images) are searched once; the first variant name is kept
-        unique: dict[str, PdqQuery] = {}
         for q in queries:
-            h = q.hex.strip().lower()
-            if len(h) == 64 and h not in unique:
-                unique[h] = PdqQuery(q.variant, h, q.quality)
-        if not unique:
-            return []
-        uq = list(unique.values())
-        floor = min(b.min_quality for b in pdq_banks)
-        searchable = [q for q in uq if q.quality is None or q.quality >= floor]
-        if not searchable:
-            return []
-        radius = max(b.pdq_radius for b in pdq_banks)
-        codes = hex_to_codes([q.hex for q in searchable])
-        qrows, ids, dists = self.bank_index.search(codes, radius)
-        if ids.size == 0:
-            return []
-        best: dict[int, tuple[int, int]] = {}  # entry id -> (distance, query row); rows come closest first
-        for qrow, entry_id, dist in zip(qrows.tolist(), ids.tolist(), dists.tolist()):
-            prev = best.get(entry_id)
-            if prev is None or (dist, qrow) < prev:
-                best[entry_id] = (dist, qrow)
-        out = []
-        id_list = sorted(best)
-        for start in range(0, len(id_list), _CHUNK):
-            chunk = id_list[start : start + _CHUNK]
-            with self.db.session() as s:
-                rows = s.execute(select(*_HIT_COLUMNS).where(BankEntry.id.in_(chunk))).all()
-            for row in rows:
-                if row.removed_at is not None or row.signal_type != "pdq":
-                    continue
-                bank = self.banks.get(row.bank_id)
-                if bank is None or not bank.enabled:
-                    continue
-                # the database decides: recompute the distance over every query, keep the closest allowed one
-                chosen = None
-                for q in searchable:
-                    if q.quality is not None and q.quality < bank.min_quality:
-                        continue
-                    d = hamming(q.hex, row.value)
-                    if d <= bank.pdq_radius and (chosen is None or d < chosen[0]):
-                        chosen = (d, q)
-                if chosen is None:
-                    continue
-                out.append(self._hit(bank, row, distance=chosen[0], variant=chosen[1].variant,
-                                     quality=chosen[1].quality))
+            kind = registry.get(q.signal_type) if q.signal_type in registry else None
+            value = kind.valid(q.value) if kind is not None and kind.matching else None
+            if value is not None:
+                out.append(Query(kind.name, value, q.variant, q.quality))  # type: ignore[union-attr]
         return out
+
+    def _hits(self, queries: list[Query], check_enabled: bool = True) -> list[list[dict[str, Any]]]:
+        """Per query, the bank entries it matches (verified against the database)."""
+        out: list[list[dict[str, Any]]] = [[] for _ in queries]
+        banks = [b for b in self.banks.values() if b.enabled or not check_enabled]
+        if not queries or not banks:
+            return out
+        exact = {n: q for n, q in enumerate(queries) if registry.get(q.signal_type).matching == "exact"}
+        by_value: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for row in self._rows(BankEntry.value, sorted({q.value for q in exact.values()})):
+            if row.removed_at is None and (bank := self._bank(row.bank_id, check_enabled)) is not None:
+                by_value.setdefault((row.signal_type, row.value), []).append(
+                    self._hit(bank, row, distance=0, variant=None))
+        for n, q in exact.items():
+            out[n] = list(by_value.get((q.signal_type, q.value), []))
+        for name, bank_index in self.indexes.items():
+            rows = [n for n, q in enumerate(queries) if q.signal_type == name]
+            if rows and len(bank_index):
+                self._distance_hits(bank_index, [queries[n] for n in rows], banks, check_enabled,
+                                    [out[n] for n in rows])
+        return out
+
+    def _distance_hits(self, bank_index: BankIndex, queries: list[Query], banks: list[BankInfo],
+                       check_enabled: bool, out: list[list[dict[str, Any]]]) -> None:
+        kind = bank_index.signal
+        values = sorted({q.value for q in queries})
+        radius = max(kind.radius_for(b) for b in banks)
+        qrows, ids, _ = bank_index.search(kind.codes(values), radius)
+        candidates: dict[str, set[int]] = {}
+        for qrow, entry_id in zip(qrows.tolist(), ids.tolist()):
+            candidates.setdefault(values[qrow], set()).add(int(entry_id))
+        rows = {int(r.id): r for r in self._rows(BankEntry.id, sorted(set(ids.tolist())))}
+        for q, hits in zip(queries, out):
+            for entry_id in sorted(candidates.get(q.value, ())):
+                row = rows.get(entry_id)
+                if row is None or row.removed_at is not None or row.signal_type != kind.name:
+                    continue
+                bank = self._bank(row.bank_id, check_enabled)
+                if bank is None:
+                    continue
+                if check_enabled and q.quality is not None and q.quality < kind.min_quality_for(bank):
+                    continue
+                d = kind.distance(q.value, row.value)  # the database decides, not the index
+                if d <= kind.radius_for(bank):
+                    hits.append(self._hit(bank, row, distance=d, variant=q.variant, quality=q.quality))
+
+    def _rows(self, column: Any, keys: list[Any]) -> list[Any]:
+        """Entry rows whose ``column`` is one of ``keys``, in chunks that stay under parameter limits."""
+        found: list[Any] = []
+        for start in range(0, len(keys), _CHUNK):
+            with self.db.session() as s:
+                found += s.execute(select(*_HIT_COLUMNS).where(column.in_(keys[start : start + _CHUNK]))).all()
+        return found
+
+    def _bank(self, bank_id: int, check_enabled: bool) -> BankInfo | None:
+        bank = self.banks.get(bank_id)
+        return bank if bank is not None and (bank.enabled or not check_enabled) else None
 
     @staticmethod
     def _hit(bank: BankInfo, row: Any, distance: int, variant: str | None, quality: int | None = None) -> dict[str, Any]:
@@ -490,14 +551,14 @@ class Matcher:
 
     def _decide(self, hits: list[dict[str, Any]]) -> MatchResult:
         result = MatchResult()
-        key = lambda h: (h["signal_type"] == "pdq", h["distance"], h["bank"], h["entry_id"])  # noqa: E731
+        key = lambda h: (_is_distance(h["signal_type"]), h["distance"], h["bank"], h["entry_id"])  # noqa: E731
         negatives = sorted((h for h in hits if h.get("negative")), key=key)
         positives = sorted((h for h in hits if not h.get("negative")), key=key)
         result.allowed_by = negatives
-        exact_allow = next((h for h in negatives if h["signal_type"] != "pdq"), None)
-        pdq_allow = next((h for h in negatives if h["signal_type"] == "pdq"), None)
+        exact_allow = next((h for h in negatives if not _is_distance(h["signal_type"])), None)
+        near_allow = next((h for h in negatives if _is_distance(h["signal_type"])), None)
         for h in positives:
-            reason = exact_allow or (pdq_allow if h["signal_type"] == "pdq" else None)
+            reason = exact_allow or (near_allow if _is_distance(h["signal_type"]) else None)
             if reason is None:
                 result.matches.append(h)
             else:
@@ -508,10 +569,6 @@ class Matcher:
             result.truncated = len(result.matches) - self.max_matches
             result.matches = result.matches[: self.max_matches]
         return result
-
-
-_HIT_COLUMNS = (BankEntry.id, BankEntry.bank_id, BankEntry.signal_type, BankEntry.value, BankEntry.category,
-                BankEntry.source_id, BankEntry.series, BankEntry.removed_at)
 
 
 class MatchStage:

@@ -15,14 +15,20 @@ from ..extractor import Extractor
 
 
 def default_extractors(config: Config) -> list[Extractor]:
-    """The extractors every scan runs, in order (cheap and always-applicable first)."""
+    """The extractors every scan runs, in order: digests and image size, then every registered signal
+    type's extractors (each extractor once, by name), then provenance."""
     from ..provenance.extractor import ProvenanceExtractor
     from ..signals.digests import DigestExtractor
     from ..signals.imageinfo import ImageInfoExtractor
-    from ..signals.pdq import PdqExtractor
-    from ..signals.pdq_variants import PdqVariantsExtractor
+    from ..signals.registry import registry
 
-    return [DigestExtractor(), ImageInfoExtractor(), PdqExtractor(), PdqVariantsExtractor(config), ProvenanceExtractor(config)]
+    registry.configure(config)
+    chosen: list[Extractor] = [DigestExtractor(), ImageInfoExtractor()]
+    for signal_type in registry.all():
+        for extractor in signal_type.extractors(config):
+            if all(extractor.name != e.name for e in chosen):
+                chosen.append(extractor)
+    return [*chosen, ProvenanceExtractor(config)]
 
 
 def check_declarations(extractors: Sequence[Extractor]) -> None:

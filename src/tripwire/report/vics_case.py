@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import IO, Any, Mapping
 
 from .. import __version__
-from ..banks.signals import display_name
+from ..signals.registry import registry
 from ..review.decisions import EXPORTABLE
 from ..review.vics import IMPORT_NOTE, TAG_PREFIX, category_map, split_path
 from ..store.db import Database
@@ -71,9 +71,9 @@ def media_of(number: int, group: list[ReviewedItem], categories: Mapping[str, in
     alternatives = []
     pdq = next((i.pdq for i in group if i.pdq and (i.pdq_quality is None or i.pdq_quality >= MIN_PDQ_QUALITY)), None)
     if pdq:
-        alternatives.append({"HashName": display_name("pdq"), "HashValue": pdq})
+        alternatives.append({"HashName": registry.display_name("pdq"), "HashValue": pdq})
     if first.sha256:
-        alternatives.append({"HashName": display_name("sha256"), "HashValue": first.sha256})
+        alternatives.append({"HashName": registry.display_name("sha256"), "HashValue": first.sha256})
     if alternatives:
         media["AlternativeHashes"] = alternatives
     media["MediaFiles"] = [split_path(p) for p in sorted({i.path for i in group})]

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..banks.importer import RawEntry, RowError
-from ..banks.signals import normalise_signal_type, normalise_value
+from ..signals.registry import registry
 from ..banks.vics import media_entries
 from ..errors import UsageError
 from ..store.db import Database, path_key
@@ -121,8 +121,8 @@ def _hashes(media: dict[str, Any], position: str, errors: list[dict[str, str]]) 
             continue
         assert isinstance(entry, RawEntry)
         try:
-            kind = normalise_signal_type(entry.signal_type or "")
-            value = normalise_value(kind, entry.value if isinstance(entry.value, str) else str(entry.value))
+            kind = registry.resolve(entry.signal_type or "")
+            value = registry.normalise_value(kind, entry.value if isinstance(entry.value, str) else str(entry.value))
         except ValueError as exc:
             errors.append({"position": entry.position, "message": str(exc)})
             continue

@@ -35,7 +35,7 @@ from ..config import Config, load_config
 from ..policy.policy import Policy
 from ..store.db import Database, open_db
 from .auth import SESSION_COOKIE, AuthError, Principal
-from .deps import need, need_any, service_of  # also what service/hma.py imports from here until it uses .deps
+from .deps import need, need_any, service_of
 from .media import DirectoryMedia, MediaSource, evidence_source
 from .metrics import Metrics
 from .ratelimit import RateLimiter

@@ -19,7 +19,7 @@ from typing import IO, Any, Iterator, Sequence
 from sqlalchemy.orm import Session
 
 from ..banks.importer import ImportReport, ProgressReader, RawEntry, detect_format, normalise_entry, read_entries, run_import
-from ..banks.signals import normalise_signal_type
+from ..signals.registry import registry
 from ..banks.store import BankError, BankInfo, BankStore
 from ..review import audit
 from ..store.db import Database
@@ -136,7 +136,7 @@ def remove_entries(db: Database, actor: str, bank: str, *, ids: Sequence[int] | 
                    reason: str | None = None) -> int:
     with db.session() as s:
         n = joined_store(db, s).remove_entries(bank, ids=ids, values=values, reason=reason,
-                                               signal_type=normalise_signal_type(signal_type) if signal_type else None)
+                                               signal_type=registry.resolve(signal_type) if signal_type else None)
         audit.append(s, "bank.remove", actor, subject=f"bank:{bank}",
                      data={"removed": n, "ids": list(ids or [])[:100], "values": list(values or [])[:100], "reason": reason})
         return n
@@ -146,7 +146,7 @@ def import_stream(db: Database, actor: str, bank: str, stream: IO[bytes], filena
                   signal_type: str | None = None) -> ImportReport:
     """Import a hash-list file (VICS, CSV, lines, TE — as ``tripwire bank import``) in ONE transaction with
     its audit event: an import is acknowledged whole or not at all."""
-    default_type = normalise_signal_type(signal_type) if signal_type else None
+    default_type = registry.resolve(signal_type) if signal_type else None
     buffered: Any = io.BufferedReader(ProgressReader(stream), buffer_size=1 << 20)
     if filename.lower().endswith(".gz") or buffered.peek(2)[:2] == b"\x1f\x8b":
         buffered = gzip.GzipFile(fileobj=buffered, mode="rb")

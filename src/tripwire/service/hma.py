@@ -31,10 +31,11 @@ from ..media.item import Item
 from ..media.sniff import SNIFF_BYTES, is_image, sniff
 from ..review import audit
 from ..signals.digests import digest_bytes
-from .app import need, service_of
+from .deps import need, service_of
 from .auth import Principal
 from .bankops import joined_store, validate_entries
-from .lookup import HMA_TYPES, lookup_many, parse_query
+from ..match.lookup import parse_query
+from ..signals.registry import registry
 
 router = APIRouter(tags=["hma"])
 CONTENT_TYPES = {"photo": ("pdq",), "video": ("video_md5",)}
@@ -102,10 +103,11 @@ def _query(request: Request) -> tuple[Any, JSONResponse | None]:
         return None, _err(400, "url lookups are not supported offline: hash the file with POST /h/hash")
     if not signal or not signal_type:
         return None, _err(400, "Either url or both signal and signal_type are required")
-    if signal_type not in HMA_TYPES:
+    hma_types = registry.hma_names()
+    if signal_type not in hma_types:
         return None, _err(400, f"No such SignalType '{signal_type}'")
     try:
-        return parse_query(HMA_TYPES[signal_type], signal), None
+        return parse_query(hma_types[signal_type], signal), None
     except ValueError as exc:
         return None, _err(400, f"invalid signal: {exc}")
 
@@ -122,7 +124,7 @@ def lookup_get(request: Request, _: Principal = need("lookup")) -> JSONResponse:
     query, error = _query(request)
     if error is not None:
         return error
-    result = lookup_many(svc.matcher, [query])[0]
+    result = svc.matcher.lookup_many([query])[0]
     wanted = _banks_filter(request)
     out: dict[str, list[dict[str, Any]]] = {}
     for m in result["matches"]:
@@ -139,7 +141,7 @@ def raw_lookup(request: Request, _: Principal = need("lookup")) -> JSONResponse:
     query, error = _query(request)
     if error is not None:
         return error
-    result = lookup_many(svc.matcher, [query], check_enabled=False)[0]
+    result = svc.matcher.lookup_many([query], check_enabled=False)[0]
     wanted = _banks_filter(request)
     hits = [m for m in result["matches"] if wanted is None or m["bank"] in wanted]
     if _truthy(request.query_params.get("include_distance")):
@@ -166,10 +168,11 @@ async def bank_add_signal(request: Request, bank_name: str, principal: Principal
     if not isinstance(body, dict) or not body:
         return _err(400, "No signals given")
     entries = []
+    hma_types = registry.hma_names()
     for name, value in body.items():
-        if name not in HMA_TYPES:
+        if name not in hma_types:
             return _err(400, f"No such signal type {name}")
-        entries.append({"signal_type": HMA_TYPES[name], "value": value})
+        entries.append({"signal_type": hma_types[name], "value": value})
 
     def add() -> JSONResponse:
         with svc.db.session() as s:

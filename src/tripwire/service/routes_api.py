@@ -13,7 +13,7 @@ from ..review.models import DECISIONS, AuditEvent
 from . import auth
 from .deps import need, service_of
 from .auth import Principal
-from .lookup import parse_query, lookup_many
+from ..match.lookup import parse_query
 from .reviewing import ReviewError, decide, item_detail, queue
 from .scanning import Upload
 
@@ -127,7 +127,7 @@ def lookup(request: Request, body: LookupIn, _: Principal = need("lookup")) -> d
             errors.append({"position": f"hashes[{n}]", "message": str(exc)})
     if errors:
         raise HTTPException(422, errors)
-    results = lookup_many(svc.matcher, queries)
+    results = svc.matcher.lookup_many(queries)
     matched = sum(1 for r in results if r["matches"])
     if matched:
         svc.metrics.lookups.labels("match").inc(matched)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..banks.categories import SCHEMES
 from ..banks.importer import FORMATS
-from ..banks.signals import AmbiguousSignalType
+from ..signals.registry import AmbiguousSignalType
 from ..banks.store import BankError, BankStore
 from . import bankops
 from .deps import need, service_of

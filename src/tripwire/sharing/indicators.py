@@ -44,9 +44,6 @@ import json
 from dataclasses import asdict, dataclass
 from typing import IO, Any, Iterable, Iterator, Mapping, Protocol, Sequence
 
-from threatexchange.signal_type.md5 import VideoMD5Signal
-from threatexchange.signal_type.pdq.signal import PdqSignal
-from threatexchange.signal_type.sha256 import VideoSHA256Signal
 from threatexchange.signal_type.trend_query import TrendQuerySignal
 from threatexchange.signal_type.url import URLSignal
 
@@ -54,12 +51,13 @@ from ..banks.importer import RawEntry, RowError
 from ..errors import UsageError
 from ..jsonl import JsonlError, read_jsonl
 from ..report.reviewed import REPORTABLE, ReviewedItem, reviewed_items
+from ..signals.registry import registry
 from ..store.db import Database
 
 SIGNAL_TYPES = ("md5", "sha256", "pdq", "url", "account", "keyword")
 FORMATS = ("te", "te-csv", "lantern", "jsonl")
 #: tripwire type -> python-threatexchange signal type class
-TE_CLASSES = {"pdq": PdqSignal, "md5": VideoMD5Signal, "sha256": VideoSHA256Signal, "url": URLSignal,
+TE_CLASSES = {**{k: v for k, v in registry.te_classes().items() if k in SIGNAL_TYPES}, "url": URLSignal,
               "keyword": TrendQuerySignal}
 FROM_TE = {cls.get_name(): ours for ours, cls in TE_CLASSES.items()}
 LANTERN_COLUMNS = ("signal_type", "signal_value", "category", "confidence", "provenance_label", "platform",

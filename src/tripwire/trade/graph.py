@@ -37,7 +37,7 @@ import networkx as nx
 import numpy as np
 
 from ..errors import UsageError
-from .hashlists import pdq_to_words, popcount64
+from ..signals.hamming import hex_to_words, popcount
 from .normalise import fold_light
 from .posts import PostResult
 
@@ -256,14 +256,14 @@ class AccountGraph:
         n = len(keys)
         if n < 2 or n > self.config.pdq_all_pairs_max:
             return []
-        words = pdq_to_words([k.split(":", 1)[1] for k in keys])
+        words = hex_to_words([k.split(":", 1)[1] for k in keys])
         pairs = []
         block = 512
         for i in range(0, n, block):
             a = words[i:i + block]
             for j in range(i, n, 2048):
                 b = words[j:j + 2048]
-                d = popcount64(a[:, None, :] ^ b[None, :, :]).sum(axis=2)
+                d = popcount(a[:, None, :] ^ b[None, :, :]).sum(axis=2)
                 ii, jj = np.nonzero(d <= self.config.pdq_radius)
                 for x, y in zip(ii.tolist(), jj.tolist()):
                     gi, gj = i + x, j + y

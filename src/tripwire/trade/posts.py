@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator, TextIO
 
 from ..jsonl import JsonlError, read_jsonl
 from .ages import find_ages
-from .hashlists import MediaMatcher
+from .bankmatch import MediaMatcher
 from .links import Catalogue, Link, classify_url, default_catalogue, extract_links
 from .prices import find_prices, find_tiers
 from .rules import Evaluation, Feature, RuleSet

@@ -32,7 +32,7 @@ from typing import Any, Callable, Optional
 from ..config import Config
 from ..errors import UsageError
 from ..jsonl import JsonlError, read_jsonl, strict
-from .bankmatch import CombinedMatcher, DatabaseBankMatcher
+from .bankmatch import CombinedMatcher, BankMediaMatcher
 from .graph import AccountGraph
 from .hashlists import HashListMatcher
 from .prompt_guard import GuardConfig, PromptGuard
@@ -99,7 +99,7 @@ def build_guard(section: dict[str, Any], engine: TermEngine, rules: RuleSet) -> 
 
 def build_media_matcher(section: dict[str, Any], bank_files: Optional[list[Path]], bank_names: Optional[list[str]],
                         open_database: Callable[[], Any], config: Config,
-                        ) -> HashListMatcher | DatabaseBankMatcher | CombinedMatcher | None:
+                        ) -> HashListMatcher | BankMediaMatcher | CombinedMatcher | None:
     """Media matching for posts: hash-list files and named banks of the case database, or None for neither."""
     matchers: list[Any] = []
     files = option_paths(bank_files, section, "banks")
@@ -108,7 +108,7 @@ def build_media_matcher(section: dict[str, Any], bank_files: Optional[list[Path]
     if bank_names:
         from ..match.matcher import Matcher
 
-        matchers.append(DatabaseBankMatcher(Matcher.from_config(open_database(), config), bank_names))
+        matchers.append(BankMediaMatcher(Matcher.from_config(open_database(), config), bank_names))
     if not matchers:
         return None
     return matchers[0] if len(matchers) == 1 else CombinedMatcher(matchers)

@@ -1,4 +1,4 @@
-"""The scan kernel behind :class:`tripwire.match.index.PdqIndex`: exact radius search over 256-bit codes.
+"""The scan kernel behind :class:`tripwire.signals.index.PdqIndex`: exact radius search over 256-bit codes.
 
 Why a scan and not a hash-table index: an exact radius-31 search over 256 bits needs, by the pigeonhole
 principle, about 16 views of the data (16 chunks of 16 bits, probed at distance <= 1); 16 id tables cost
@@ -21,6 +21,8 @@ A pure-numpy fallback gives identical answers where numba is unavailable; it is 
 from __future__ import annotations
 
 import numpy as np
+
+from .hamming import popcount
 
 #: rows checked per block: w0 and w1 of a block (16 KiB) stay in L1 while every query is checked
 BLOCK_ROWS = 1024
@@ -82,10 +84,7 @@ if HAVE_NUMBA:
 
 
 def _popcount_u64(x: np.ndarray) -> np.ndarray:
-    if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(x).astype(np.int32)
-    table = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)  # numpy < 2.0
-    return table[x.view(np.uint8).reshape(*x.shape, 8)].sum(axis=-1)
+    return popcount(x).astype(np.int32)
 
 
 def scan_numpy(w: np.ndarray, q: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ its 16 hash tables of 8-byte ids make 10M hashes take ~1.6 GB, and it is rebuilt
 * **Exact scan instead of tables.** Codes are stored once, word-column-wise, and scanned by a vectorised
   kernel that reads only the first 128 bits of each code unless it is a real candidate, checking all the
   queries of a batch (the 8 dihedral variants of an image) per block of rows while it is in cache
-  (:mod:`tripwire.match.index_kernel`). Recall is 100% by construction, for any radius.
+  (:mod:`tripwire.signals.index_kernel`). Recall is 100% by construction, for any radius.
 * **36 bytes per hash.** The 32-byte code plus a 4-byte id offset (ids of a segment are stored relative to
   its smallest id when they span less than 2**32; otherwise 8-byte ids, 40 bytes per hash).
 * **Incremental.** ``add`` writes a new segment that is searchable as soon as the call returns; segments
@@ -38,7 +38,10 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .hamming import hex_to_codes
 from .index_kernel import scan
+
+__all__ = ["CODE_BYTES", "DEFAULT_RADIUS", "PdqIndex", "codes_to_hex", "hex_to_codes"]
 
 #: bytes of one PDQ code
 CODE_BYTES = 32
@@ -56,30 +59,6 @@ _COMPACT_DEAD = 0.25
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-
-
-def hex_to_codes(hexes: Iterable[str]) -> np.ndarray:
-    """64-character PDQ hex strings (either case) -> an (n, 32) uint8 array of codes.
-
-    Raises ``ValueError`` naming the first bad row, so an importer can report it by position.
-    """
-    items = [h.strip() for h in hexes]
-    if not items:
-        return np.empty((0, CODE_BYTES), dtype=np.uint8)
-    try:
-        if any(len(h) != 2 * CODE_BYTES for h in items):
-            raise ValueError
-        raw = bytes.fromhex("".join(items))
-    except ValueError:
-        for row, h in enumerate(items):
-            try:
-                if len(h) != 2 * CODE_BYTES:
-                    raise ValueError(f"{len(h)} characters, expected {2 * CODE_BYTES}")
-                bytes.fromhex(h)
-            except ValueError as exc:
-                raise ValueError(f"row {row}: not a 64-hex-digit PDQ hash ({exc}): {h[:80]!r}") from None
-        raise
-    return np.frombuffer(raw, dtype=np.uint8).reshape(len(items), CODE_BYTES).copy()
 
 
 def codes_to_hex(codes: np.ndarray) -> list[str]:
