@@ -13,7 +13,7 @@ images of odd and even sizes), which loses ~5% of rotated or mirrored copies at 
 exact outputs: 8 exact hashes for 4 DCTs. ``variant_passes = 1`` keeps pdqhash's single-DCT variants (4x
 less hashing, lower recall on rotations).
 
-Variant names (``pdq_variants`` keys, :data:`tripwire.signals.types.pdq.DIHEDRAL_VARIANTS`) say what maps the
+Variant names (``pdq_variants`` keys, :data:`tripwire.signals.pdq_labels.DIHEDRAL_VARIANTS`) say what maps the
 *query* onto the bank's picture: ``original``, ``rot90``/``rot180``/``rot270`` (counter-clockwise, as
 ``np.rot90``: a copy turned 90 degrees counter-clockwise matches through ``rot270``), ``flip_horizontal``
 (mirrored left-right), ``flip_vertical``, ``transpose``, ``antitranspose``; the trimmed image's are
@@ -41,7 +41,7 @@ from ..media.item import Item
 from ..media.sniff import is_image
 from .hamming import hex_to_codes
 from .pdq import PDQ_DECODE_SIZE, bits_to_hex, dihedral_pass
-from .types.pdq import DIHEDRAL_VARIANTS, UNLETTERBOX, trimmed_label
+from .pdq_labels import DIHEDRAL_VARIANTS, UNLETTERBOX, trimmed_label
 from .unletterbox import find_uniform_borders
 
 __all__ = ["COMPOSED", "DIHEDRAL_VARIANTS", "OPS", "UNLETTERBOX", "VariantHashes", "dihedral_hashes",

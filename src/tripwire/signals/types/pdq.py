@@ -2,7 +2,7 @@
 
 An image offers more than its plain hash for matching: the hashes of its 8 rotations/flips and of the
 image with its solid borders trimmed (:mod:`tripwire.signals.pdq_variants`). The labels say which pixel
-operation maps the *query* onto the bank's picture: the :data:`DIHEDRAL_VARIANTS` names for the image as
+operation maps the *query* onto the bank's picture: the :data:`~tripwire.signals.pdq_labels.DIHEDRAL_VARIANTS` names for the image as
 given, ``unletterbox`` and ``unletterbox:<variant>`` for the trimmed image. Banks carry their own radius
 and quality floor (``bank create --pdq-radius/--min-quality``, defaults 31 and 50, as ThreatExchange/HMA).
 """
@@ -11,24 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..pdq_labels import TRIMMED_LABELS, UNLETTERBOX
 from .base import Query, SignalType
 
 if TYPE_CHECKING:
     from ...config import BankSettings, Config
     from ...extractor import Extractor
-
-#: the pixel operation behind each of pdqhash's dihedral outputs, in its order (checked by the tests)
-DIHEDRAL_VARIANTS = ("original", "rot90", "rot180", "rot270", "flip_vertical", "flip_horizontal",
-                     "transpose", "antitranspose")
-UNLETTERBOX = "unletterbox"
-#: the labels of the trimmed image's hashes
-TRIMMED_LABELS = frozenset({UNLETTERBOX} | {f"{UNLETTERBOX}:{v}" for v in DIHEDRAL_VARIANTS})
-
-
-def trimmed_label(variant: str) -> str:
-    """The label of the trimmed image's hash in orientation ``variant``."""
-    return UNLETTERBOX if variant == "original" else f"{UNLETTERBOX}:{variant}"
-
 
 class PdqSignal(SignalType):
     name = "pdq"
