@@ -17,7 +17,7 @@ PACKAGE = SRC / "tripwire"
 
 #: lowest first; a module may import its own package or any lower layer, never a higher one
 LAYERS: list[tuple[str, ...]] = [
-    ("__init__", "errors", "config", "records", "jsonl", "progress"),
+    ("__init__", "errors", "config", "records", "jsonl", "progress", "csvsafe", "termsafe"),
     ("media",),
     ("extractor",),
     ("signals",),

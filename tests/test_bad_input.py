@@ -115,7 +115,8 @@ def test_symlinks_and_special_files(tmp_path, root):
     records = _scan(tmp_path, root)
     assert _code(records["link_out.jpg"]) == "symlink_outside_root"
     assert records["link_out.jpg"]["sha256"] is None  # not followed, not read
-    assert "link_in.jpg" not in records  # the target is scanned under its real name
+    assert _code(records["link_in.jpg"]) == "symlink_inside_root"  # accounted for, not hashed twice
+    assert records["link_in.jpg"]["sha256"] is None and str(root / "good.jpg") in records["link_in.jpg"]["error"]["message"]
     assert _code(records["pipe"]) == "not_a_regular_file"
     assert _code(records["good.jpg"]) is None
 

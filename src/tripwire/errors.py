@@ -27,6 +27,8 @@ ERROR_CODES: dict[str, str] = {
     "archive_too_deep": "archives nested deeper than the configured depth",
     "unsafe_member_name": "an archive member name is absolute or escapes the archive with '..'",
     "symlink_outside_root": "a symbolic link points outside the scanned root and was not followed",
+    "symlink_inside_root": "a symbolic link inside the scanned root: not followed; its target is recorded under its own path",
+    "symlink_loop": "a symbolic link that loops (resolves to itself, or to a folder that contains it): not followed",
     "not_a_regular_file": "a device, socket or FIFO was skipped",
     "extractor_error": "an extractor failed unexpectedly on this item, or produced a fact it did not declare",
 }

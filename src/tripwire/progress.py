@@ -21,14 +21,15 @@ class ScanProgress:
         self._last_line = self.started
         self._bar = None
         if not quiet and self.stream.isatty():
-            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            from .termsafe import console
 
             self._bar = Progress(
                 TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]:.1f} files/s"), TextColumn("{task.fields[items]} items"),
                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=Console(file=self.stream), transient=False,
+                console=console(file=self.stream), transient=False,
             )
             self._task = self._bar.add_task("scan", total=total, rate=0.0, items=0)
             self._bar.start()

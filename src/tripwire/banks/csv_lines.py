@@ -19,6 +19,7 @@ import json
 from datetime import datetime, timezone
 from typing import IO, Any, Iterable, Iterator
 
+from .. import csvsafe
 from .entries import RawEntry, RowError
 from ..signals.registry import AmbiguousSignalType, registry
 from .store import EntryRow
@@ -97,7 +98,7 @@ def read_csv(stream: IO[bytes], signal_type: str | None = None) -> Iterator[RawE
             yield item
             continue
         line, row = item
-        cells = {col: cell for col, cell in zip(columns, row) if col}
+        cells = {col: csvsafe.unescape_cell(cell) for col, cell in zip(columns, row) if col}
         value = (cells.get("value") or "").strip()
         kind = (cells.get("signal_type") or "").strip() or signal_type
         if not value:
@@ -153,7 +154,7 @@ def _utc(when: datetime | None) -> str:
 
 def write_csv(entries: Iterable[EntryRow], out: IO[str]) -> int:
     """Write entries as CSV with the standard header; returns the number of rows."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     count = 0
     for e in entries:

@@ -21,6 +21,7 @@ import csv
 import io
 from typing import IO, Iterable, Iterator
 
+from .. import csvsafe
 from ..signals.registry import registry
 from .csv_lines import csv_rows
 from .entries import RawEntry, RowError
@@ -75,7 +76,7 @@ def _read_te_csv(first: str, text: IO[str]) -> Iterator[RawEntry | RowError]:
             yield item
             continue
         line, row = item
-        cells = dict(zip(fields, row))
+        cells = {f: csvsafe.unescape_cell(c) for f, c in zip(fields, row)}
         te_category = (cells.get("category") or "").strip()
         notes = f"threatexchange opinion: {te_category}" if te_category and te_category != "POSITIVE_CLASS" else None
         tags = [t for t in (cells.get("tags") or "").split() if t] or None

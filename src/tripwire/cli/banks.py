@@ -104,10 +104,10 @@ def update_bank(
 @bank_app.command("list")
 def list_banks(db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
     """List banks with their settings and entry counts."""
-    from rich.console import Console
     from rich.table import Table
 
     from ..banks.store import BankStore
+    from ..termsafe import console, safe_markup
 
     database = _db(db)
     summaries = BankStore(database).list_banks()
@@ -127,17 +127,18 @@ def list_banks(db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None
         b = s.bank
         settings = (f"{'negative' if b.negative else 'positive'}, radius {b.pdq_radius}, min q {b.min_quality}, "
                     f"{b.category_scheme}" + ("" if b.enabled else ", [bold]disabled[/]"))
-        by_type = ", ".join(f"{k} {v}" for k, v in sorted(s.counts.items()) if k not in s.unsupported)
-        unsupported = ", ".join(f"{k} {v}" for k, v in sorted(s.unsupported.items()))
+        by_type = ", ".join(f"{safe_markup(k)} {v}" for k, v in sorted(s.counts.items()) if k not in s.unsupported)
+        unsupported = ", ".join(f"{safe_markup(k)} {v}" for k, v in sorted(s.unsupported.items()))
         entries = f"{s.active}" + (f" ({by_type})" if by_type else "") + (f"; unsupported: {unsupported}" if unsupported else "")
-        table.add_row(b.name, settings, entries, str(s.removed), b.source or "—")
-    Console().print(table)
+        table.add_row(safe_markup(b.name), settings, entries, str(s.removed), safe_markup(b.source or "—"))
+    console().print(table)
 
 
 @bank_app.command("show")
 def show(name: str = typer.Argument(...), db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
     """Show one bank's settings and counts."""
     from ..banks.store import BankError, BankStore
+    from ..termsafe import safe_text
 
     database = _db(db)
     found = [s for s in BankStore(database).list_banks() if s.bank.name == name]
@@ -151,7 +152,7 @@ def show(name: str = typer.Argument(...), db: Optional[str] = DbOption, as_json:
         _echo_json(data)
         return
     for key, value in data.items():
-        typer.echo(f"{key:16} {value}")
+        typer.echo(f"{key:16} {safe_text(value)}")
 
 
 @bank_app.command("import")

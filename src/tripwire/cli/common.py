@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any, NoReturn, Optional
 
 import typer
-from rich.console import Console
 
 from ..config import Config, load_config
 from ..errors import UsageError
+from ..termsafe import console, safe_json, safe_markup
 
-err = Console(stderr=True, soft_wrap=True)
+err = console(stderr=True, soft_wrap=True)
 
 DbOption = typer.Option(None, "--db", help="Case database: a SQLite file (default ./tripwire.db) or a SQLAlchemy URL (postgresql://...).")
 ConfigOption = typer.Option(None, "--config", help="TOML configuration file (default: $TRIPWIRE_CONFIG, else built-in defaults).")
@@ -28,7 +28,7 @@ ActorOption = typer.Option(None, "--actor", envvar="TRIPWIRE_ACTOR",
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print an error and exit: 2 for usage errors, 1 for system errors."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {safe_markup(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -60,4 +60,4 @@ def actor_name(actor: Optional[str]) -> str:
 
 
 def echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    typer.echo(safe_json(json.dumps(data, indent=2, ensure_ascii=False, default=str)))

@@ -26,7 +26,7 @@ def evaluate_cmd(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML configuration file (input size, normalisation)."),
 ) -> None:
     """Score both folders; report ROC AUC and the threshold that keeps false positives at --fpr."""
-    from rich.console import Console
+    from ..termsafe import console
     from rich.table import Table
 
     from ..errors import UsageError
@@ -55,6 +55,6 @@ def evaluate_cmd(
     table.add_row("FPR at threshold", f"{result['fpr']:.4f}")
     table.add_row("TPR at threshold", f"{result['tpr']:.4f}")
     table.add_row("unreadable files", str(len(result["failures"])))
-    Console().print(table)
+    console().print(table)
     for failure in result["failures"][:20]:
         err.print(f"skipped {failure}", highlight=False, markup=False)

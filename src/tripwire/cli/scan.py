@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
+from ..termsafe import safe_markup
 from .common import ConfigOption, DbOption, err, fail, get_config, open_database
 
 if TYPE_CHECKING:
@@ -62,10 +63,9 @@ def inspect(
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """Print the record tripwire would store for one file (human-readable by default)."""
-    from rich.console import Console
-
     from ..errors import UsageError
     from ..pipeline.inspect import inspect_file
+    from ..termsafe import console, safe_json
 
     cfg = get_config(config)
     if not file.exists():
@@ -75,13 +75,13 @@ def inspect(
     except UsageError as exc:
         fail(str(exc))
     if as_json:
-        typer.echo(json.dumps(records[0] if len(records) == 1 else records, indent=2, ensure_ascii=False))
+        typer.echo(safe_json(json.dumps(records[0] if len(records) == 1 else records, indent=2, ensure_ascii=False)))
     else:
-        render(records, Console())
+        render(records, console())
 
 
 def _fmt(value: Any) -> str:
-    return "—" if value is None else str(value)
+    return "—" if value is None else safe_markup(value)
 
 
 def render(records: list[dict[str, Any]], console: Console) -> None:
@@ -99,9 +99,9 @@ def render(records: list[dict[str, Any]], console: Console) -> None:
         error = record.get("error")
         for key in ("path", "media_type", "size", "width", "height", "md5", "sha1", "sha256", "pdq", "pdq_quality"):
             table.add_row(key, _fmt(record.get(key)))
-        table.add_row("error", f"[red]{error['code']}[/]: {error['message']}" if error else "none")
+        table.add_row("error", f"[red]{_fmt(error['code'])}[/]: {_fmt(error['message'])}" if error else "none")
         if "priority" in record:
-            table.add_row("priority", f"{record.get('priority')} ({record.get('priority_reason')})")
+            table.add_row("priority", f"{_fmt(record.get('priority'))} ({_fmt(record.get('priority_reason'))})")
         if "matches" in record:
             table.add_row("matches", str(len(record.get("matches") or [])))
         console.print(table)

@@ -60,7 +60,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(db: Optional[str] = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
     """List keys (ids, names, roles, state) — never the keys themselves."""
-    from rich.console import Console
+    from ..termsafe import console
     from rich.table import Table
 
     from ..service.auth import list_keys
@@ -81,7 +81,7 @@ def keys_list(db: Optional[str] = DbOption, as_json: bool = typer.Option(False, 
     for k in keys:
         table.add_row(k["key_id"], k["name"], k["role"], str(k["rate_per_s"] or "default"), (k["created_at"] or "")[:19],
                       k["created_by"], (k["last_used_at"] or "—")[:19], (k["revoked_at"] or "—")[:19])
-    Console().print(table)
+    console().print(table)
 
 
 @keys_app.command("revoke")

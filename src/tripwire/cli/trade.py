@@ -182,6 +182,7 @@ def explain_cmd(
 ) -> None:
     """Show what the engine finds in one text (terms, ages, prices, links) and which rules fire."""
     from ..errors import UsageError
+    from ..termsafe import safe_json
     from ..trade.posts import PostAnalyzer
 
     try:
@@ -192,7 +193,7 @@ def explain_cmd(
     post = {"platform": "cli", "post_id": "-", "created_at": None, "url": "",
             "account": {"id": "-", "handle": "", "display_name": "", "profile_url": "", "bio": ""},
             "text": text, "tags": [], "groups": [], "links": [], "media": []}
-    typer.echo(json.dumps(analyzer.analyze(post).record(), ensure_ascii=False, indent=1))
+    typer.echo(safe_json(json.dumps(analyzer.analyze(post).record(), ensure_ascii=False, indent=1)))
 
 
 @prompt_app.command("check")

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Table
+
+from ..termsafe import safe_markup as escape  # control/bidi characters and markup, escaped
 
 _LABEL_STYLE = {
     "ai_generated": "bold magenta",

@@ -6,7 +6,6 @@ half-written file that looks complete.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections import Counter
@@ -15,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .. import __version__
+from .. import __version__, csvsafe
 from ..records import Record
 from .html import render
 
@@ -103,7 +102,7 @@ def write_reports(records: Iterable[Record], out: str | Path, case: str,
     jsonl_tmp, jsonl = _atomic_open(out / "items.jsonl")
     csv_tmp, csv_fh = _atomic_open(out / "items.csv", newline="")
     with jsonl, csv_fh:
-        writer = csv.DictWriter(csv_fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer = csvsafe.DictWriter(csv_fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for record in records:
             jsonl.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")

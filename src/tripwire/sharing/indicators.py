@@ -47,6 +47,7 @@ from typing import IO, Any, Iterable, Iterator, Mapping, Protocol, Sequence
 from threatexchange.signal_type.trend_query import TrendQuerySignal
 from threatexchange.signal_type.url import URLSignal
 
+from .. import csvsafe
 from ..banks.importer import RawEntry, RowError
 from ..errors import UsageError
 from ..jsonl import JsonlError, read_jsonl
@@ -223,7 +224,7 @@ def write_signals(signals: Iterable[SharedSignal], fmt: str, out: IO[str], colla
             out.write(line + "\n")
             written += 1
     elif fmt == "te-csv":
-        w = csv.writer(out, lineterminator="\n")
+        w = csvsafe.writer(out, lineterminator="\n")
         w.writerow(TE_CSV_COLUMNS)
         for s in signals:
             line = te_line(s)
@@ -239,7 +240,7 @@ def write_signals(signals: Iterable[SharedSignal], fmt: str, out: IO[str], colla
             w.writerow([te_type, value, collab, "POSITIVE_CLASS", " ".join(tags)])
             written += 1
     elif fmt == "lantern":
-        w = csv.writer(out, lineterminator="\n")
+        w = csvsafe.writer(out, lineterminator="\n")
         w.writerow(LANTERN_COLUMNS)
         for s in signals:
             w.writerow([s.type, s.value, s.category, f"{s.confidence:.2f}", s.provenance, s.platform or "",
@@ -322,7 +323,8 @@ def read_signals(stream: IO[bytes], fmt: str | None = None, *, free_text_categor
                          free_text_category=free_text_category)
         return
     reader = csv.DictReader(io.StringIO(body))
-    for row in reader:
+    for raw_row in reader:
+        row = {k: csvsafe.unescape_cell(v) for k, v in raw_row.items()}
         n = reader.line_num
         if fmt == "te-csv":
             tags = dict(t.split(":", 1) for t in (row.get("tags") or "").split() if ":" in t)
