@@ -40,6 +40,9 @@ class ServiceSettings:
     cookie_secure: bool = True
     #: scans processed at the same time (the rest wait); default: CPU cores
     scan_concurrency: int = 0
+    #: seconds one uploaded item (or archive member) may take in a worker before it is killed and recorded as
+    #: ``timeout``; default: ``[limits] item_timeout_s``
+    item_timeout_s: float | None = None
     #: where uploads are spooled while they are processed (deleted right after); default: the system's
     spool_dir: str | None = None
     #: folder of preserved media named by SHA-256 (read-only; see media.py); default: no media
@@ -69,7 +72,8 @@ class ServiceSettings:
         for key, value in values.items():
             out[key] = _coerce(key, getattr(defaults, key), value)
         settings = cls(**out)
-        if settings.max_request_bytes <= 0 or settings.max_lookup_hashes <= 0 or settings.rate_per_s <= 0:
+        if (settings.max_request_bytes <= 0 or settings.max_lookup_hashes <= 0 or settings.rate_per_s <= 0
+                or (settings.item_timeout_s is not None and settings.item_timeout_s <= 0)):
             raise UsageError("service limits must be positive")
         return settings
 
@@ -90,7 +94,7 @@ def _coerce(name: str, default: Any, value: Any) -> Any:
             return tuple(str(v) for v in value)
         if isinstance(default, int):
             return int(value)
-        if isinstance(default, float) or name == "rate_burst":
+        if isinstance(default, float) or name in ("rate_burst", "item_timeout_s"):
             return float(value)
         return None if value is None else str(value)
     except (TypeError, ValueError) as exc:

@@ -53,7 +53,8 @@ class Service:
         self.metrics = Metrics(self.state)
         self.media = MediaAccess(db, media_sources)
         self.scanner = Scanner(db, config, policy, self.stages, settings.case, settings.scan_concurrency,
-                               settings.spool_dir, bank_schemes=self.bank_schemes, observe=self.metrics.observe_scan)
+                               settings.spool_dir, bank_schemes=self.bank_schemes, observe=self.metrics.observe_scan,
+                               item_timeout_s=settings.item_timeout_s)
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
         self.last_refresh_ok = time.monotonic()
@@ -84,6 +85,7 @@ class Service:
 
     def stop(self) -> None:
         self._stop.set()
+        self.scanner.close()
         if self._refresher is not None:
             self._refresher.join(timeout=5)
         try:
