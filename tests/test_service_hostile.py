@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import socket
 import threading
 import time
+from contextlib import contextmanager
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
 from helpers import image_bytes, synth_image
 from PIL import Image
@@ -78,3 +82,81 @@ def test_service_item_timeout_setting_overrides_the_limits(tmp_path):
     app = create_app(config=config, settings=make_settings(config), database=db)
     assert app.state.service.scanner.workers.item_timeout_s == config.limits.item_timeout_s
     db.dispose()
+
+
+# -- login rate limit vs. spoofed X-Forwarded-For ---------------------------------------------------------
+
+TOO_MANY = "Too many attempts"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def _served(tmp_path, monkeypatch, service_toml: str = ""):
+    """``tripwire serve`` as it really runs: the app and the uvicorn options the command passes to
+    ``uvicorn.run``, served by a real uvicorn on a loopback port (clients connect from 127.0.0.1)."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from tripwire.cli import app as cli
+
+    captured: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: captured.update(app=app, options=kw))
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)  # uvicorn's own default applies
+    cfg = tmp_path / "serve.toml"
+    cfg.write_text(f'[banks]\nindex_path = "{tmp_path / "pdqindex"}"\n[service]\n{service_toml}\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "serve.db"), "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    options = {k: v for k, v in captured["options"].items() if k not in ("host", "port", "log_level")}
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(captured["app"], host="127.0.0.1", port=port, log_level="warning", **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def _login_attempt(client, forwarded_for: str | None) -> str:
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return client.post("/console/login", data={"key": "twk_000000000000_" + "x" * 43, "csrf": "x"}, headers=headers).text
+
+
+def test_spoofed_forwarded_for_does_not_escape_the_login_limit(tmp_path, monkeypatch):
+    """By default no proxy is trusted: a client that makes up a new X-Forwarded-For for every guess (here from
+    loopback, like anyone behind a local tunnel or pass-through TLS terminator) still hits the login limit."""
+    with _served(tmp_path, monkeypatch) as client:
+        pages = [_login_attempt(client, f"198.51.100.{n}") for n in range(12)]
+    assert sum(TOO_MANY in p for p in pages) >= 4, "every spoofed address got a fresh login bucket"
+
+
+def test_a_configured_proxy_is_believed(tmp_path, monkeypatch):
+    """With the proxy listed in trusted_proxies the limit counts per real client (the address the proxy
+    appends), so one client's guesses do not lock out another — and a client cannot escape by prepending."""
+    with _served(tmp_path, monkeypatch, 'trusted_proxies = ["127.0.0.1"]') as client:
+        pages = [_login_attempt(client, f"192.0.2.{n}, 203.0.113.7") for n in range(12)]
+        assert sum(TOO_MANY in p for p in pages) >= 4
+        other = _login_attempt(client, "203.0.113.8")
+    assert TOO_MANY not in other and "form expired" in other
+
+
+def test_trusted_proxies_must_be_addresses(tmp_path):
+    from tripwire.errors import UsageError
+    from tripwire.service.settings import ServiceSettings
+
+    config = make_config(tmp_path, trusted_proxies=["*"])
+    with pytest.raises(UsageError, match="not an IP address or network"):
+        ServiceSettings.from_config(config, environ={})
+    ok = ServiceSettings.from_config(make_config(tmp_path, trusted_proxies=["10.0.0.0/24", "::1"]), environ={})
+    assert ok.trusted_proxies == ("10.0.0.0/24", "::1")

@@ -7,6 +7,7 @@ start. Unknown keys are an error (a typo never leaves a limit at its default wit
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,9 @@ class ServiceSettings:
     media_dir: str | None = None
     #: origins allowed to call the API from a browser (CORS); default: none
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    #: reverse proxies (addresses or networks) whose ``X-Forwarded-For``/``-Proto`` are believed; default: none,
+    #: so a client's own headers never change the address that rate limits and logs see
+    trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
     #: policy file (``--policy`` wins); default: the shipped default policy
     policy: str | None = None
 
@@ -75,7 +79,19 @@ class ServiceSettings:
         if (settings.max_request_bytes <= 0 or settings.max_lookup_hashes <= 0 or settings.rate_per_s <= 0
                 or (settings.item_timeout_s is not None and settings.item_timeout_s <= 0)):
             raise UsageError("service limits must be positive")
+        for proxy in settings.trusted_proxies:
+            check_proxy(proxy)
         return settings
+
+
+def check_proxy(value: str) -> str:
+    """A trusted proxy must be an IP address or network: never ``*`` (that would trust every client)."""
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise UsageError(f"service.trusted_proxies: {value!r} is not an IP address or network (such as 10.0.0.5 "
+                         "or 10.0.0.0/24); list only the reverse proxies in front of the service") from None
+    return value
 
 
 def _coerce(name: str, default: Any, value: Any) -> Any:
