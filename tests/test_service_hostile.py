@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import socket
 import threading
 import time
@@ -160,3 +161,90 @@ def test_trusted_proxies_must_be_addresses(tmp_path):
         ServiceSettings.from_config(config, environ={})
     ok = ServiceSettings.from_config(make_config(tmp_path, trusted_proxies=["10.0.0.0/24", "::1"]), environ={})
     assert ok.trusted_proxies == ("10.0.0.0/24", "::1")
+
+
+# -- login CSRF: a planted cookie+field pair -----------------------------------------------------------------
+
+def _login_env(tmp_path, **settings):
+    db = open_db(f"sqlite:///{tmp_path / 'case.db'}")
+    keys = make_keys(db)
+    config = make_config(tmp_path)
+    return db, keys, create_app(config=config, settings=make_settings(config, **settings), database=db)
+
+
+def _form_token(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def test_login_csrf_pair_made_up_by_a_sibling_subdomain_is_refused(tmp_path):
+    """A sibling subdomain can set cookies for the parent domain. Before, any cookie value with the same value
+    in the form field logged in (plain double submit); now the field must be signed by the server for the
+    cookie's nonce, and over HTTPS the cookie is __Host- prefixed (not settable from elsewhere)."""
+    db, keys, app = _login_env(tmp_path)
+    with TestClient(app, base_url="https://testserver") as client:
+        planted = "planted-by-sibling-subdomain"
+        for name in ("tw_login_csrf", "__Host-tw_login_csrf"):
+            client.cookies.set(name, planted)
+        forged = client.post("/console/login", data={"key": keys.reviewer, "csrf": planted}, follow_redirects=False)
+        assert forged.status_code == 401 and "expired" in forged.text
+        assert "tw_session" not in forged.cookies
+        client.cookies.clear()
+
+        # the real form still works, and its cookie is one only this host can set
+        form = client.get("/console/login")
+        set_cookie = form.headers["set-cookie"]
+        assert set_cookie.startswith("__Host-tw_login_csrf=") and "Path=/" in set_cookie and "Domain" not in set_cookie
+        assert "Secure" in set_cookie and "HttpOnly" in set_cookie
+        token = _form_token(form.text)
+        nonce = client.cookies.get("__Host-tw_login_csrf")
+        assert token != nonce
+
+        # a genuine token does not verify with another nonce (nor the nonce as its own token)
+        client.cookies.clear()
+        client.cookies.set("__Host-tw_login_csrf", "another-nonce")
+        swapped = client.post("/console/login", data={"key": keys.reviewer, "csrf": token}, follow_redirects=False)
+        assert swapped.status_code == 401 and "expired" in swapped.text
+        client.cookies.clear()
+        client.cookies.set("__Host-tw_login_csrf", nonce)
+        self_signed = client.post("/console/login", data={"key": keys.reviewer, "csrf": nonce}, follow_redirects=False)
+        assert self_signed.status_code == 401
+
+        client.cookies.clear()
+        form = client.get("/console/login")
+        ok = client.post("/console/login", data={"key": keys.reviewer, "csrf": _form_token(form.text)}, follow_redirects=False)
+        assert ok.status_code == 303 and "tw_session" in ok.cookies
+    db.dispose()
+
+
+def test_login_csrf_token_is_signed_and_expires():
+    from tripwire.service.auth import login_csrf_ok, login_csrf_token
+
+    token = login_csrf_token(b"server-secret", "nonce-1", now=1_000_000)
+    assert login_csrf_ok(b"server-secret", "nonce-1", token, now=1_000_010)
+    assert not login_csrf_ok(b"other-secret", "nonce-1", token, now=1_000_010)  # another server's token
+    assert not login_csrf_ok(b"server-secret", "nonce-2", token, now=1_000_010)
+    assert not login_csrf_ok(b"server-secret", "nonce-1", token, now=1_000_000 + 3601)  # expired
+    assert not login_csrf_ok(b"server-secret", "nonce-1", "nonce-1", now=1_000_010)
+    assert not login_csrf_ok(b"server-secret", None, token, now=1_000_010)
+
+
+def test_plain_http_cookie_and_shared_secret(tmp_path):
+    """Without Secure cookies (plain-HTTP testing) the cookie cannot carry the __Host- prefix; and two server
+    processes configured with the same secret_key accept each other's login forms."""
+    db, keys, app = _login_env(tmp_path, cookie_secure=False, secret_key="shared-secret")
+    config = make_config(tmp_path)
+    sibling = create_app(config=config, database=db,
+                         settings=make_settings(config, cookie_secure=False, secret_key="shared-secret"))
+    with TestClient(app, base_url="http://testserver") as one, TestClient(sibling, base_url="http://testserver") as two:
+        form = one.get("/console/login")
+        assert form.headers["set-cookie"].startswith("tw_login_csrf=")
+        two.cookies.set("tw_login_csrf", one.cookies.get("tw_login_csrf"))
+        r = two.post("/console/login", data={"key": keys.reviewer, "csrf": _form_token(form.text)}, follow_redirects=False)
+        assert r.status_code == 303
+    stranger = create_app(config=config, database=db, settings=make_settings(config, cookie_secure=False))  # own secret
+    with TestClient(app, base_url="http://testserver") as one, TestClient(stranger, base_url="http://testserver") as three:
+        form = one.get("/console/login")
+        three.cookies.set("tw_login_csrf", one.cookies.get("tw_login_csrf"))
+        r = three.post("/console/login", data={"key": keys.reviewer, "csrf": _form_token(form.text)}, follow_redirects=False)
+        assert r.status_code == 401 and "expired" in r.text
+    db.dispose()

@@ -210,6 +210,10 @@ def serve_command(
         os.environ["TRIPWIRE_SERVE_DB"] = db or ""
         os.environ["TRIPWIRE_SERVE_CONFIG"] = str(config or "")
         os.environ["TRIPWIRE_SERVE_POLICY"] = str(policy or "")
+        if not settings.secret_key:  # one login-form signing secret for all the server processes
+            import secrets
+
+            os.environ["TRIPWIRE_SERVICE_SECRET_KEY"] = secrets.token_urlsafe(32)
         database.dispose()
         uvicorn.run("tripwire.service.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                     log_level=log_level, **options)

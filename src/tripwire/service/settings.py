@@ -55,6 +55,10 @@ class ServiceSettings:
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
     #: policy file (``--policy`` wins); default: the shipped default policy
     policy: str | None = None
+    #: signs the console login form's CSRF token; default: random per process (``tripwire serve --workers N``
+    #: shares one among its workers). Give replicas behind one load balancer the same value (environment:
+    #: ``TRIPWIRE_SERVICE_SECRET_KEY``)
+    secret_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_config(cls, config: Config | None, environ: dict[str, str] | None = None, **overrides: Any) -> "ServiceSettings":

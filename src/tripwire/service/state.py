@@ -8,6 +8,7 @@ application factory that imports them.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from typing import Any
@@ -45,6 +46,8 @@ class Service:
         self.settings = settings
         self.policy = policy
         self.started = time.time()
+        #: signs what must survive a round trip through the browser (the login form's CSRF token)
+        self.secret: bytes = (settings.secret_key or secrets.token_urlsafe(32)).encode("utf-8")
         self.stages = default_stages(config, db)
         matcher = next((st.matcher for st in self.stages if isinstance(st, MatchStage) and st.matcher is not None), None)
         self.matcher: Matcher = matcher if matcher is not None else Matcher.from_config(db, config)
