@@ -176,7 +176,7 @@ def decision(request: Request, item_id: int, decision: str = Form(...), note: st
         raise HTTPException(exc.status, str(exc)) from None
     if result.get("bank"):
         svc.refresh_now()
-    state = before.get("state") if before.get("state") in ("open", "escalated") else "open"
+    state = "escalated" if before.get("state") == "escalated" else "open"
     nxt = next_item(svc.db, after=item_id, state=state)
     target = f"/console/items/{nxt}" if nxt is not None else f"/console/queue?state={state}&done={item_id}"
     return RedirectResponse(target, status_code=303)
