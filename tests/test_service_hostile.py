@@ -9,6 +9,7 @@ import re
 import socket
 import threading
 import time
+import zipfile
 from contextlib import contextmanager
 
 import httpx
@@ -63,7 +64,19 @@ def test_hanging_upload_times_out_and_does_not_block_other_uploads(tmp_path):
         post("ordinary.jpg", good)
         for t in threads:
             t.join(timeout=120)
+        # inside an archive only the hanging member times out: the others are still processed
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("a.jpg", image_bytes(synth_image(4)))
+            zf.writestr("slow.png", slow)
+            zf.writestr("b.jpg", image_bytes(synth_image(5)))
+        bundle = scan(client, keys.h("submitter"), [("bundle.zip", buf.getvalue())])
+        assert bundle.status_code == 200
+        by_member = {r["path"].rsplit("/", 1)[-1]: r for r in bundle.json()["files"][0]["records"]}
     db.dispose()
+    assert (by_member["slow.png"]["error"] or {}).get("code") == "timeout"
+    for name in ("a.jpg", "b.jpg", "bundle.zip"):
+        assert by_member[name]["error"] is None and (name == "bundle.zip" or by_member[name]["pdq"])
     for name in ("hostile-1.png", "hostile-2.png"):
         seconds, body = results[name]
         assert _codes(body) == ["timeout"], body
