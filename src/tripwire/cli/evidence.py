@@ -36,6 +36,8 @@ def _open(db: Optional[str], config: Optional[Path], require_key: bool):
         store = EvidenceStore.from_config(cfg, require_key=require_key)
     except (UsageError, EvidenceError) as exc:
         _fail(str(exc))
+    for warning in store.warnings:
+        err.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     try:
         database = open_db(db)
     except DatabaseError as exc:
@@ -62,9 +64,11 @@ def keygen(out: Path = typer.Option(..., "--out", help="Key file to create (mode
     from ..evidence.store import generate_key
 
     try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = _create_private(out)
     except FileExistsError:
         _fail(f"{out} exists: a key is never overwritten (evidence encrypted with it would become unreadable)")
+    except OSError as exc:
+        _fail(f"cannot create {out}: {exc.strerror or exc}")
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(generate_key() + "\n")
     err.print(f"key written to {out}; set TRIPWIRE_EVIDENCE_KEY_FILE={out} or [evidence] key_file", highlight=False)
@@ -103,25 +107,51 @@ def get(
     db: Optional[str] = DbOption,
     config: Optional[Path] = ConfigOption,
 ) -> None:
-    """Decrypt preserved evidence to a file; the read is recorded in the audit trail."""
+    """Decrypt preserved evidence to a NEW file (mode 0600; an existing file or a symbolic link is refused);
+    the read is recorded in the audit trail, and so is a read that fails."""
     from ..evidence.store import EvidenceError
 
-    if str(out) == "-" and sys.stdout.isatty():
+    to_stdout = str(out) == "-"
+    if to_stdout and sys.stdout.isatty():
         _fail("refusing to write media to a terminal: give --out FILE or pipe stdout")
     store, database = _open(db, config, require_key=True)
+    fd = -1
+    if not to_stdout:  # before anything is decrypted or audited: a refusal reads nothing
+        try:
+            fd = _create_private(out)
+        except FileExistsError:
+            _fail(f"{out} exists (or is a symbolic link): evidence is never written over an existing file; "
+                  "give a new file name")
+        except OSError as exc:
+            _fail(f"cannot create {out}: {exc.strerror or exc}")
     try:
         with database.session() as s:
             data = store.read(s, sha256, _actor(actor), reason=reason)
-    except EvidenceError as exc:
-        _fail(str(exc))
-    if str(out) == "-":
+    except BaseException as exc:
+        if fd >= 0:
+            os.close(fd)
+            out.unlink(missing_ok=True)  # the empty file this command created
+        if isinstance(exc, EvidenceError):
+            _fail(f"{exc} (the failed read is recorded in the audit trail)")
+        raise
+    if to_stdout:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
-    else:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        err.print(f"{len(data)} bytes written to {out} (read recorded in the audit trail)", highlight=False)
+        return
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    err.print(f"{len(data)} bytes written to {out} (read recorded in the audit trail)", highlight=False)
+
+
+def _create_private(path: Path) -> int:
+    """A new file only this user can read: never an existing file, never through a symbolic link (O_EXCL with
+    O_CREAT refuses both; O_NOFOLLOW says so twice), mode 0600 whatever the umask."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
 
 
 @evidence_app.command("list")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -17,6 +17,9 @@ from ..errors import UsageError
 from .common import DbOption, err
 from .common import fail as _fail
 from .common import open_database as _db
+
+if TYPE_CHECKING:
+    from ..service.settings import ServiceSettings
 
 EXIT_TAMPERED = 3
 
@@ -177,8 +180,11 @@ def serve_command(
 
     if bool(tls_cert) != bool(tls_key):
         _fail("--tls-cert and --tls-key go together")
+    from ..service.settings import ServiceSettings
+
     try:
         cfg = load_config(config)
+        settings = ServiceSettings.from_config(cfg)
         Policy.load(policy)  # fail fast on a bad policy, before binding the port
         database = open_db(db)
     except UsageError as exc:
@@ -197,19 +203,36 @@ def serve_command(
     scheme = "https" if tls_cert else "http"
     err.print(f"tripwire serving {resolve_url(db).split('@')[-1]} on {scheme}://{host}:{port} "
               f"(console {scheme}://{host}:{port}/console/, API docs /docs)", highlight=False)
-    ssl = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)} if tls_cert else {}
+    options = uvicorn_options(settings)
+    if tls_cert:
+        options.update(ssl_certfile=str(tls_cert), ssl_keyfile=str(tls_key))
     if workers > 1:
         os.environ["TRIPWIRE_SERVE_DB"] = db or ""
         os.environ["TRIPWIRE_SERVE_CONFIG"] = str(config or "")
         os.environ["TRIPWIRE_SERVE_POLICY"] = str(policy or "")
+        if not settings.secret_key:  # one login-form signing secret for all the server processes
+            import secrets
+
+            os.environ["TRIPWIRE_SERVICE_SECRET_KEY"] = secrets.token_urlsafe(32)
         database.dispose()
         uvicorn.run("tripwire.service.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, proxy_headers=True, server_header=False, **ssl)
+                    log_level=log_level, **options)
         return
     from ..service.app import create_app
 
     try:
-        app = create_app(db, cfg, policy=policy, database=database)
+        app = create_app(db, cfg, policy=policy, settings=settings, database=database)
     except UsageError as exc:
         _fail(str(exc))
-    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=True, server_header=False, **ssl)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, **options)
+
+
+def uvicorn_options(settings: ServiceSettings) -> dict[str, Any]:
+    """How uvicorn treats proxy headers: ``X-Forwarded-For``/``-Proto`` are believed only from
+    ``[service] trusted_proxies``. With none configured they are ignored altogether — uvicorn's own default
+    believes them from any loopback peer, so a client reaching the port through a local tunnel or a
+    pass-through proxy could pick the address the login rate limit counts against."""
+    trusted = list(settings.trusted_proxies)
+    if not trusted:
+        return {"proxy_headers": False, "server_header": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted, "server_header": False}

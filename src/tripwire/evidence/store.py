@@ -12,10 +12,12 @@ written to the database (only an 8-byte fingerprint, so a wrong key is named ins
 
 Metadata lives in ``evidence_objects`` (see :mod:`tripwire.report.models`): every change — preserve, read,
 hold, release, reported, purge — is written in the caller's transaction together with its audit event
-(:func:`tripwire.review.audit.append`), so the trail and the state cannot disagree. Reads are audited *before*
-the bytes are decrypted; the caller commits the session (a read whose session rolls back disclosed nothing
+(:func:`tripwire.review.audit.append`), so the trail and the state cannot disagree. A read is audited before
+its bytes are handed out; the caller commits the session (a read whose session rolls back disclosed nothing
 that the trail does not show, because the exception that causes the rollback also stops the bytes being used
-— callers must not swallow it). Purged files are unlinked only after the purge commits, and a later purge
+— callers must not swallow it). A read that fails — unknown or purged object, wrong key, missing or altered
+file — is audited as ``evidence.read_failed`` with the reason, in a transaction of its own, because the
+caller's transaction is about to roll back with the error. Purged files are unlinked only after the purge commits, and a later purge
 removes any file whose row says purged (a crash in between) or that has no row at all (a preserve whose
 transaction rolled back) once it is older than a grace period.
 """
@@ -23,6 +25,7 @@ transaction rolled back) once it is older than a grace period.
 from __future__ import annotations
 
 import base64
+import builtins
 import binascii
 import hashlib
 import os
@@ -32,11 +35,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import event, select
+from sqlalchemy import Connection, event, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from .models import EvidenceItem, EvidenceObject
@@ -61,6 +65,14 @@ class EvidenceError(Exception):
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@overload
+def aware(dt: datetime) -> datetime: ...
+@overload
+def aware(dt: None) -> None: ...
+@overload
+def aware(dt: datetime | None) -> datetime | None: ...
 
 
 def aware(dt: datetime | None) -> datetime | None:
@@ -165,6 +177,8 @@ class EvidenceStore:
         self._key = key
         self.key_id = key_fingerprint(key) if key is not None else None
         self.retention = retention
+        #: problems worth telling the operator about (a key file others can read); commands print them
+        self.warnings: list[str] = []
 
     # -- construction --------------------------------------------------------------------------------
 
@@ -194,8 +208,11 @@ class EvidenceStore:
             raise EvidenceError("[evidence] retention_days must be a whole number of days") from exc
         if days < 1:
             raise EvidenceError("[evidence] retention_days must be at least 1")
-        key = load_key(environ, section.get("key_file"), required=require_key)
-        return cls(folder, key, timedelta(days=days))
+        warnings: list[str] = []
+        key = load_key(environ, section.get("key_file"), required=require_key, warn=warnings.append)
+        store = cls(folder, key, timedelta(days=days))
+        store.warnings = warnings
+        return store
 
     # -- paths and crypto ----------------------------------------------------------------------------
 
@@ -264,6 +281,7 @@ class EvidenceStore:
         if not reason or not reason.strip():
             raise EvidenceError("preserving evidence needs a reason (it is recorded in the audit trail)")
         self._need_key()
+        assert self.key_id is not None  # set whenever there is a key
         sha = hashlib.sha256(data).hexdigest()
         now = utcnow()
         until = aware(retain_until) or now + self.retention
@@ -297,23 +315,59 @@ class EvidenceStore:
         return sha
 
     def read(self, session: Session, sha256: str, actor: str, reason: str | None = None) -> bytes:
-        """The decrypted bytes; the read is an audit event in ``session`` (commit it)."""
+        """The decrypted bytes; the read is an audit event in ``session`` (commit it).
+
+        Nothing is written before the bytes are known to be good, so a failure leaves ``session`` untouched
+        and is recorded as ``evidence.read_failed`` (with the error) in a separate, committed transaction.
+        """
         sha = check_sha256(sha256)
+        try:
+            row, plain = self._open(session, sha)
+        except EvidenceError as exc:
+            self._audit_failure(session, sha, actor, reason, exc)
+            raise
+        audit.append(session, "evidence.read", actor, subject=f"evidence:{sha}", data={"reason": reason, "size": row.size})
+        session.flush()
+        return plain
+
+    def _open(self, session: Session, sha: str) -> tuple[EvidenceObject, bytes]:
+        """The object's row and decrypted, verified bytes (reads only: nothing is written)."""
         row = session.get(EvidenceObject, sha)
         if row is None:
             raise EvidenceError(f"no preserved evidence {sha}")
         if row.purged_at is not None:
-            raise EvidenceError(f"evidence {sha} was purged on {aware(row.purged_at).isoformat()}")
+            raise EvidenceError(f"evidence {sha} was purged on {_iso(row.purged_at)}")
         self._need_key()
         if row.key_id != self.key_id:
             raise EvidenceError(f"evidence {sha} was encrypted with key {row.key_id}; the configured key is {self.key_id}")
-        audit.append(session, "evidence.read", actor, subject=f"evidence:{sha}", data={"reason": reason, "size": row.size})
-        session.flush()
         try:
             blob = self.path_of(sha).read_bytes()
         except FileNotFoundError as exc:
             raise EvidenceError(f"evidence {sha}: the encrypted file is missing from {self.root}") from exc
-        return self._decrypt(sha, blob)
+        except OSError as exc:
+            raise EvidenceError(f"evidence {sha}: cannot read the encrypted file: {exc.strerror or exc}") from exc
+        return row, self._decrypt(sha, blob)
+
+    def _audit_failure(self, session: Session, sha: str, actor: str, reason: str | None, error: EvidenceError) -> None:
+        """``evidence.read_failed``, in its own committed transaction: the caller's rolls back with the error.
+
+        If the caller's transaction has already written (it holds the database's write lock, or the audit
+        head's row lock), a second transaction would wait for it; the event then goes into the caller's
+        transaction instead, and is kept if the caller handles the error and commits."""
+        data = {"reason": reason, "error": str(error), "key_id": self.key_id}
+        try:
+            if _has_written(session):
+                audit.append(session, "evidence.read_failed", actor, subject=f"evidence:{sha}", data=data)
+                return
+            bind = session.get_bind()
+            engine = bind.engine if isinstance(bind, Connection) else bind
+            with Session(engine) as side, side.begin():
+                if engine.dialect.name == "postgresql":  # never wait long on a lock someone else holds
+                    side.execute(sql_text("SET LOCAL lock_timeout = '10s'"))
+                audit.append(side, "evidence.read_failed", actor, subject=f"evidence:{sha}", data=data)
+        except Exception as exc:  # the read fails either way; say that its failure could not be recorded
+            error.args = (f"{error} (and recording the failed read in the audit trail failed: "
+                          f"{exc.__class__.__name__}: {exc})",)
 
     def _row(self, session: Session, sha256: str) -> EvidenceObject:
         sha = check_sha256(sha256)
@@ -431,7 +485,7 @@ class EvidenceStore:
             q = q.where(EvidenceObject.sha256.in_(select(EvidenceItem.sha256).where(EvidenceItem.item_id == item_id)))
         return [self._info(session, row) for row in session.scalars(q.order_by(EvidenceObject.preserved_at, EvidenceObject.sha256))]
 
-    def shas_of_items(self, session: Session, item_ids: list[int]) -> list[str]:
+    def shas_of_items(self, session: Session, item_ids: builtins.list[int]) -> builtins.list[str]:
         """Preserved objects that belong to any of ``item_ids``."""
         if not item_ids:
             return []
@@ -444,21 +498,47 @@ class EvidenceStore:
                             aware(row.purged_at), items, self.has(row.sha256))
 
 
-def load_key(environ: Mapping[str, str], key_file: str | None = None, required: bool = True) -> bytes | None:
-    """The key from ``$TRIPWIRE_EVIDENCE_KEY``, else ``$TRIPWIRE_EVIDENCE_KEY_FILE``, else ``key_file``."""
-    text = environ.get(KEY_ENV)
-    if text:
-        return parse_key(text)
+def load_key(environ: Mapping[str, str], key_file: str | None = None, required: bool = True,
+             warn: Callable[[str], None] | None = None) -> bytes | None:
+    """The key from ``$TRIPWIRE_EVIDENCE_KEY``, else ``$TRIPWIRE_EVIDENCE_KEY_FILE``, else ``key_file``.
+
+    ``warn`` hears about a key file that its group or other users can read (it should be mode 0600)."""
+    value = environ.get(KEY_ENV)
+    if value:
+        return parse_key(value)
     path = environ.get(KEY_FILE_ENV) or key_file
     if path:
+        file = Path(path).expanduser()
         try:
-            raw = Path(path).expanduser().read_bytes()
+            raw = file.read_bytes()
+            mode = file.stat().st_mode
         except OSError as exc:
             raise EvidenceError(f"cannot read the evidence key file {path}: {exc}") from exc
+        if mode & 0o044 and warn is not None:
+            who = " and ".join(w for w, bit in (("its group", 0o040), ("all users", 0o004)) if mode & bit)
+            warn(f"the evidence key file {path} is readable by {who} (mode {mode & 0o777:04o}): "
+                 f"anyone who can read it can decrypt all preserved evidence; run chmod 600 {path}")
         return parse_key(raw)
     if required:
         raise EvidenceError(f"no evidence key: set ${KEY_ENV} or ${KEY_FILE_ENV} (or [evidence] key_file)")
     return None
+
+
+def _has_written(session: Session) -> bool:
+    """Whether ``session``'s transaction has written anything yet (and so may hold locks a second transaction
+    would wait for). Unknown databases are assumed to have."""
+    conn = session.connection()
+    dialect = conn.dialect.name
+    if dialect == "sqlite":  # pysqlite opens a transaction only before the first write
+        return bool(getattr(conn.connection.dbapi_connection, "in_transaction", True))
+    if dialect == "postgresql":  # a transaction id is assigned at the first write
+        return conn.execute(sql_text("SELECT txid_current_if_assigned()")).scalar() is not None
+    return True
+
+
+def _iso(value: datetime | None) -> str:
+    dt = aware(value)
+    return dt.isoformat() if dt is not None else "?"
 
 
 def _fsync_dir(path: Path) -> None:

@@ -16,6 +16,11 @@ Roles, and what each may do:
 
 The console logs in with a key and gets a server-side session: a random token in a ``Secure; HttpOnly;
 SameSite=Strict`` cookie, stored as its SHA-256 with a CSRF token that every console POST must echo.
+
+The login form comes before any session, so its CSRF token is bound to a random nonce in a cookie instead,
+and *signed* with the server's secret (``HMAC(secret, nonce, issued-at)``): a cookie+field pair a sibling
+subdomain makes up does not verify. Over HTTPS the cookie is ``__Host-``-prefixed, which browsers refuse to
+accept from any other host, so a pair taken from the real form cannot be planted either.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from .models import ROLES, ApiKey, ConsoleSession
 KEY_PREFIX = "twk"
 SESSION_COOKIE = "tw_session"
 LOGIN_CSRF_COOKIE = "tw_login_csrf"
+#: the login form's token is accepted for this long after the form was served
+LOGIN_CSRF_MAX_AGE_S = 3600
 #: how long a verified key stays cached in the process (revocation elsewhere takes effect within this)
 KEY_CACHE_S = 5.0
 #: how often ``last_used_at`` is written for a key that keeps being used
@@ -280,3 +287,35 @@ class KeyVerifier:
 
 def csrf_ok(expected: str | None, given: str | None) -> bool:
     return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
+
+
+def login_csrf_cookie(secure: bool) -> str:
+    """The login nonce cookie's name: ``__Host-`` prefixed when cookies are ``Secure`` (a browser then accepts it
+    only from this exact host, with ``Path=/`` and no ``Domain``: no sibling subdomain can set or replace it)."""
+    return f"__Host-{LOGIN_CSRF_COOKIE}" if secure else LOGIN_CSRF_COOKIE
+
+
+def _login_signature(secret: bytes, nonce: str, issued: int) -> str:
+    mac = hmac.new(secret, b"tripwire-login-csrf\0" + nonce.encode("utf-8") + b"\0" + str(issued).encode(), hashlib.sha256)
+    return mac.hexdigest()
+
+
+def login_csrf_token(secret: bytes, nonce: str, now: float | None = None) -> str:
+    """The login form's hidden field for the cookie's ``nonce``: ``<issued-at>.<HMAC(secret, nonce, issued-at)>``."""
+    issued = int(time.time() if now is None else now)
+    return f"{issued}.{_login_signature(secret, nonce, issued)}"
+
+
+def login_csrf_ok(secret: bytes, nonce: str | None, token: str | None, now: float | None = None) -> bool:
+    """Whether ``token`` was issued by this server (its secret) for ``nonce`` within the last hour."""
+    if not nonce or not token:
+        return False
+    issued_text, _, signature = str(token).partition(".")
+    try:
+        issued = int(issued_text)
+    except ValueError:
+        return False
+    age = (time.time() if now is None else now) - issued
+    if not -60 <= age <= LOGIN_CSRF_MAX_AGE_S:
+        return False
+    return hmac.compare_digest(_login_signature(secret, str(nonce), issued), signature)

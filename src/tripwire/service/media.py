@@ -4,7 +4,8 @@ tripwire stores no media by default (../shared/SAFETY.md rule 6), so most items 
 shows hashes and metadata instead. Media exists only where an operator opted in to evidence preservation:
 
 * :class:`EvidenceMedia` reads through :class:`tripwire.evidence.EvidenceStore` (evidence preservation,
-  ``[evidence]`` in the config), which decrypts and audits each read (``evidence.read``);
+  ``[evidence]`` in the config), which decrypts and audits each read (``evidence.read``, or
+  ``evidence.read_failed`` with the reason when the key is wrong or the file was altered);
 * :class:`DirectoryMedia` reads a read-only folder of files named by their SHA-256 (``[service]
   media_dir``), for preserved content kept by other means; each read is an audit event ``media.view``.
 
@@ -121,6 +122,8 @@ def evidence_source(db: Database, config: Any) -> MediaSource | None:
     except EvidenceError as exc:
         log.warning("evidence store configured but not usable, the console shows no media: %s", exc)
         return None
+    for warning in store.warnings:
+        log.warning("%s", warning)
     return EvidenceMedia(store, db)
 
 

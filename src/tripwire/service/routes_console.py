@@ -6,7 +6,8 @@ the audit trail before the picture is unblurred), and video never autoplays. Wit
 shows hashes and metadata, which is all most items have.
 
 Every POST carries the session's CSRF token (a form field, or the ``X-CSRF-Token`` header for the reveal
-call); the session cookie is ``SameSite=Strict`` as well.
+call); the session cookie is ``SameSite=Strict`` as well. The login form, which comes before any session,
+carries a token signed with the server's secret for the nonce in its own cookie (:func:`.auth.login_csrf_ok`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from ..banks.store import BankStore
 from ..review import audit
 from ..review.models import AuditEvent
-from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, AuthError, Principal, csrf_ok
+from .auth import (LOGIN_CSRF_MAX_AGE_S, SESSION_COOKIE, AuthError, Principal, csrf_ok, login_csrf_cookie,
+                   login_csrf_ok, login_csrf_token)
 from .deps import need, service_of
 from .reviewing import ReviewError, decide, item_detail, next_item, queue, queue_counts, record_reveal
 
@@ -60,12 +62,12 @@ def _safe_next(target: str | None) -> str:
 
 @router.get("/login")
 def login_form(request: Request, next: str | None = None, error: str | None = None) -> HTMLResponse:
-    token = secrets.token_urlsafe(24)
-    response = _page(request, "login.html", None, status=401 if error else 200, login_csrf=token,
-                     next=_safe_next(next), error=error)
     svc = service_of(request)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, path="/console/login", httponly=True,
-                        secure=svc.settings.cookie_secure, samesite="strict")
+    nonce = secrets.token_urlsafe(24)
+    response = _page(request, "login.html", None, status=401 if error else 200,
+                     login_csrf=login_csrf_token(svc.secret, nonce), next=_safe_next(next), error=error)
+    response.set_cookie(login_csrf_cookie(svc.settings.cookie_secure), nonce, max_age=LOGIN_CSRF_MAX_AGE_S, path="/",
+                        httponly=True, secure=svc.settings.cookie_secure, samesite="strict")
     return response
 
 
@@ -75,7 +77,8 @@ async def login(request: Request, key: str = Form(""), csrf: str = Form(""), nex
     client = request.client.host if request.client else "unknown"
     if svc.limiter.take(f"login:{client}", 2.0) > 0:
         return login_form(request, next, "Too many attempts: wait a few seconds.")
-    if not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE), csrf):
+    nonce = request.cookies.get(login_csrf_cookie(svc.settings.cookie_secure))
+    if not login_csrf_ok(svc.secret, nonce, csrf):
         return login_form(request, next, "The form expired: try again.")
     try:
         token, principal = await run_in_threadpool(svc.keys.open_session, key)
@@ -87,7 +90,8 @@ async def login(request: Request, key: str = Form(""), csrf: str = Form(""), nex
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(SESSION_COOKIE, token, max_age=int(svc.settings.session_hours * 3600), path="/", httponly=True,
                         secure=svc.settings.cookie_secure, samesite="strict")
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console/login")
+    response.delete_cookie(login_csrf_cookie(svc.settings.cookie_secure), path="/", httponly=True,
+                           secure=svc.settings.cookie_secure, samesite="strict")
     return response
 
 
@@ -172,7 +176,7 @@ def decision(request: Request, item_id: int, decision: str = Form(...), note: st
         raise HTTPException(exc.status, str(exc)) from None
     if result.get("bank"):
         svc.refresh_now()
-    state = before.get("state") if before.get("state") in ("open", "escalated") else "open"
+    state = "escalated" if before.get("state") == "escalated" else "open"
     nxt = next_item(svc.db, after=item_id, state=state)
     target = f"/console/items/{nxt}" if nxt is not None else f"/console/queue?state={state}&done={item_id}"
     return RedirectResponse(target, status_code=303)

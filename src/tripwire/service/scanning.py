@@ -1,10 +1,11 @@
 """``POST /v1/scan``: the same :class:`~tripwire.pipeline.pipeline.Pipeline` as ``tripwire scan``, on uploads.
 
-Each upload is spooled to a private temporary file (the extractors read files), extracted exactly as a scan
-worker would (archives are expanded within the same caps), run through the same stages and policy (with
-the upload's context), and stored in the service case with the same review-queue entries as a local scan,
-plus its upload context — all in one transaction. The temporary file is deleted before the response is
-sent: media bytes are never stored.
+Each upload is spooled to a private temporary file (the extractors read files), extracted by a scan worker
+process (:class:`~.workers.ExtractionPool`: archives are expanded within the same caps, and an item that takes
+longer than the per-item time limit is killed and recorded as ``timeout``, so a hostile upload holds a scan
+slot for at most that long), run through the same stages and policy (with the upload's context), and stored
+in the service case with the same review-queue entries as a local scan, plus its upload context — all in one
+transaction. The temporary file is deleted before the response is sent: media bytes are never stored.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from sqlalchemy.orm import Session
 from ..config import Config
 from ..pipeline.pipeline import Batch, Pipeline, by_depth
 from ..pipeline.stages import Stage
-from ..pipeline.worker import SourceProcessor
 from ..policy.policy import Policy, most_severe
 from ..policy.stage import PolicyStage
 from ..records import RawRecord
 from ..review.models import ItemContext
 from ..store.db import Database
+from .workers import ExtractionPool
 
 CONTEXT_FIELDS = ("platform", "post_id", "url", "account_id", "account_handle", "profile_url", "ip_events", "extra")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]+")
@@ -51,12 +52,18 @@ def safe_name(name: str | None, n: int) -> str:
 
 
 class Scanner:
-    """Runs uploads through the pipeline and stores the results (thread-safe; one per service)."""
+    """Runs uploads through the pipeline and stores the results (thread-safe; one per service).
+
+    ``concurrency`` scans run at once (the rest wait); extraction uses ``concurrency + 1`` worker processes,
+    so when a worker is killed for overrunning ``item_timeout_s`` (default: ``[limits] item_timeout_s``) the
+    next upload finds a warm one while the replacement starts. Call :meth:`close` to stop them.
+    """
 
     def __init__(self, db: Database, config: Config, policy: Policy, stages: list[Stage], case: str,
                  concurrency: int = 0, spool_dir: str | None = None,
                  bank_schemes: Callable[[], dict[str, str]] | None = None,
-                 observe: Callable[[list[str], int, int, float], None] | None = None) -> None:
+                 observe: Callable[[list[str], int, int, float], None] | None = None,
+                 item_timeout_s: float | None = None) -> None:
         self.db = db
         self.config = config
         self.policy = policy
@@ -66,14 +73,12 @@ class Scanner:
         self.bank_schemes = bank_schemes or (lambda: {})
         self.pipeline = Pipeline(config, stages, PolicyStage(policy, lambda bank: self.bank_schemes().get(bank)))
         self.observe = observe
-        self._local = threading.local()
-        self._slots = threading.BoundedSemaphore(concurrency or os.cpu_count() or 1)
+        slots = concurrency or os.cpu_count() or 1
+        self._slots = threading.BoundedSemaphore(slots)
+        self.workers = ExtractionPool(config, slots + 1, item_timeout_s)
 
-    def _processor(self) -> SourceProcessor:
-        proc = getattr(self._local, "processor", None)
-        if proc is None:
-            proc = self._local.processor = self.pipeline.processor()
-        return proc
+    def close(self) -> None:
+        self.workers.close()
 
     def scan(self, uploads: list[Upload], context: dict[str, Any] | None = None) -> dict[str, Any]:
         """Process and store ``uploads``; returns ``{scan_id, action, files: [{filename, item_id, action,
@@ -119,7 +124,7 @@ class Scanner:
             os.chmod(path, 0o600)
             shutil.copyfileobj(upload.stream, fh, 1 << 20)
         try:
-            raws = self.pipeline.extract(str(path), self._processor())
+            raws = self.workers.extract(str(path))
         finally:
             path.unlink(missing_ok=True)
         prefix = str(path)

@@ -7,6 +7,7 @@ start. Unknown keys are an error (a typo never leaves a limit at its default wit
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,14 +41,24 @@ class ServiceSettings:
     cookie_secure: bool = True
     #: scans processed at the same time (the rest wait); default: CPU cores
     scan_concurrency: int = 0
+    #: seconds one uploaded item (or archive member) may take in a worker before it is killed and recorded as
+    #: ``timeout``; default: ``[limits] item_timeout_s``
+    item_timeout_s: float | None = None
     #: where uploads are spooled while they are processed (deleted right after); default: the system's
     spool_dir: str | None = None
     #: folder of preserved media named by SHA-256 (read-only; see media.py); default: no media
     media_dir: str | None = None
     #: origins allowed to call the API from a browser (CORS); default: none
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    #: reverse proxies (addresses or networks) whose ``X-Forwarded-For``/``-Proto`` are believed; default: none,
+    #: so a client's own headers never change the address that rate limits and logs see
+    trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
     #: policy file (``--policy`` wins); default: the shipped default policy
     policy: str | None = None
+    #: signs the console login form's CSRF token; default: random per process (``tripwire serve --workers N``
+    #: shares one among its workers). Give replicas behind one load balancer the same value (environment:
+    #: ``TRIPWIRE_SERVICE_SECRET_KEY``)
+    secret_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_config(cls, config: Config | None, environ: dict[str, str] | None = None, **overrides: Any) -> "ServiceSettings":
@@ -69,9 +80,22 @@ class ServiceSettings:
         for key, value in values.items():
             out[key] = _coerce(key, getattr(defaults, key), value)
         settings = cls(**out)
-        if settings.max_request_bytes <= 0 or settings.max_lookup_hashes <= 0 or settings.rate_per_s <= 0:
+        if (settings.max_request_bytes <= 0 or settings.max_lookup_hashes <= 0 or settings.rate_per_s <= 0
+                or (settings.item_timeout_s is not None and settings.item_timeout_s <= 0)):
             raise UsageError("service limits must be positive")
+        for proxy in settings.trusted_proxies:
+            check_proxy(proxy)
         return settings
+
+
+def check_proxy(value: str) -> str:
+    """A trusted proxy must be an IP address or network: never ``*`` (that would trust every client)."""
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise UsageError(f"service.trusted_proxies: {value!r} is not an IP address or network (such as 10.0.0.5 "
+                         "or 10.0.0.0/24); list only the reverse proxies in front of the service") from None
+    return value
 
 
 def _coerce(name: str, default: Any, value: Any) -> Any:
@@ -90,7 +114,7 @@ def _coerce(name: str, default: Any, value: Any) -> Any:
             return tuple(str(v) for v in value)
         if isinstance(default, int):
             return int(value)
-        if isinstance(default, float) or name == "rate_burst":
+        if isinstance(default, float) or name in ("rate_burst", "item_timeout_s"):
             return float(value)
         return None if value is None else str(value)
     except (TypeError, ValueError) as exc:

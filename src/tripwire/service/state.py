@@ -8,6 +8,7 @@ application factory that imports them.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from typing import Any
@@ -45,6 +46,8 @@ class Service:
         self.settings = settings
         self.policy = policy
         self.started = time.time()
+        #: signs what must survive a round trip through the browser (the login form's CSRF token)
+        self.secret: bytes = (settings.secret_key or secrets.token_urlsafe(32)).encode("utf-8")
         self.stages = default_stages(config, db)
         matcher = next((st.matcher for st in self.stages if isinstance(st, MatchStage) and st.matcher is not None), None)
         self.matcher: Matcher = matcher if matcher is not None else Matcher.from_config(db, config)
@@ -53,7 +56,8 @@ class Service:
         self.metrics = Metrics(self.state)
         self.media = MediaAccess(db, media_sources)
         self.scanner = Scanner(db, config, policy, self.stages, settings.case, settings.scan_concurrency,
-                               settings.spool_dir, bank_schemes=self.bank_schemes, observe=self.metrics.observe_scan)
+                               settings.spool_dir, bank_schemes=self.bank_schemes, observe=self.metrics.observe_scan,
+                               item_timeout_s=settings.item_timeout_s)
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
         self.last_refresh_ok = time.monotonic()
@@ -84,6 +88,7 @@ class Service:
 
     def stop(self) -> None:
         self._stop.set()
+        self.scanner.close()
         if self._refresher is not None:
             self._refresher.join(timeout=5)
         try:
