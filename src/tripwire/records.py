@@ -8,7 +8,7 @@ checker can follow a record from the worker to the store.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, TypedDict
+from typing import Any, Mapping, TypedDict, cast
 
 
 class ItemErrorDict(TypedDict):
@@ -37,6 +37,16 @@ class RawRecord(TypedDict):
     facts: dict[str, FactEntry]
 
 
+class SuppressedBy(TypedDict):
+    """The allow-list entry that overrode a match (``matches_suppressed[].suppressed_by``)."""
+
+    bank: str
+    entry_id: int
+    signal_type: str
+    distance: int
+    variant: str | None
+
+
 class BankMatch(TypedDict, total=False):
     """One bank entry an item matched (``matches``), or an allow-list hit that overrode one."""
 
@@ -53,7 +63,7 @@ class BankMatch(TypedDict, total=False):
     variant: str | None
     query_quality: int
     negative: bool
-    suppressed_by: dict[str, Any]
+    suppressed_by: SuppressedBy
 
 
 class ProvenanceVerdict(TypedDict, total=False):
@@ -108,8 +118,8 @@ class ItemRecord(TypedDict, total=False):
     case: str
 
 
-#: any record while it is being assembled (stages add keys in place); see :class:`ItemRecord` for the fields
-Record = dict[str, Any]
+#: the name call sites used before the record was typed
+Record = ItemRecord
 
 #: fields every record carries, in this order, whether or not a value exists
 CORE_FIELDS = ("path", "size", "media_type", "width", "height", "md5", "sha1", "sha256", "pdq", "pdq_quality", "error")
@@ -120,10 +130,10 @@ TAIL_FIELDS = ("extractors", "case")
 
 
 def flatten(path: str, size: int | None, media_type: str | None, error: ItemErrorDict | Mapping[str, Any] | None,
-            facts: Mapping[str, FactEntry | Mapping[str, Any]], stage_data: Mapping[str, Any] | None = None) -> Record:
+            facts: Mapping[str, FactEntry | Mapping[str, Any]], stage_data: Mapping[str, Any] | None = None) -> ItemRecord:
     """Merge per-extractor facts ({name: {version, data, error}}, see :class:`FactEntry`; from a worker or
     read back from the store) and stage fields into one record."""
-    merged: Record = {}
+    merged: dict[str, Any] = {}
     versions: dict[str, str] = {}
     for name, entry in facts.items():
         versions[name] = entry["version"]
@@ -138,8 +148,12 @@ def flatten(path: str, size: int | None, media_type: str | None, error: ItemErro
     return ordered(merged)
 
 
-def ordered(record: Record) -> Record:
-    out: Record = {key: record.get(key) for key in CORE_FIELDS}
+def ordered(record: Mapping[str, Any]) -> ItemRecord:
+    """``record``'s fields in record order (see :class:`ItemRecord`); the core fields are always present.
+
+    This is where facts (whatever keys the extractors declared) become the typed record, so the one
+    ``cast`` of the record flow is here."""
+    out: dict[str, Any] = {key: record.get(key) for key in CORE_FIELDS}
     for key in LATER_FIELDS:
         if key in record:
             out[key] = record[key]
@@ -149,9 +163,9 @@ def ordered(record: Record) -> Record:
     for key in TAIL_FIELDS:
         if key in record:
             out[key] = record[key]
-    return out
+    return cast(ItemRecord, out)
 
 
-def from_worker(raw: RawRecord | Record) -> Record:
+def from_worker(raw: RawRecord | Mapping[str, Any]) -> ItemRecord:
     """A worker's raw record (facts per extractor) as the flat item record."""
     return flatten(raw["path"], raw.get("size"), raw.get("media_type"), raw.get("error"), raw.get("facts") or {})

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence, cast
 
-from sqlalchemy import and_, case, delete, func, insert, nulls_last, select, tuple_, update
+from sqlalchemy import Table, and_, case, delete, func, insert, nulls_last, select, tuple_, update
 
 from ..store.db import Database
 from ..store.models import utcnow
+from ..store.queries import dialect_insert
 from .categories import check_scheme
 from .models import Bank, BankChange, BankEntry
 from ..signals.registry import registry
 
-ENTRY_TABLE = BankEntry.__table__
+# declarative models type ``__table__`` as a FromClause; it is this Table
+ENTRY_TABLE = cast(Table, BankEntry.__table__)
+BANK_TABLE = cast(Table, Bank.__table__)
 #: rows per INSERT transaction during imports
 DEFAULT_BATCH = 5000
 #: parameters per IN (...) list: stays under SQLite's and PostgreSQL's limits
@@ -285,18 +288,14 @@ class BankStore:
                     tomb += sum(1 for t, v in found if (t, v) in wanted)
                 result.tombstoned = tomb
                 result.existing += len(params) - result.added - tomb
-            conn.execute(update(Bank.__table__).where(Bank.__table__.c.id == bank_id).values(updated_at=now))
+            conn.execute(update(BANK_TABLE).where(BANK_TABLE.c.id == bank_id).values(updated_at=now))
         return result
 
     def _insert_ignore(self, conn, params: list[dict[str, Any]]) -> int:
         """INSERT ... ON CONFLICT DO NOTHING as one executemany; returns the number of new rows."""
         dialect = self.db.dialect
         if dialect in ("sqlite", "postgresql"):
-            if dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert as dialect_insert
-            else:
-                from sqlalchemy.dialects.postgresql import insert as dialect_insert
-            stmt = dialect_insert(ENTRY_TABLE).on_conflict_do_nothing(index_elements=["value", "signal_type", "bank_id"])
+            stmt = dialect_insert(self.db, ENTRY_TABLE).on_conflict_do_nothing(index_elements=["value", "signal_type", "bank_id"])
             if dialect == "sqlite":
                 # sqlite3's executemany reports the rows it inserted (ignored conflicts do not count)
                 return int(conn.execute(stmt, params).rowcount)

@@ -191,16 +191,17 @@ def import_(
     except BankError as exc:
         _fail(str(exc))
     bar = None
-    task = None
+    progress = on_batch = None
     if not quiet and err.is_terminal and file != "-":
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-        bar = Progress(TextColumn(f"[bold]importing {Path(file).name}"), BarColumn(), DownloadColumn(),
-                       TransferSpeedColumn(), TextColumn("{task.fields[rows]} rows"), TimeRemainingColumn(), console=err)
+        bar = shown = Progress(TextColumn(f"[bold]importing {Path(file).name}"), BarColumn(), DownloadColumn(),
+                               TransferSpeedColumn(), TextColumn("{task.fields[rows]} rows"), TimeRemainingColumn(),
+                               console=err)
         task = bar.add_task("import", total=Path(file).stat().st_size, rows=0)
         bar.start()
-    progress = (lambda done, total: bar.update(task, completed=done)) if bar is not None else None
-    on_batch = (lambda report: bar.update(task, rows=report.read)) if bar is not None else None
+        progress = lambda done, total: shown.update(task, completed=done)  # noqa: E731
+        on_batch = lambda report: shown.update(task, rows=report.read)  # noqa: E731
     sink = open(errors_out, "w", encoding="utf-8") if errors_out else None
     try:
         report = import_file(store, name, file, fmt, signal_type=signal_type, batch_size=batch_size, error_sink=sink,

@@ -36,7 +36,7 @@ class DefaultCommandGroup(TyperGroup):
 
     default_command = "case"
 
-    def parse_args(self, ctx, args):  # type: ignore[override]
+    def parse_args(self, ctx, args):
         if self.default_command in self.commands and (
             not args or (args[0] not in self.commands and args[0] not in ("--help", "-h"))
         ):
@@ -357,6 +357,7 @@ def import_vics(
         return
     from ..review.vics_import import import_case
 
+    assert case is not None  # exactly one of --case and --bank, checked above
     try:
         with open(file, "rb") as fh:
             summary = import_case(database, fh, case, str(file), config=cfg, reviewer=reviewer if record_decisions else None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import typer
 
@@ -15,6 +15,8 @@ from .common import ConfigOption, DbOption, err, fail, get_config, open_database
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from ..records import ItemRecord
 
 
 def scan(
@@ -84,7 +86,7 @@ def _fmt(value: Any) -> str:
     return "—" if value is None else safe_markup(value)
 
 
-def render(records: list[dict[str, Any]], console: Console) -> None:
+def render(records: Sequence[ItemRecord], console: Console) -> None:
     """``inspect``'s human-readable view: the provenance verdict first, then the item's hashes and outcome."""
     from rich.table import Table
 
@@ -92,7 +94,7 @@ def render(records: list[dict[str, Any]], console: Console) -> None:
 
     for record in records:
         if record.get("provenance"):
-            render_provenance(record, console)  # the verdict and its evidence first
+            render_provenance(dict(record), console)  # the verdict and its evidence first
         table = Table(show_header=False, box=None, pad_edge=False)
         table.add_column(style="bold")
         table.add_column(overflow="fold")

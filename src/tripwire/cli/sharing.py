@@ -46,7 +46,7 @@ def export(
         cfg = load_config(config)
         categories = dict(((cfg.sections.get("sharing") or {}).get("categories")) or {})
         trade = []
-        if posts_scan is not None:
+        if posts_scan is not None and decisions is not None:  # together or neither, checked above
             from ..trade.confirmed import load_decisions, signals_from_scan
 
             trade = signals_from_scan(posts_scan, load_decisions(decisions))

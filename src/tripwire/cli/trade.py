@@ -190,7 +190,7 @@ def explain_cmd(
     except UsageError as exc:
         fail(str(exc))
     analyzer = PostAnalyzer(engine, ruleset)
-    post = {"platform": "cli", "post_id": "-", "created_at": None, "url": "",
+    post: dict[str, Any] = {"platform": "cli", "post_id": "-", "created_at": None, "url": "",
             "account": {"id": "-", "handle": "", "display_name": "", "profile_url": "", "bio": ""},
             "text": text, "tags": [], "groups": [], "links": [], "media": []}
     typer.echo(safe_json(json.dumps(analyzer.analyze(post).record(), ensure_ascii=False, indent=1)))

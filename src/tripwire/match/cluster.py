@@ -23,6 +23,7 @@ import numpy as np
 from sqlalchemy import select, update
 
 from ..config import Config
+from ..records import ItemRecord
 from ..store.db import Database
 from ..store.models import Content, Fact, ItemRow
 from ..signals.index import PdqIndex, hex_to_codes
@@ -191,5 +192,5 @@ class ClusterStage:
 
     name = "cluster"
 
-    def apply(self, record: dict[str, Any]) -> None:
+    def apply(self, record: ItemRecord) -> None:
         record.setdefault("cluster", None)

@@ -41,7 +41,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence, TypedDict
 
 import numpy as np
 from sqlalchemy import func, select
@@ -51,6 +51,7 @@ from ..banks.categories import category_label
 from ..banks.models import Bank, BankChange, BankEntry
 from ..banks.store import BankInfo
 from ..config import BankSettings, Config
+from ..records import BankMatch, ItemRecord
 from ..signals.registry import registry
 from ..signals.types.base import Query, SignalType
 from ..store.db import Database
@@ -67,8 +68,8 @@ _LOAD_CHUNK = 200_000
 _STATE = "state.json"
 _STATE_VERSION = 1
 
-__all__ = ["BankIndex", "MatchResult", "MatchStage", "Matcher", "PdqQuery", "Query", "SyncStats",
-           "default_index_path", "match_stage"]
+__all__ = ["BankIndex", "LookupResult", "MatchFields", "MatchResult", "MatchStage", "Matcher", "PdqQuery", "Query",
+           "SyncStats", "default_index_path", "match_stage"]
 
 
 def PdqQuery(variant: str, hex: str, quality: int | None = None) -> Query:  # noqa: N802 - reads as a type
@@ -76,18 +77,34 @@ def PdqQuery(variant: str, hex: str, quality: int | None = None) -> Query:  # no
     return Query("pdq", hex, variant, quality)
 
 
+class MatchFields(TypedDict):
+    """:meth:`MatchResult.as_dict`: one item's (or one hash's) decided matches."""
+
+    matches: list[BankMatch]
+    matches_suppressed: list[BankMatch]
+    allowed_by: list[BankMatch]
+    truncated: int
+
+
+class LookupResult(MatchFields):
+    """One entry of :meth:`Matcher.lookup_many`: the (normalised) query and its decided matches."""
+
+    signal_type: str
+    value: str
+
+
 @dataclass
 class MatchResult:
     #: matches from positive banks that stand, closest first
-    matches: list[dict[str, Any]] = field(default_factory=list)
+    matches: list[BankMatch] = field(default_factory=list)
     #: positive matches suppressed by a negative bank (each with ``suppressed_by``)
-    suppressed: list[dict[str, Any]] = field(default_factory=list)
+    suppressed: list[BankMatch] = field(default_factory=list)
     #: hits in negative banks (the reason for any suppression)
-    allowed_by: list[dict[str, Any]] = field(default_factory=list)
+    allowed_by: list[BankMatch] = field(default_factory=list)
     #: matches beyond ``max_matches`` that were not listed
     truncated: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> MatchFields:
         return {"matches": self.matches, "matches_suppressed": self.suppressed, "allowed_by": self.allowed_by,
                 "truncated": self.truncated}
 
@@ -288,7 +305,8 @@ class BankIndex:
         return stats
 
     def search(self, codes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self.index.search_arrays(codes, radius)
+        found: tuple[np.ndarray, np.ndarray, np.ndarray] = self.index.search_arrays(codes, radius)
+        return found
 
 
 _HIT_COLUMNS = (BankEntry.id, BankEntry.bank_id, BankEntry.signal_type, BankEntry.value, BankEntry.category,
@@ -414,11 +432,11 @@ class Matcher:
 
     # -- matching items ---------------------------------------------------------------------------------------
 
-    def queries_of(self, record: dict[str, Any]) -> list[Query]:
+    def queries_of(self, record: Mapping[str, Any]) -> list[Query]:
         """What an item record offers for matching: every matchable type's queries, per the settings."""
         return [q for t in registry.matchable() for q in t.queries(record, self.settings)]
 
-    def match_record(self, record: dict[str, Any]) -> MatchResult:
+    def match_record(self, record: Mapping[str, Any]) -> MatchResult:
         """Match one item record (its digests, PDQ variants and any other type's values)."""
         return self.match_queries(self.queries_of(record))
 
@@ -430,7 +448,7 @@ class Matcher:
         """Match the values of one item: each bank entry is reported once, through its closest query."""
         self.refresh()
         valid = self._valid(queries)
-        best: dict[int, tuple[int, int, dict[str, Any]]] = {}  # entry id -> (distance, query row, hit)
+        best: dict[int, tuple[int, int, BankMatch]] = {}  # entry id -> (distance, query row, hit)
         for row, hits in enumerate(self._hits(valid)):
             for hit in hits:
                 prev = best.get(hit["entry_id"])
@@ -440,7 +458,7 @@ class Matcher:
 
     # -- batch look-ups ---------------------------------------------------------------------------------------
 
-    def lookup_many(self, queries: Sequence[Query], *, check_enabled: bool = True) -> list[dict[str, Any]]:
+    def lookup_many(self, queries: Sequence[Query], *, check_enabled: bool = True) -> list[LookupResult]:
         """One result per (validated) query, in order: ``{signal_type, value, matches, matches_suppressed,
         allowed_by, truncated}``, each hash decided on its own exactly as an item's matches are.
 
@@ -448,13 +466,13 @@ class Matcher:
         suppression (what HMA's ``raw_lookup`` promises: the raw index answer).
         """
         self.refresh()
-        results: list[dict[str, Any]] = []
+        results: list[LookupResult] = []
         for q, hits in zip(queries, self._hits(list(queries), check_enabled)):
             if check_enabled:
                 decided = self._decide(hits).as_dict()
             else:
                 hits.sort(key=lambda h: (h["distance"], h["bank"], h["entry_id"]))
-                decided = {"matches": hits, "matches_suppressed": [], "allowed_by": [], "truncated": 0}
+                decided = MatchFields(matches=hits, matches_suppressed=[], allowed_by=[], truncated=0)
             results.append({"signal_type": q.signal_type, "value": q.value, **decided})
         return results
 
@@ -471,14 +489,14 @@ class Matcher:
                 out.append(Query(kind.name, value, q.variant, q.quality))  # type: ignore[union-attr]
         return out
 
-    def _hits(self, queries: list[Query], check_enabled: bool = True) -> list[list[dict[str, Any]]]:
+    def _hits(self, queries: list[Query], check_enabled: bool = True) -> list[list[BankMatch]]:
         """Per query, the bank entries it matches (verified against the database)."""
-        out: list[list[dict[str, Any]]] = [[] for _ in queries]
+        out: list[list[BankMatch]] = [[] for _ in queries]
         banks = [b for b in self.banks.values() if b.enabled or not check_enabled]
         if not queries or not banks:
             return out
         exact = {n: q for n, q in enumerate(queries) if registry.get(q.signal_type).matching == "exact"}
-        by_value: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        by_value: dict[tuple[str, str], list[BankMatch]] = {}
         for row in self._rows(BankEntry.value, sorted({q.value for q in exact.values()})):
             if row.removed_at is None and (bank := self._bank(row.bank_id, check_enabled)) is not None:
                 by_value.setdefault((row.signal_type, row.value), []).append(
@@ -493,7 +511,7 @@ class Matcher:
         return out
 
     def _distance_hits(self, bank_index: BankIndex, queries: list[Query], banks: list[BankInfo],
-                       check_enabled: bool, out: list[list[dict[str, Any]]]) -> None:
+                       check_enabled: bool, out: list[list[BankMatch]]) -> None:
         kind = bank_index.signal
         values = sorted({q.value for q in queries})
         radius = max(kind.radius_for(b) for b in banks)
@@ -529,8 +547,8 @@ class Matcher:
         return bank if bank is not None and (bank.enabled or not check_enabled) else None
 
     @staticmethod
-    def _hit(bank: BankInfo, row: Any, distance: int, variant: str | None, quality: int | None = None) -> dict[str, Any]:
-        hit = {
+    def _hit(bank: BankInfo, row: Any, distance: int, variant: str | None, quality: int | None = None) -> BankMatch:
+        hit: BankMatch = {
             "bank": bank.name,
             "bank_id": bank.id,
             "entry_id": int(row.id),
@@ -549,7 +567,7 @@ class Matcher:
             hit["negative"] = True
         return hit
 
-    def _decide(self, hits: list[dict[str, Any]]) -> MatchResult:
+    def _decide(self, hits: list[BankMatch]) -> MatchResult:
         result = MatchResult()
         key = lambda h: (_is_distance(h["signal_type"]), h["distance"], h["bank"], h["entry_id"])  # noqa: E731
         negatives = sorted((h for h in hits if h.get("negative")), key=key)
@@ -580,7 +598,7 @@ class MatchStage:
     def __init__(self, matcher: Matcher | None) -> None:
         self.matcher = matcher
 
-    def apply(self, record: dict[str, Any]) -> None:
+    def apply(self, record: ItemRecord) -> None:
         if self.matcher is None:
             record["matches"] = []
             record["matches_suppressed"] = []

@@ -13,15 +13,16 @@ from typing import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..records import Record
+from ..records import ItemRecord
 from ..review.models import QueueEntry
 
 
-def wants_review(record: Record) -> bool:
-    return bool((record.get("policy") or {}).get("queue"))
+def wants_review(record: ItemRecord) -> bool:
+    policy = record.get("policy")
+    return bool(policy and policy.get("queue"))
 
 
-def queue_items(s: Session, records: Iterable[Record], ids: dict[str, int]) -> int:
+def queue_items(s: Session, records: Iterable[ItemRecord], ids: dict[str, int]) -> int:
     """Open queue entries for the stored ``records`` whose policy says queue; returns how many were added.
 
     An item that already has an entry (a re-run over items stored before) keeps it unchanged.

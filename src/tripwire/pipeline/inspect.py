@@ -6,12 +6,12 @@ from typing import Any
 
 from ..config import Config
 from ..media.walk import walk
-from ..records import RawRecord, Record
+from ..records import ItemRecord, RawRecord
 from .pipeline import Pipeline, by_depth
 from .worker import new_record
 
 
-def inspect_file(path: str, config: Config, db: Any | None = None) -> list[Record]:
+def inspect_file(path: str, config: Config, db: Any | None = None) -> list[ItemRecord]:
     """Records for ``path`` (several for an archive: the archive first, then its members)."""
     pipeline = Pipeline.from_config(config, db)
     raws: list[RawRecord] = []

@@ -23,7 +23,7 @@ from ..config import Config
 from ..extractor import Extractor
 from ..policy.policy import Policy
 from ..policy.stage import BankScheme, PolicyStage, configured_policy
-from ..records import RawRecord, Record, from_worker
+from ..records import ItemRecord, RawRecord, from_worker
 from ..store.db import Database
 from ..store.queries import item_ids, write_sources
 from .actions import queue_items, wants_review
@@ -32,7 +32,7 @@ from .stages import Stage, default_stages
 from .worker import Message, SourceProcessor, Task
 
 #: (raw worker record, flat item record, the fields the stages added): what the store writes per item
-Row = tuple[RawRecord, Record, dict[str, Any]]
+Row = tuple[RawRecord, ItemRecord, dict[str, Any]]
 #: finished sources with their rows, committed together
 Batch = list[tuple[str, list[Row]]]
 
@@ -85,7 +85,7 @@ class Pipeline:
             for stage in self.stages:
                 stage.apply(flat)
             self.policy.apply(flat, context)
-            rows.append((raw, flat, {k: flat[k] for k in flat if k not in before}))
+            rows.append((raw, flat, {k: v for k, v in flat.items() if k not in before}))
         return rows
 
     def store(self, db: Database, case_id: int, batch: Batch,
@@ -110,7 +110,7 @@ class Pipeline:
         return ids
 
 
-def by_depth(record: Record) -> tuple[int, str]:
+def by_depth(record: ItemRecord) -> tuple[int, str]:
     """Sort key: an archive before its members, then by path (how inspect and the API list records)."""
     return (record["path"].count("!/"), record["path"])
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..config import Config
-from ..records import Record
+from ..records import ItemRecord
 
 
 class Stage(Protocol):
     name: str
 
-    def apply(self, record: Record) -> None:
+    def apply(self, record: ItemRecord) -> None:
         """Add item-level fields to ``record`` in place (e.g. ``matches``, ``priority``)."""
         ...
 

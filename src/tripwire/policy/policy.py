@@ -58,9 +58,10 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import UsageError
+from ..records import PolicyOutcome
 
 ACTIONS: tuple[str, ...] = ("allow", "review", "block")
 #: how strongly an action restricts the upload: the most severe item action decides a whole file
@@ -84,7 +85,7 @@ class Outcome:
     rule: str | None
     reason: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> PolicyOutcome:
         return {"action": self.action, "queue": self.queue, "rule": self.rule, "reason": self.reason}
 
 
@@ -202,7 +203,7 @@ class Policy:
 
     # -- evaluation --------------------------------------------------------------------------------------
 
-    def evaluate(self, record: dict[str, Any], context: dict[str, Any] | None = None,
+    def evaluate(self, record: Mapping[str, Any], context: Mapping[str, Any] | None = None,
                  bank_scheme: Callable[[str], str | None] | None = None) -> Outcome:
         """The outcome for one item record (as the pipeline and stages left it).
 
@@ -236,7 +237,7 @@ def most_severe(actions: Iterable[str]) -> str:
 class _Facts:
     """Lazily computed facts of one record that conditions test."""
 
-    def __init__(self, record: dict[str, Any], context: dict[str, Any],
+    def __init__(self, record: Mapping[str, Any], context: Mapping[str, Any],
                  bank_scheme: Callable[[str], str | None] | None) -> None:
         self.record = record
         self.context = context
@@ -246,7 +247,7 @@ class _Facts:
         prov = record.get("provenance")
         self.provenance = prov if isinstance(prov, dict) else {}
 
-    def _categories(self, match: dict[str, Any]) -> set[str]:
+    def _categories(self, match: Mapping[str, Any]) -> set[str]:
         code = match.get("category")
         if code is None:
             return set()

@@ -28,7 +28,9 @@ The rule never lowers an item below zero and never *drops* anything: it only ord
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
+
+from ..records import BankMatch, ItemRecord
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "match": 100.0,
@@ -44,7 +46,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 }
 
 
-def _weights(settings: dict[str, Any] | None) -> dict[str, float]:
+def _weights(settings: Mapping[str, Any] | None) -> dict[str, float]:
     from ..errors import UsageError
 
     weights = dict(DEFAULT_WEIGHTS)
@@ -58,14 +60,14 @@ def _weights(settings: dict[str, Any] | None) -> dict[str, float]:
     return weights
 
 
-def _positive_matches(record: dict[str, Any]) -> list[dict[str, Any]]:
+def _positive_matches(record: Mapping[str, Any]) -> list[BankMatch]:
     matches = record.get("matches") or []
     if not isinstance(matches, list):
         return []
     return [m for m in matches if not (isinstance(m, dict) and m.get("negative"))]
 
 
-def prioritise(record: dict[str, Any], settings: dict[str, Any] | None = None) -> tuple[float, str]:
+def prioritise(record: Mapping[str, Any], settings: Mapping[str, Any] | None = None) -> tuple[float, str]:
     """(priority, reason) for one item record; higher = look sooner. ``settings`` = the ``[priority]`` table."""
     w = _weights(settings)
     matches = _positive_matches(record)
@@ -115,5 +117,5 @@ class PriorityStage:
         self.settings = dict(sections.get("priority") or {})
         _weights(self.settings)  # fail fast on a bad config, not on the first record
 
-    def apply(self, record: dict[str, Any]) -> None:
+    def apply(self, record: ItemRecord) -> None:
         record["priority"], record["priority_reason"] = prioritise(record, self.settings)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from ..config import Config
-from ..records import Record
+from ..records import ItemRecord
 from .policy import Policy
 
 BankScheme = Callable[[str], "str | None"]
@@ -33,7 +33,7 @@ class PolicyStage:
         self.policy = policy
         self.bank_scheme = bank_scheme
 
-    def apply(self, record: Record, context: Mapping[str, Any] | None = None) -> None:
+    def apply(self, record: ItemRecord, context: Mapping[str, Any] | None = None) -> None:
         """``context``: where the item came from (an upload's platform); the ``platform`` condition reads it."""
-        outcome = self.policy.evaluate(record, dict(context) if context else None, self.bank_scheme)
+        outcome = self.policy.evaluate(record, context or None, self.bank_scheme)
         record["policy"] = outcome.as_dict()

@@ -41,12 +41,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, overload
 
 import httpx
 from defusedxml import ElementTree as SafeET
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from .. import __version__
 from ..errors import UsageError
@@ -54,6 +55,7 @@ from ..review import audit
 from ..review.decisions import latest_decisions
 from ..review.models import Decision
 from ..store.db import Database
+from ..store.queries import rows_changed
 from .models import NcmecSubmission, NcmecSubmissionItem
 from .ncmec import NcmecSettings, ReportPlan, build_file_details, build_report, file_name_of, plan_reports
 from .reviewed import REPORTABLE, ReviewedItem, load_items
@@ -241,11 +243,23 @@ class PrepareResult:
     existing: list[int] = field(default_factory=list)
 
 
+def _submission(s: Session, sid: int) -> NcmecSubmission:
+    sub = s.get(NcmecSubmission, sid)
+    if sub is None:
+        raise UsageError(f"no CyberTipline submission {sid}")
+    return sub
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@overload
+def _aware(dt: datetime) -> datetime: ...
+@overload
+def _aware(dt: None) -> None: ...
 def _aware(dt: datetime | None) -> datetime | None:
+    """``dt`` with UTC as its zone when the database returned it naive (SQLite)."""
     if dt is None:
         return None
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
@@ -341,21 +355,20 @@ class Submitter:
     def _claim(self, sid: int) -> None:
         now = _now()
         with self.db.session() as s:
-            got = s.execute(update(NcmecSubmission).where(
+            got = rows_changed(s.execute(update(NcmecSubmission).where(
                 NcmecSubmission.id == sid,
                 or_(NcmecSubmission.lease_owner.is_(None), NcmecSubmission.lease_until < now,
                     NcmecSubmission.lease_owner == self.owner),
-            ).values(lease_owner=self.owner, lease_until=now + self.lease)).rowcount
+            ).values(lease_owner=self.owner, lease_until=now + self.lease)))
             if got == 1:
                 return
-            row = s.get(NcmecSubmission, sid)
-            if row is None:
-                raise UsageError(f"no CyberTipline submission {sid}")
+            row = _submission(s, sid)
             holder = row.lease_owner
         if _owner_dead(holder):
             with self.db.session() as s:
-                got = s.execute(update(NcmecSubmission).where(NcmecSubmission.id == sid, NcmecSubmission.lease_owner == holder)
-                                .values(lease_owner=self.owner, lease_until=_now() + self.lease)).rowcount
+                got = rows_changed(s.execute(update(NcmecSubmission).where(
+                    NcmecSubmission.id == sid, NcmecSubmission.lease_owner == holder,
+                ).values(lease_owner=self.owner, lease_until=_now() + self.lease)))
             if got == 1:
                 return
         raise SubmissionBusy(f"submission {sid} is being driven by {holder} (lease until "
@@ -369,7 +382,7 @@ class Submitter:
     def _step(self, sid: int, kind: str, data: dict[str, Any], **values: Any) -> NcmecSubmission:
         """Commit a state change of the submission together with its audit event."""
         with self.db.session() as s:
-            sub = s.get(NcmecSubmission, sid)
+            sub = _submission(s, sid)
             for key, value in values.items():
                 setattr(sub, key, value)
             sub.updated_at = _now()
@@ -382,9 +395,7 @@ class Submitter:
 
     def _load(self, sid: int) -> tuple[NcmecSubmission, list[NcmecSubmissionItem]]:
         with self.db.session() as s:
-            sub = s.get(NcmecSubmission, sid)
-            if sub is None:
-                raise UsageError(f"no CyberTipline submission {sid}")
+            sub = _submission(s, sid)
             rows = list(s.scalars(select(NcmecSubmissionItem).where(NcmecSubmissionItem.submission_id == sid)
                                   .order_by(NcmecSubmissionItem.id)))
             s.expunge_all()
@@ -470,8 +481,10 @@ class Submitter:
             sub = self._step(sid, "ncmec.submit", {"attempts": resp.attempts}, state="opened", report_id=resp.report_id,
                              submitted_at=_now(), last_error=None)
         # opened: uploads, file details, finish
+        assert sub.report_id is not None  # set with state "opened"
         report_id = int(sub.report_id)
-        if _aware(sub.submitted_at) and _now() - _aware(sub.submitted_at) > timedelta(hours=self.settings.stale_after_hours):
+        submitted = _aware(sub.submitted_at)
+        if submitted and _now() - submitted > timedelta(hours=self.settings.stale_after_hours):
             return self._abandon(sid, f"the report was opened more than {self.settings.stale_after_hours:g} h ago and never finished")
         if problems:
             return self._abandon(sid, "decision changed while the report was open: " + "; ".join(problems))
@@ -525,7 +538,7 @@ class Submitter:
             r = s.get(NcmecSubmissionItem, row.id)
             for key, value in values.items():
                 setattr(r, key, value)
-            sub = s.get(NcmecSubmission, sid)
+            sub = _submission(s, sid)
             sub.updated_at = _now()
             sub.lease_until = _now() + self.lease
             audit.append(s, kind, self.actor, subject=f"ncmec:{sub.key}", data={"submission": sid, "report_id": sub.report_id, **data})

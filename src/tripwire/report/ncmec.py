@@ -390,8 +390,8 @@ def upload_time(item: ReviewedItem) -> datetime | None:
     times = [parse_time(e.get("at")) for e in item.context.get("ip_events") or []
              if isinstance(e, Mapping) and _event_name(e.get("event")) == "Upload"]
     times += [parse_time(item.extra.get(k)) for k in ("uploaded_at", "posted_at")]
-    times = [t for t in times if t is not None]
-    return min(times) if times else None
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
 
 
 def incident_time(plan: ReportPlan) -> tuple[datetime, str]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import UsageError
-from ..records import Record, flatten
+from ..records import ItemRecord, flatten
 from ..review.decisions import latest_decisions
 from ..review.models import DECISIONS, Decision, ItemContext
 from ..store.models import Case, Fact, ItemRow
@@ -61,7 +61,7 @@ class ReviewedItem:
     size: int | None
     media_type: str | None
     scanned_at: datetime | None
-    record: Record
+    record: ItemRecord
     decision: DecisionInfo
     context: dict[str, Any] = field(default_factory=dict)
 
@@ -83,7 +83,7 @@ class ReviewedItem:
         return int(q) if isinstance(q, (int, float)) else None
 
     @property
-    def provenance(self) -> dict[str, Any]:
+    def provenance(self) -> Mapping[str, Any]:
         p = self.record.get("provenance")
         return p if isinstance(p, dict) else {}
 

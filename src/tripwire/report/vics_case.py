@@ -34,16 +34,22 @@ CONTEXT_CASES = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/D
 _SEVERITY = ("confirmed_abuse", "ai_generated", "not_abuse")
 
 
+def _imported(item: ReviewedItem) -> dict[str, Any]:
+    """What an imported VICS file carried for the item (its ``vics`` field: tags, comments), or ``{}``."""
+    vics = item.record.get("vics")
+    return vics if isinstance(vics, dict) else {}
+
+
 def _tags(group: list[ReviewedItem], decision: str) -> list[str]:
     tags = {f"{TAG_PREFIX}decision={decision}"}
     for item in group:
-        label = item.record.get("provenance", {}).get("label") if isinstance(item.record.get("provenance"), dict) else None
+        provenance = item.record.get("provenance")
+        label = provenance.get("label") if isinstance(provenance, dict) else None
         if label:
             tags.add(f"{TAG_PREFIX}provenance={label}")
         if item.provenance_tool:
             tags.add(f"{TAG_PREFIX}tool={item.provenance_tool}")
-        vics = item.record.get("vics") if isinstance(item.record.get("vics"), dict) else {}
-        for tag in vics.get("tags") or []:  # carried from an imported VICS file
+        for tag in _imported(item).get("tags") or []:  # carried from an imported VICS file
             if isinstance(tag, str) and tag.strip() and not tag.startswith(f"{TAG_PREFIX}decision="):
                 tags.add(tag.strip())
     return sorted(tags)
@@ -81,9 +87,9 @@ def media_of(number: int, group: list[ReviewedItem], categories: Mapping[str, in
     notes_set = {i.decision.note.strip() for i in group
                  if i.decision.note and i.decision.note.strip() and not i.decision.note.startswith(IMPORT_NOTE)}
     for item in group:  # comments carried from an imported VICS file
-        vics = item.record.get("vics") if isinstance(item.record.get("vics"), dict) else {}
-        if isinstance(vics.get("comments"), str) and vics["comments"].strip():
-            notes_set.add(vics["comments"].strip())
+        comments = _imported(item).get("comments")
+        if isinstance(comments, str) and comments.strip():
+            notes_set.add(comments.strip())
     notes = sorted(notes_set)
     if len(decisions) > 1:
         notes.insert(0, "tripwire: paths of this file carry different decisions (" + ", ".join(sorted(decisions)) + ")")

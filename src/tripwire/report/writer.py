@@ -12,10 +12,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from .. import __version__, csvsafe
-from ..records import Record
+from ..records import ItemRecord
 from .html import render
 
 #: CSV columns, stable: scripts depend on them. Long text (prompts) is truncated; items.jsonl has it all.
@@ -33,10 +33,10 @@ def _truncate(value: Any, limit: int = CSV_TEXT_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def csv_row(record: Record) -> dict[str, Any]:
-    error = record.get("error") or {}
-    prov = record.get("provenance") or {}
-    generator = record.get("generator") or {}
+def csv_row(record: ItemRecord) -> dict[str, Any]:
+    error: Mapping[str, Any] = record.get("error") or {}
+    prov: Mapping[str, Any] = record.get("provenance") or {}
+    generator: Mapping[str, Any] = record.get("generator") or {}
     matches = record.get("matches")
     row = {key: record.get(key) for key in CSV_COLUMNS if key in record}
     row.update(
@@ -66,7 +66,7 @@ class Summary:
     clusters: dict[Any, list[str]] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
 
-    def add(self, record: Record) -> None:
+    def add(self, record: ItemRecord) -> None:
         self.items += 1
         self.by_type[record.get("media_type") or "unknown"] += 1
         error = record.get("error")
@@ -92,7 +92,7 @@ def _atomic_open(path: Path, newline: str | None = None):
     return tmp, open(tmp, "w", encoding="utf-8", newline=newline)
 
 
-def write_reports(records: Iterable[Record], out: str | Path, case: str,
+def write_reports(records: Iterable[ItemRecord], out: str | Path, case: str,
                   duplicates: Callable[[], list[dict]] | None = None,
                   extra: dict[str, Any] | None = None) -> Summary:
     """Stream ``records`` into items.jsonl and items.csv, then render report.html from the summary."""

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ..store.queries import rows_changed
 from .models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
@@ -35,7 +36,7 @@ def append(session: Session, kind: str, actor: str, subject: str | None = None, 
     """Append one event in ``session``'s transaction (commit or roll back together with the action)."""
     data = json.loads(json.dumps(data or {}, default=str))  # exactly what the JSON column will return
     bumped = session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
-    if bumped.rowcount == 0:
+    if rows_changed(bumped) == 0:
         session.add(AuditHead(id=1, seq=1, hash=GENESIS))
         session.flush()
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()

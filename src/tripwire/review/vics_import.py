@@ -16,7 +16,6 @@ from typing import IO, Any, Iterator, Mapping
 
 import ijson
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ..banks.importer import RawEntry, RowError
 from ..signals.registry import registry
@@ -24,6 +23,7 @@ from ..banks.vics import media_entries
 from ..errors import UsageError
 from ..store.db import Database, path_key
 from ..store.models import Content, ItemRow
+from ..store.queries import dialect_insert
 from . import audit
 from .decisions import latest_decisions
 from .models import Decision
@@ -137,7 +137,6 @@ def import_case(db: Database, stream: IO[bytes], case: str, source: str, *, conf
     categories = category_map(config)
     summary = VicsImport(case)
     case_id = db.case_id(case, create=True)
-    insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
     pending: list[tuple[dict[str, Any], str | None]] = []
 
     def flush() -> None:
@@ -146,11 +145,11 @@ def import_case(db: Database, stream: IO[bytes], case: str, source: str, *, conf
         with db.session() as s:
             contents = [p["content"] for p, _ in pending if p["content"]]
             if contents:
-                s.execute(insert(Content).on_conflict_do_nothing(index_elements=["sha256"]), contents)
+                s.execute(dialect_insert(db, Content).on_conflict_do_nothing(index_elements=["sha256"]), contents)
             rows = [p["item"] for p, _ in pending]
             keys = [r["path_key"] for r in rows]
             before = set(s.scalars(select(ItemRow.path_key).where(ItemRow.case_id == case_id, ItemRow.path_key.in_(keys))))
-            s.execute(insert(ItemRow).on_conflict_do_nothing(index_elements=["case_id", "path_key"]), rows)
+            s.execute(dialect_insert(db, ItemRow).on_conflict_do_nothing(index_elements=["case_id", "path_key"]), rows)
             summary.items += len([k for k in keys if k not in before])
             summary.existing += len([k for k in keys if k in before])
             if reviewer:

@@ -59,7 +59,7 @@ def _hash_bytes(content_type: str, data: bytes, types: list[str], limits) -> dic
             raise ValueError(f"not an image ({media_type or 'unknown type'}): no PDQ")
         facts = PdqExtractor().extract(Item("upload", data, len(data), limits, media_type))
         if facts.get("pdq"):
-            out["pdq"] = facts["pdq"]
+            out["pdq"] = str(facts["pdq"])
     if "video_md5" in types:
         out["video_md5"] = digest_bytes(data)["md5"]
     return out
@@ -88,7 +88,7 @@ async def hash_post(request: Request, _: Principal = need("lookup")) -> JSONResp
         if not picked:
             return _err(400, "empty signal type selection")
         wanted = picked
-    data = await upload.read()  # type: ignore[union-attr]
+    data = await upload.read()
     try:
         result = await run_in_threadpool(_hash_bytes, field, data, wanted, svc.config.limits)
     except Exception as exc:  # undecodable image: HMA answers 400 as well

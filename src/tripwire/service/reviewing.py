@@ -16,12 +16,13 @@ Decisions and banks:
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ..banks.store import BankError
-from ..records import flatten
+from ..records import ItemRecord, flatten
 from ..review import audit
 from ..review.models import DECISIONS, QUEUE_STATES, Decision, ItemContext, QueueEntry
 from ..store.db import Database
@@ -48,8 +49,9 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat()
 
 
-def _summary(record: dict[str, Any]) -> dict[str, Any]:
-    prov = record.get("provenance") if isinstance(record.get("provenance"), dict) else {}
+def _summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    found = record.get("provenance")
+    prov: Mapping[str, Any] = found if isinstance(found, dict) else {}
     matches = record.get("matches") or []
     return {
         "provenance": prov.get("label"),
@@ -94,7 +96,7 @@ def _provenance_of(s, item: ItemRow) -> dict[str, Any]:
     return {"provenance": (data or {}).get("provenance")} if data else {}
 
 
-def item_record(s, item: ItemRow) -> dict[str, Any]:
+def item_record(s: Session, item: ItemRow) -> ItemRecord:
     """The item's full record, rebuilt from its content's facts and its stage data (as items.jsonl has it)."""
     facts: dict[str, dict] = {}
     if item.sha256:

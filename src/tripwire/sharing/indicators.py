@@ -42,7 +42,7 @@ import csv
 import io
 import json
 from dataclasses import asdict, dataclass
-from typing import IO, Any, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import IO, Any, Iterable, Iterator, Mapping, Protocol, Sequence, TypedDict
 
 from threatexchange.signal_type.trend_query import TrendQuerySignal
 from threatexchange.signal_type.url import URLSignal
@@ -113,6 +113,14 @@ def keyword_of_query(query: str) -> str | None:
     return None
 
 
+class _Confirmation(TypedDict):
+    """The fields every signal of one confirmed item shares."""
+
+    category: str
+    source: str
+    confirmed_at: str | None
+
+
 def _iso(dt: Any) -> str | None:
     return dt.isoformat() if dt is not None and hasattr(dt, "isoformat") else (str(dt) if dt else None)
 
@@ -123,8 +131,8 @@ def signals_of_item(item: ReviewedItem, *, min_pdq_quality: int = 50,
     if item.decision.decision not in REPORTABLE:
         raise UsageError(f"item {item.item_id}: decision {item.decision.decision!r} does not allow sharing")
     category = (categories or {}).get(item.decision.decision, item.decision.decision)
-    common = {"category": category, "source": f"tripwire case {item.case_name}",
-              "confirmed_at": _iso(item.decision.created_at)}
+    common: _Confirmation = {"category": category, "source": f"tripwire case {item.case_name}",
+                             "confirmed_at": _iso(item.decision.created_at)}
     label = item.provenance_label
     out: list[SharedSignal] = []
     if item.md5:
@@ -173,12 +181,14 @@ def merge(signals: Iterable[SharedSignal]) -> list[SharedSignal]:
     return sorted(by_key.values(), key=lambda s: (SIGNAL_TYPES.index(s.type), s.value))
 
 
-def collect_signals(db: Database, *, case: str | None = None, item_ids: Sequence[int] | None = None,
+def collect_signals(db: Database | None, *, case: str | None = None, item_ids: Sequence[int] | None = None,
                     trade_signals: Iterable[Shareable] = (), min_pdq_quality: int = 50,
                     categories: Mapping[str, str] | None = None) -> list[SharedSignal]:
     """Signals from human-confirmed items (a case, or named items that must all be confirmed) and trade."""
     out: list[SharedSignal] = []
     if case is not None or item_ids is not None:
+        if db is None:
+            raise UsageError("signals of a case or of items need the database")
         with db.session() as s:
             items = reviewed_items(s, case=case, item_ids=item_ids, allowed=REPORTABLE)
         for item in items:

@@ -53,12 +53,16 @@ def hex_to_words(hexes: Iterable[str]) -> np.ndarray:
 
 def popcount(a: np.ndarray) -> np.ndarray:
     """Set bits per element of an unsigned integer array (numpy's bitwise_count where available)."""
+    out: np.ndarray
     if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(a)
-    arr = np.ascontiguousarray(a)  # numpy < 2.0
-    return _POP8[arr.view(np.uint8)].reshape(*arr.shape, arr.dtype.itemsize).sum(axis=-1)
+        out = np.bitwise_count(a)
+    else:
+        arr = np.ascontiguousarray(a)  # numpy < 2.0
+        out = _POP8[arr.view(np.uint8)].reshape(*arr.shape, arr.dtype.itemsize).sum(axis=-1)
+    return out
 
 
 def code_distances(codes: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Hamming distance of every row of ``codes`` (n, k) to ``query`` (k,): an (n,) int32 array."""
-    return popcount(codes ^ query).sum(axis=-1, dtype=np.int32)
+    out: np.ndarray = popcount(codes ^ query).sum(axis=-1, dtype=np.int32)
+    return out

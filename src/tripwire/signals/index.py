@@ -28,13 +28,13 @@ exactly the 64-character hex form that ThreatExchange and HMA write (:func:`hex_
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
@@ -141,10 +141,13 @@ class _Segment:
         return self.n - int(self.dead.size)
 
     def ids_at(self, rows: np.ndarray) -> np.ndarray:
+        out: np.ndarray
         if self.id_off is not None:
-            return self.id_off[rows].astype(np.int64) + self.id_base
-        assert self.ids64 is not None
-        return self.ids64[rows].astype(np.int64, copy=False)
+            out = self.id_off[rows].astype(np.int64) + self.id_base
+        else:
+            assert self.ids64 is not None
+            out = self.ids64[rows].astype(np.int64, copy=False)
+        return out
 
     def all_ids(self) -> np.ndarray:
         return self.ids_at(np.arange(self.n))
@@ -163,7 +166,7 @@ class _Segment:
         pos = np.searchsorted(table, keys)
         inside = pos < self.n
         pos, keys = pos[inside], keys[inside]
-        rows = pos[table[pos] == keys].astype(np.int64)  # keys are unique, so rows are too
+        rows: np.ndarray = pos[table[pos] == keys].astype(np.int64)  # keys are unique, so rows are too
         if self.dead.size and rows.size:
             rows = rows[~np.isin(rows, self.dead, assume_unique=True)]
         return rows
@@ -467,7 +470,7 @@ class PdqIndex:
         return index
 
     @staticmethod
-    def _read_array(fh: BinaryIO, source: Path, offset: int, dtype: np.dtype, shape: tuple[int, ...],
+    def _read_array(fh: io.BufferedIOBase, source: Path, offset: int, dtype: np.dtype, shape: tuple[int, ...],
                     size: int, mmap: bool) -> np.ndarray:
         nbytes = int(np.prod(shape)) * dtype.itemsize
         if offset + nbytes > size:
@@ -478,7 +481,7 @@ class PdqIndex:
             return np.asarray(np.memmap(source, dtype=dtype, mode="r", offset=offset, shape=shape))
         arr = np.empty(shape, dtype=dtype)
         fh.seek(offset)
-        view = memoryview(arr.reshape(-1).view(np.uint8))
+        view = arr.reshape(-1).view(np.uint8).data
         got = 0
         while got < nbytes:
             k = fh.readinto(view[got:])

@@ -20,6 +20,8 @@ A pure-numpy fallback gives identical answers where numba is unavailable; it is 
 
 from __future__ import annotations
 
+from typing import Callable, cast
+
 import numpy as np
 
 from .hamming import popcount
@@ -39,7 +41,7 @@ except ImportError:  # pragma: no cover - numba is a declared dependency
 if HAVE_NUMBA:
 
     @intrinsic
-    def _popcount(typingctx, x):  # type: ignore[no-untyped-def]
+    def _ctpop(typingctx, x):  # type: ignore[no-untyped-def]
         """LLVM's ctpop on a uint64: one POPCNT, or VPOPCNTQ lanes once the loop is vectorised."""
         sig = types.uint64(types.uint64)
 
@@ -47,6 +49,9 @@ if HAVE_NUMBA:
             return builder.ctpop(args[0])
 
         return sig, codegen
+
+    # numba's stubs type an intrinsic by its typing hook (typingctx, x); jitted code calls it with x only
+    _popcount = cast("Callable[[np.uint64], np.uint64]", _ctpop)
 
     @njit(nogil=True, cache=True, boundscheck=False)
     def _scan_numba(w0, w1, w2, w3, q, radius, out_row, out_query, out_dist):  # type: ignore[no-untyped-def]

@@ -38,7 +38,11 @@ def pdq_dihedral_of_array(rgb: np.ndarray) -> tuple[list[str], int]:
     return [bits_to_hex(v) for v in variants], int(quality)
 
 
-def dihedral_pass(item: Item, decode_size: int | None = PDQ_DECODE_SIZE, turns: int = 0) -> tuple[list, int]:
+#: ``pdqhash.compute_dihedral``'s output: the 8 hashes as bit arrays, and the quality
+DihedralPass = tuple[list[np.ndarray], int]
+
+
+def dihedral_pass(item: Item, decode_size: int | None = PDQ_DECODE_SIZE, turns: int = 0) -> DihedralPass:
     """``pdqhash.compute_dihedral`` of the displayed image turned ``turns`` quarter turns, once per item.
 
     Its first output is exactly ``pdqhash.compute``'s hash, so the plain PDQ and the matcher's rotation/flip

@@ -40,7 +40,7 @@ from ..media.image import load_oriented
 from ..media.item import Item
 from ..media.sniff import is_image
 from .hamming import hex_to_codes
-from .pdq import PDQ_DECODE_SIZE, bits_to_hex, dihedral_pass
+from .pdq import PDQ_DECODE_SIZE, DihedralPass, bits_to_hex, dihedral_pass
 from .pdq_labels import DIHEDRAL_VARIANTS, UNLETTERBOX, trimmed_label
 from .unletterbox import find_uniform_borders
 
@@ -87,7 +87,7 @@ def _compose_table() -> list[list[str]]:
 COMPOSED = _compose_table()
 
 
-def _dihedral(arr: np.ndarray, passes: int, unturned: tuple | None, all_outputs: bool
+def _dihedral(arr: np.ndarray, passes: int, unturned: DihedralPass | None, all_outputs: bool
               ) -> tuple[list[tuple[str, str]], int]:
     """(label, hex) for the 8 orientations in DIHEDRAL_VARIANTS order, then (``all_outputs``) the inexact
     outputs of the other turns labelled ``<variant>~<turn>``; and the quality of the image as given."""
@@ -112,7 +112,7 @@ def _dihedral(arr: np.ndarray, passes: int, unturned: tuple | None, all_outputs:
     return [(name, found[name]) for name in DIHEDRAL_VARIANTS] + extra, quality
 
 
-def dihedral_hashes(rgb: np.ndarray, passes: int = 4, unturned: tuple | None = None) -> tuple[dict[str, str], int]:
+def dihedral_hashes(rgb: np.ndarray, passes: int = 4, unturned: DihedralPass | None = None) -> tuple[dict[str, str], int]:
     """{variant name: 64-hex PDQ} for the 8 orientations (exact with 4 passes), and the image's quality.
 
     ``unturned`` is ``pdqhash.compute_dihedral(rgb)`` when the caller already has it (it is not redone).
@@ -140,7 +140,7 @@ class VariantHashes:
 
 
 def variant_hashes(rgb: np.ndarray, passes: int = 4, unletterbox: bool = True, all_outputs: bool = False,
-                   unturned: tuple | None = None) -> VariantHashes:
+                   unturned: DihedralPass | None = None) -> VariantHashes:
     """Every orientation of an (h, w, 3) uint8 image and, when it has solid bands, of the trimmed image.
 
     ``all_outputs`` (with 4 passes) also keeps the inexact outputs of every turn (up to 32 hashes per image):
@@ -176,7 +176,7 @@ def reduced_for_variants(arr: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(arr)).resize(size, Image.Resampling.BOX))
 
 
-def variant_facts(rgb: np.ndarray, passes: int = 4, unturned: tuple | None = None) -> dict[str, Any]:
+def variant_facts(rgb: np.ndarray, passes: int = 4, unturned: DihedralPass | None = None) -> dict[str, Any]:
     """The facts this module's extractor records for one decoded RGB image (as displayed).
 
     ``unturned`` (``pdqhash.compute_dihedral`` of ``rgb``) is reused unless the image is reduced first.

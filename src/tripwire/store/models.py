@@ -9,6 +9,7 @@ makes a re-run skip finished work and a killed run resume without duplicates: a 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -63,7 +64,7 @@ class Fact(Base):
     sha256: Mapped[str] = mapped_column(ForeignKey("contents.sha256", ondelete="CASCADE"), primary_key=True)
     extractor: Mapped[str] = mapped_column(String(100), primary_key=True)
     version: Mapped[str] = mapped_column(String(50))
-    data: Mapped[dict] = mapped_column(JSON)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
     error_code: Mapped[str | None] = mapped_column(String(50), nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -86,7 +87,7 @@ class ItemRow(Base):
     error_code: Mapped[str | None] = mapped_column(String(50), nullable=True, index=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: fields set by pipeline stages after extraction (matching, triage): item-level, not content-level
-    stage_data: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    stage_data: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     priority: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
     scanned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

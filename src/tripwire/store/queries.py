@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, Result, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ..records import Record, flatten
+from ..records import FactEntry, ItemErrorDict, ItemRecord, RawRecord, flatten
 from .db import Database, path_key
 from .models import Content, Fact, ItemRow, SourceRow
 
 
-def _insert(db: Database, table):
+def dialect_insert(db: Database, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT with the dialect's ``ON CONFLICT`` clauses (PostgreSQL's, else SQLite's)."""
     return (postgresql.insert if db.dialect == "postgresql" else sqlite.insert)(table)
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE run through a session touched (``Session.execute`` is typed as returning a
+    plain ``Result``; for these statements it is the ``CursorResult`` that carries the count)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def done_sources(db: Database, case_id: int) -> set[str]:
@@ -23,7 +30,11 @@ def done_sources(db: Database, case_id: int) -> set[str]:
         return set(s.scalars(select(SourceRow.path_key).where(SourceRow.case_id == case_id)))
 
 
-def write_sources(db: Database, case_id: int, batch: Sequence[tuple[str, Sequence[tuple[Mapping[str, Any], Record, dict]]]],
+#: one stored item: (raw worker record, flat item record, the fields the stages added)
+StoredRow = tuple[RawRecord, ItemRecord, Mapping[str, Any]]
+
+
+def write_sources(db: Database, case_id: int, batch: Sequence[tuple[str, Sequence[StoredRow]]],
                   then: Callable[[Session], None] | None = None) -> None:
     """Commit finished sources with all their items in ONE transaction.
 
@@ -31,10 +42,10 @@ def write_sources(db: Database, case_id: int, batch: Sequence[tuple[str, Sequenc
     shared across cases and written once per SHA-256; items are unique per (case, path). ``then(session)``
     runs inside the same transaction after the rows are written (rows that refer to the new items).
     """
-    contents: dict[str, dict] = {}
-    facts: dict[tuple[str, str], dict] = {}
-    items: dict[str, dict] = {}
-    sources: dict[str, dict] = {}
+    contents: dict[str, dict[str, Any]] = {}
+    facts: dict[tuple[str, str], dict[str, Any]] = {}
+    items: dict[str, dict[str, Any]] = {}
+    sources: dict[str, dict[str, Any]] = {}
     for source, records in batch:
         for raw, flat, stage_data in records:
             sha = flat.get("sha256")
@@ -46,26 +57,28 @@ def write_sources(db: Database, case_id: int, batch: Sequence[tuple[str, Sequenc
                     "pdq": flat.get("pdq"), "pdq_quality": flat.get("pdq_quality"),
                 })
                 for name, entry in (raw.get("facts") or {}).items():
-                    err = entry.get("error") or {}
+                    fact_error = entry.get("error")
                     facts[(sha, name)] = {
                         "sha256": sha, "extractor": name, "version": entry["version"], "data": entry.get("data") or {},
-                        "error_code": err.get("code"), "error_message": err.get("message"),
+                        "error_code": fact_error.get("code") if fact_error else None,
+                        "error_message": fact_error.get("message") if fact_error else None,
                     }
-            err = flat.get("error") or {}
+            error = flat.get("error")
             key = path_key(flat["path"])
             items.setdefault(key, {
                 "case_id": case_id, "path_key": key, "path": flat["path"], "source_path": source,
                 "sha256": sha, "size": flat.get("size"), "media_type": flat.get("media_type"),
-                "error_code": err.get("code"), "error_message": err.get("message"),
+                "error_code": error.get("code") if error else None,
+                "error_message": error.get("message") if error else None,
                 "stage_data": stage_data or None, "priority": flat.get("priority"),
             })
         skey = path_key(source)
         sources[skey] = {"case_id": case_id, "path_key": skey, "path": source, "item_count": len(records)}
     with db.session() as s:
         if contents:
-            s.execute(_insert(db, Content).on_conflict_do_nothing(index_elements=["sha256"]), list(contents.values()))
+            s.execute(dialect_insert(db, Content).on_conflict_do_nothing(index_elements=["sha256"]), list(contents.values()))
         if facts:
-            stmt = _insert(db, Fact)
+            stmt = dialect_insert(db, Fact)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["sha256", "extractor"],
                 set_={"version": stmt.excluded.version, "data": stmt.excluded.data,
@@ -73,9 +86,9 @@ def write_sources(db: Database, case_id: int, batch: Sequence[tuple[str, Sequenc
             )
             s.execute(stmt, list(facts.values()))
         if items:
-            s.execute(_insert(db, ItemRow).on_conflict_do_nothing(index_elements=["case_id", "path_key"]), list(items.values()))
+            s.execute(dialect_insert(db, ItemRow).on_conflict_do_nothing(index_elements=["case_id", "path_key"]), list(items.values()))
         if sources:
-            s.execute(_insert(db, SourceRow).on_conflict_do_nothing(index_elements=["case_id", "path_key"]), list(sources.values()))
+            s.execute(dialect_insert(db, SourceRow).on_conflict_do_nothing(index_elements=["case_id", "path_key"]), list(sources.values()))
         if then is not None:
             then(s)
 
@@ -93,7 +106,7 @@ def item_ids(s: Session, case_id: int, paths: Iterable[str], chunk: int = 500) -
     return ids
 
 
-def iter_records(db: Database, case_id: int, chunk: int = 1000) -> Iterator[Record]:
+def iter_records(db: Database, case_id: int, chunk: int = 1000) -> Iterator[ItemRecord]:
     """Every item record of a case in the order they were stored, rebuilt from items + facts."""
     last_id = 0
     while True:
@@ -103,15 +116,22 @@ def iter_records(db: Database, case_id: int, chunk: int = 1000) -> Iterator[Reco
             if not rows:
                 return
             shas = {r.sha256 for r in rows if r.sha256}
-            facts: dict[str, dict[str, dict[str, Any]]] = {}
+            facts: dict[str, dict[str, FactEntry]] = {}
             if shas:
                 for f in s.scalars(select(Fact).where(Fact.sha256.in_(shas)).order_by(Fact.extractor)):
-                    error = {"code": f.error_code, "message": f.error_message} if f.error_code else None
-                    facts.setdefault(f.sha256, {})[f.extractor] = {"version": f.version, "data": f.data, "error": error}
+                    facts.setdefault(f.sha256, {})[f.extractor] = {
+                        "version": f.version, "data": f.data, "error": _error(f.error_code, f.error_message)}
         for r in rows:
-            error = {"code": r.error_code, "message": r.error_message} if r.error_code else None
+            error = _error(r.error_code, r.error_message)
             yield flatten(r.path, r.size, r.media_type, error, facts.get(r.sha256, {}) if r.sha256 else {}, r.stage_data)
         last_id = rows[-1].id
+
+
+def _error(code: str | None, message: str | None) -> ItemErrorDict | None:
+    """A stored ``error_code``/``error_message`` pair as the record's ``error`` (None: no error).
+
+    :func:`write_sources` stores both from an :class:`ItemErrorDict`, so a code comes with its message."""
+    return {"code": code, "message": cast(str, message)} if code else None
 
 
 def duplicate_groups(db: Database, case_id: int, limit: int = 500) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, TypedDict
 
 from ..errors import UsageError
 from ..jsonl import JsonlError, read_jsonl, strict
@@ -81,6 +81,14 @@ class Signal:
         return SharedSignal(self.type, self.value, self.category, float(self.confidence), provenance="",
                             source=self.source, confirmed_at=self.confirmed_at, platform=self.platform,
                             handle=self.handle, note=self.note)
+
+
+class _Confirmation(TypedDict):
+    """The fields every signal of one reviewer decision shares."""
+
+    confirmed_by: str
+    confirmed_at: str | None
+    note: str
 
 
 @dataclass(frozen=True)
@@ -220,16 +228,16 @@ def signals_from_scan(out_dir: str | Path, decisions: dict[tuple[str, str], Deci
         if dec.decision != "confirmed":
             continue
         conf = dec.confidence if dec.confidence is not None else 1.0
-        common = dict(confirmed_by=dec.reviewer, confirmed_at=dec.decided_at, note=dec.note)
+        common: _Confirmation = {"confirmed_by": dec.reviewer, "confirmed_at": dec.decided_at, "note": dec.note}
         if subject == "account":
-            rec = accounts.get(value)
-            if rec is None:
+            acc = accounts.get(value)
+            if acc is None:
                 continue
-            ev = [f"risk {rec.get('risk', 0):.2f}", f"{rec.get('flagged_posts', 0)} flagged posts"]
-            if rec.get("network"):
-                ev.append(f"network {rec['network']}")
-            out.append(Signal("account", value, dec.category or "trade", conf, label, platform=rec["platform"],
-                              handle=rec.get("handle") or None, evidence=ev, **common))
+            ev = [f"risk {acc.get('risk', 0):.2f}", f"{acc.get('flagged_posts', 0)} flagged posts"]
+            if acc.get("network"):
+                ev.append(f"network {acc['network']}")
+            out.append(Signal("account", value, dec.category or "trade", conf, label, platform=acc["platform"],
+                              handle=acc.get("handle") or None, evidence=ev, **common))
         elif subject == "url":
             net = dest_net.get(value)
             if net is None:

@@ -420,8 +420,8 @@ class AccountGraph:
             if parent.get(node) is None:
                 if node in base:
                     step["reason"] = base[node][1]
-                elif node in self.entities and self.entities[node].seed:
-                    step["reason"] = self.entities[node].seed.get("source", "seed")
+                elif node in self.entities and (seed := self.entities[node].seed):
+                    step["reason"] = seed.get("source", "seed")
             chain.append(step)
             node = parent.get(node)
             guard += 1
@@ -431,7 +431,7 @@ class AccountGraph:
     def _network_doc(self, nid: str, comp: set[str], members: list[str], flagged: bool,
                      base: dict[str, tuple[float, str]], risk: dict[str, float], hubs: dict[str, _Entity],
                      g: nx.Graph) -> dict[str, Any]:
-        accounts = []
+        accounts: list[dict[str, Any]] = []
         evidence: list[dict[str, Any]] = []
         platforms: dict[str, int] = {}
         for m in members:

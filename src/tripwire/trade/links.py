@@ -341,8 +341,8 @@ def classify_url(
         path = path.lower()
     url = f"https://{host}{port}{path}" + (f"?{query}" if query else "")
     if platform is None:
-        dest = f"https://{host}{port}{path}" if (path or query) else f"https://{host}{port}"
-        return Link(url, raw, host, "other", destination=dest, obfuscated=obfuscated, field=field,
+        whole = f"https://{host}{port}{path}" if (path or query) else f"https://{host}{port}"
+        return Link(url, raw, host, "other", destination=whole, obfuscated=obfuscated, field=field,
                     start=start, end=end)
     account, dest = _account(platform, domain or host, sub, path, query)
     if dest is None and (path or (sub and sub not in platform.reserved)):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Mapping, ClassVar
 
 from ..hamming import hamming_hex, hex_to_codes
 
@@ -124,7 +124,7 @@ class SignalType:
     def min_quality_for(self, bank: Any) -> int:
         return self.min_quality
 
-    def queries(self, record: dict[str, Any], settings: "BankSettings") -> list[Query]:
+    def queries(self, record: Mapping[str, Any], settings: "BankSettings") -> list[Query]:
         """The values an item record offers for matching: by default the record's field named after the type."""
         value = self.valid(record.get(self.name)) if record.get(self.name) else None
         if value is None or self.matching is None:

@@ -9,7 +9,7 @@ and quality floor (``bank create --pdq-radius/--min-quality``, defaults 31 and 5
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..pdq_labels import TRIMMED_LABELS, UNLETTERBOX
 from .base import Query, SignalType
@@ -41,7 +41,7 @@ class PdqSignal(SignalType):
     def min_quality_for(self, bank: Any) -> int:
         return int(bank.min_quality)
 
-    def queries(self, record: dict[str, Any], settings: "BankSettings") -> list[Query]:
+    def queries(self, record: Mapping[str, Any], settings: "BankSettings") -> list[Query]:
         """The plain hash, the rotation/flip variants and the trimmed image's hashes, as ``settings`` allow."""
         quality = record.get("pdq_quality")
         trimmed_quality = record.get("pdq_unletterbox_quality")
