@@ -399,8 +399,10 @@ def match_command(
         results.append({**query, **result.as_dict()})
 
     for h in pdq:
-        value = h.strip().lower()
-        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        from ..signals.registry import registry
+
+        value = registry.get("pdq").valid(h)
+        if value is None:
             _fail(f"--pdq {h!r} is not 64 hex characters")
         emit({"query": {"pdq": value, "quality": quality}}, matcher.match(pdq=[PdqQuery("original", value, quality)]))
     for kind, values in (("sha256", sha256), ("sha1", sha1), ("md5", md5)):

@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from .models import EvidenceItem, EvidenceObject
 from ..review import audit
+from ..signals.registry import registry
 
 KEY_ENV = "TRIPWIRE_EVIDENCE_KEY"
 KEY_FILE_ENV = "TRIPWIRE_EVIDENCE_KEY_FILE"
@@ -123,8 +124,8 @@ def key_fingerprint(key: bytes) -> str:
 
 
 def check_sha256(value: str) -> str:
-    sha = (value or "").strip().lower()
-    if not _SHA256.match(sha):
+    sha = registry.get("sha256").valid(value or "")
+    if sha is None:
         raise EvidenceError(f"{value!r} is not a SHA-256 (64 hex characters)")
     return sha
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from ..media.sniff import SNIFF_BYTES, sniff
 from ..review import audit
+from ..signals.registry import registry
 from ..store.db import Database
 from ..store.models import ItemRow
 
@@ -56,8 +57,8 @@ class DirectoryMedia:
         self.db = db
 
     def _path(self, sha256: str) -> Path | None:
-        sha = (sha256 or "").lower()
-        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        sha = registry.get("sha256").valid(sha256 or "")
+        if sha is None:
             return None
         return self.root / sha
 

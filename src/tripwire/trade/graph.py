@@ -38,6 +38,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..signals.hamming import hex_to_words, popcount
+from ..signals.registry import registry
 from .normalise import fold_light
 from .posts import PostResult
 
@@ -125,14 +126,6 @@ class _Entity:
     seed: dict[str, Any] | None = None
 
 
-_HEX_LEN = {"sha256": 64, "md5": 32, "pdq": 64}
-_HEXCHARS = frozenset("0123456789abcdef")
-
-
-def _is_hex(v: str) -> bool:
-    return all(c in _HEXCHARS for c in v)
-
-
 def _akey(platform: str, account_id: str) -> str:
     return f"{platform}\x1f{account_id}"
 
@@ -203,11 +196,8 @@ class AccountGraph:
         for m in post["media"]:
             quality = m.get("pdq_quality")
             for st in ("sha256", "md5", "pdq"):
-                v = m.get(st)
-                if not isinstance(v, str) or not v.strip():
-                    continue
-                v = v.strip().lower()
-                if len(v) != _HEX_LEN[st] or not _is_hex(v):
+                v = registry.get(st).valid(m.get(st)) if isinstance(m.get(st), str) else None
+                if v is None:
                     continue
                 if st == "pdq" and isinstance(quality, (int, float)) and quality < self.config.pdq_min_quality:
                     continue
