@@ -18,6 +18,14 @@ from .errors import UsageError
 
 MiB = 1024 * 1024
 
+#: memory the decoded pixels of one item may take, all copies together (issue 11: a 570 KB PNG declaring
+#: 14000x14000 pixels peaked at 6.1 GB); ``Limits.max_decode_pixels`` is derived from it
+DECODE_MEMORY_BUDGET = 1024 * MiB
+#: peak bytes per decoded pixel on the hashing path, all held at once: the decode (up to 4, RGBA) + its RGB
+#: conversion (3) + the array PDQ reads (3) + one turned copy for the rotation passes (3) + pdqhash's two float32
+#: working buffers (8), rounded up to leave room for a stealth/watermark reader's array
+PEAK_BYTES_PER_PIXEL = 24
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -25,8 +33,16 @@ class Limits:
 
     #: files (and archive members) larger than this are digested but not decoded
     max_decode_bytes: int = 256 * MiB
-    #: images declaring more pixels than this are refused before decoding (Pillow's own cap also applies)
+    #: images declaring more pixels than this are refused before decoding (Pillow's own cap also applies);
+    #: a bound on decoding *time* (memory is bounded by ``max_decode_pixels`` whatever the size)
     max_pixels: int = 200_000_000
+    #: the most pixels held decoded for one item: ``DECODE_MEMORY_BUDGET // PEAK_BYTES_PER_PIXEL`` (44.7
+    #: million; 1 GiB / 24 bytes), so one item's pixels stay within the budget and a worker's peak RSS within
+    #: ~1.5 GB (bench/memory.py). Larger images are decoded reduced for hashing (JPEG: DCT scaling; PNG: strip
+    #: by strip, box-reduced), refused as ``too_large`` by the exact-pixel readers (stealth copies, signatures)
+    #: and, in formats without a reduced decoder (WebP, GIF, TIFF, HEIC ...), refused outright. Lowering it
+    #: lowers the memory proportionally; raise it with the budget: ~24 bytes a pixel.
+    max_decode_pixels: int = DECODE_MEMORY_BUDGET // PEAK_BYTES_PER_PIXEL
     #: archive members larger than this (uncompressed) are not read
     max_member_bytes: int = 512 * MiB
     #: total uncompressed bytes read from one top-level archive, nested archives included

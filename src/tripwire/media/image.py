@@ -1,4 +1,13 @@
-"""Open images safely: pixel caps before decoding, clear error codes, EXIF orientation applied.
+"""Open images safely: pixel caps before decoding, bounded memory, clear error codes, EXIF orientation applied.
+
+**Memory.** Two caps (``config.Limits``): ``max_pixels`` refuses an image by its declared size before any
+pixel is decoded; ``max_decode_pixels`` (sized from a memory budget) is the most pixels ever held decoded for
+one item. Images within it decode at full resolution as always (hashes unchanged). Larger ones are decoded
+*reduced* for hashing and the pixel readers (:func:`load_oriented`, :func:`load_preview`): JPEGs in draft mode
+(the DCT scales by 1/2, 1/4 or 1/8), PNGs strip by strip with a box reduction (:mod:`tripwire.media.reduced`),
+other formats refused with ``too_large``; :func:`load_full` (the exact stored grid, for stealth copies,
+signatures and watermarks) refuses them. Conversions never hold two full-size copies: RGB conversion runs
+before the orientation transpose (they commute) and composites transparency strip by strip.
 
 The decoder only ever sees the *pixel view* of a file (:mod:`tripwire.media.pixelview`): the bytes minus the
 metadata carriers (PNG text/EXIF/ICC chunks, JPEG APPn/COM segments) that Pillow would otherwise parse on the
@@ -20,6 +29,8 @@ from .pixelview import exif_orientation, pixel_view
 from .sniff import is_image
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..config import Limits
 
 try:  # HEIC/HEIF/AVIF support is optional at runtime but installed by default
@@ -119,9 +130,81 @@ def _load(img: Image.Image) -> Image.Image:
     return img
 
 
+def _over_budget(item: Decodable, img: Image.Image) -> bool:
+    width, height = img.size
+    return width * height > item.limits.max_decode_pixels
+
+
 def load_full(item: Decodable) -> Image.Image:
-    """Decode every pixel at full resolution (no orientation applied: the stored pixel grid)."""
-    return _load(open_image(item))
+    """Decode every pixel at full resolution (no orientation applied: the stored pixel grid).
+
+    Refused with ``too_large`` above ``limits.max_decode_pixels``: the exact grid of a larger image would not
+    fit the memory budget (the hashing path decodes those reduced instead, see :func:`load_oriented`).
+    """
+    img = open_image(item)
+    if _over_budget(item, img):
+        width, height = img.size
+        raise ItemError(
+            "too_large",
+            f"{width}x{height} = {width * height} pixels is over the full-resolution decode cap of "
+            f"{item.limits.max_decode_pixels} (limits.max_decode_pixels)",
+        )
+    return _load(img)
+
+
+def _shared_full(item: Decodable) -> Image.Image | None:
+    """The item's cached full decode (``Item.decoded()``), when there is one."""
+    return getattr(item, "_decoded", None)
+
+
+#: an over-budget PNG decoded for hashing (``min_size``) is reduced to about this many times ``min_size`` on its
+#: short side when that is smaller than the budget allows: PDQ filters down to 64x64 anyway, and hashing the
+#: smaller image is much faster
+HASH_OVERSAMPLE = 4
+
+
+def _load_reduced(item: Decodable, img: Image.Image, min_size: int | None = None) -> Image.Image:
+    """``img`` (opened, over the decode budget) decoded reduced to at most ``max_decode_pixels``, RGB, stored grid.
+
+    With ``min_size`` (decoding for hashing), JPEGs are drafted exactly as within the budget, and PNGs reduced
+    down to about ``HASH_OVERSAMPLE * min_size`` on the short side.
+    """
+    from PIL import JpegImagePlugin
+
+    from .reduced import decode_png_reduced, reduce_factor
+
+    width, height = img.size
+    budget = item.limits.max_decode_pixels
+    if isinstance(img, JpegImagePlugin.JpegImageFile):
+        if min_size and img.format == "JPEG":
+            img.draft("RGB", (min(width, min_size), min(height, min_size)))
+            if img.size[0] * img.size[1] <= budget:
+                out = _load(img)
+                return out if out.mode == "RGB" else _to_rgb(out)
+        scale = 1
+        while scale < 8 and -(-width // scale) * -(-height // scale) > budget:
+            scale *= 2
+        if -(-width // scale) * -(-height // scale) <= budget:
+            img.draft("RGB", (width // scale, height // scale))
+            out = _load(img)
+            return out if out.mode == "RGB" else _to_rgb(out)
+    elif img.format == "PNG" and item._pixel_view is not None:
+        factor = reduce_factor(width, height, budget)
+        if min_size:
+            factor = max(factor, min(width, height) // (HASH_OVERSAMPLE * min_size))
+        try:
+            return decode_png_reduced(item._pixel_view, img, factor, _to_rgb)
+        except ItemError:
+            raise
+        except MemoryError as exc:
+            raise ItemError("decompression_bomb", "out of memory while decoding") from exc
+        except Exception as exc:
+            raise ItemError("decode_error", f"cannot decode image: {exc}") from exc
+    raise ItemError(
+        "too_large",
+        f"{width}x{height} {img.format or 'image'} = {width * height} pixels is over the decode cap of {budget} "
+        "(limits.max_decode_pixels) and cannot be decoded reduced",
+    )
 
 
 def orientation(img: Image.Image) -> int:
@@ -163,29 +246,80 @@ def load_oriented(item: Decodable, min_size: int | None = None) -> Image.Image:
 def _decode_oriented(item: Decodable, min_size: int | None) -> Image.Image:
     img = open_image(item)
     turn = orientation(img)
-    if min_size and img.format == "JPEG":
+    if _over_budget(item, img):
+        img = _load_reduced(item, img, min_size)
+    elif min_size and img.format == "JPEG":
         w, h = img.size
         target = (min(w, min_size), min(h, min_size))
         img.draft("RGB", target)
-    img = _load(img)
+        img = _load(img)
+    else:
+        shared = _shared_full(item)  # the full decode another reader already holds: not a second copy
+        img = shared if shared is not None else _load(img)
+    # RGB first, then the turn: both are per-pixel, so the order changes no pixel, and converting first means
+    # the transpose copies 3 bytes a pixel, not 4 (RGBA) or 8 (I)
+    if img.mode != "RGB":
+        img = _to_rgb(img)
     if turn != 1:
         # the table, not ImageOps.exif_transpose: that re-reads and re-serialises the EXIF, which can fail
         img = img.transpose(_TRANSPOSE[turn])
-    if img.mode != "RGB":
-        img = _to_rgb(img)
     return img
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """Convert any mode to RGB; transparency is composited on white so padding hashes consistently."""
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        import numpy as np
+def load_preview(item: Decodable, mode: str, size: tuple[int, int]) -> Image.Image:
+    """The stored grid (no orientation) cheaply decoded at no less than about ``size``, for ``.convert(mode)``.
 
-        arr = np.asarray(img, dtype=np.float64)
-        peak = arr.max() or 1.0
-        return Image.fromarray((arr * (255.0 / peak)).astype("uint8")).convert("RGB")
+    JPEGs are drafted (``img.draft(mode, size)``); others decode at full resolution within the decode budget and reduced
+    (RGB) beyond it. For comparisons that look at a few pixels (the EXIF thumbnail check). Not shared: the
+    caller may modify it only after a copy.
+    """
+    img = open_image(item)
+    if _over_budget(item, img):
+        return _load_reduced(item, img)
+    if img.format == "JPEG":
+        img.draft(mode, size)
+        return _load(img)
+    shared = _shared_full(item)
+    return shared if shared is not None else _load(img)
+
+
+#: pixels converted at a time by the strip-wise conversions of :func:`_to_rgb`
+_STRIP_PIXELS = 1 << 20
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any mode to RGB; transparency is composited on white so padding hashes consistently.
+
+    Per-pixel conversions with full-size intermediates (compositing, 16-bit scaling) run strip by strip into
+    the RGB result, so converting holds the source and the result, never two more copies.
+    """
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        return _by_strips(img, _composite_on_white)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        peak = float(img.getextrema()[1]) or 1.0  # type: ignore[arg-type]
+        return _by_strips(img, lambda strip: _scale_to_rgb(strip, peak))
     return img.convert("RGB")
+
+
+def _by_strips(img: Image.Image, convert: "Callable[[Image.Image], Image.Image]") -> Image.Image:
+    width, height = img.size
+    rows = max(1, _STRIP_PIXELS // max(1, width))
+    if rows >= height:
+        return convert(img)
+    out = Image.new("RGB", img.size)
+    for top in range(0, height, rows):
+        out.paste(convert(img.crop((0, top, width, min(height, top + rows)))), (0, top))
+    return out
+
+
+def _composite_on_white(img: Image.Image) -> Image.Image:
+    rgba = img.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _scale_to_rgb(img: Image.Image, peak: float) -> Image.Image:
+    import numpy as np
+
+    arr = np.asarray(img, dtype=np.float64)
+    return Image.fromarray((arr * (255.0 / peak)).astype("uint8")).convert("RGB")

@@ -46,7 +46,11 @@ class Item:
         return open_image(self)
 
     def decoded(self) -> "Image.Image":
-        """The full-resolution decoded image, decoded once and shared by the extractors that need it."""
+        """The full-resolution decoded image, decoded once and shared by the extractors that need it.
+
+        Raises ``ItemError("too_large")`` above ``limits.max_decode_pixels`` (the memory budget); the hashing
+        path (:func:`tripwire.media.image.load_oriented`) decodes such images reduced instead.
+        """
         if self._decoded is None:
             from .image import load_full
 

@@ -212,6 +212,10 @@ def _content_box(gray: np.ndarray) -> tuple[int, int, int, int]:
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
+#: EXIF thumbnails are about 160x120; one declaring more pixels than this is not decoded (a decompression bomb)
+THUMBNAIL_MAX_PIXELS = 1 << 20
+
+
 def thumbnail_facts(tiff: bytes, item: Any | None) -> dict[str, Any]:
     """Is there an embedded thumbnail, and does it still look like the main image?
 
@@ -229,6 +233,9 @@ def thumbnail_facts(tiff: bytes, item: Any | None) -> dict[str, Any]:
         return facts
     try:
         with Image.open(io.BytesIO(thumb)) as t:
+            if t.size[0] * t.size[1] > THUMBNAIL_MAX_PIXELS:  # a few KB of JPEG can declare gigapixels
+                facts["problem"] = f"thumbnail declares {t.size[0]}x{t.size[1]} pixels: not decoded"
+                return facts
             t.load()
             facts["width"], facts["height"] = t.size
             tg = np.asarray(t.convert("L"), dtype=np.float64)
@@ -238,10 +245,10 @@ def thumbnail_facts(tiff: bytes, item: Any | None) -> dict[str, Any]:
     if item is None:
         return facts
     try:
-        img = item.open_image()
-        if img.format == "JPEG":
-            img.draft("L", (max(64, t.size[0] * 2), max(64, t.size[1] * 2)))
-        main = img.convert("L")
+        from ..media.image import load_preview
+
+        # JPEG: drafted to about twice the thumbnail; others within the decode budget, reduced beyond it
+        main = load_preview(item, "L", (max(64, t.size[0] * 2), max(64, t.size[1] * 2))).convert("L")
         x0, y0, x1, y1 = _content_box(tg)
         tcrop = Image.fromarray(tg[y0:y1, x0:x1].astype("uint8"))
         a = np.asarray(tcrop.resize((16, 16), Image.Resampling.BILINEAR), dtype=np.float64).ravel()

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Literal, overload
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from .models import Case
 
 DEFAULT_DB = "tripwire.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: key of the PostgreSQL advisory lock that serialises concurrent migrations of one database
+_PG_MIGRATION_LOCK = 0x7472_6970_7769_7265 & 0x7FFF_FFFF_FFFF_FFFF  # "tripwire"
+_REVISION_RE = re.compile(r"""^revision\s*(?::[^=]*)?=\s*["']([^"']+)["']""", re.M)
+_DOWN_RE = re.compile(r"^down_revision\s*(?::[^=]*)?=\s*(.+)$", re.M)
 
 
 class DatabaseError(Exception):
@@ -46,6 +53,55 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_transactional_ddl(dbapi_connection: Any, _record: Any) -> None:
+    """Stop pysqlite from managing transactions, so that the ``BEGIN`` below covers DDL too.
+
+    pysqlite's legacy transaction control opens a transaction only before INSERT/UPDATE/DELETE: every
+    ``CREATE TABLE`` of a migration ran in autocommit mode, so a process killed half-way through the first
+    migration left tables without the ``alembic_version`` row that says they exist, and every later run failed
+    with "table cases already exists" (issue 11). SQLAlchemy's documented recipe for SQLite transactional DDL.
+    """
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin_immediate(connection: Connection) -> None:
+    # IMMEDIATE takes the write lock now: two processes migrating one new file wait for each other (busy_timeout)
+    # instead of both creating the same tables
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@lru_cache(maxsize=1)
+def script_heads() -> frozenset[str]:
+    """The head revision(s) of the migration scripts, read from their text (no Alembic import, no module load).
+
+    Used only to skip Alembic when a database is already up to date; anything unexpected returns an empty
+    set, and the caller then lets Alembic decide.
+    """
+    revisions: set[str] = set()
+    downs: set[str] = set()
+    try:
+        for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+            source = path.read_text(encoding="utf-8")
+            found = _REVISION_RE.search(source)
+            down = _DOWN_RE.search(source)
+            if found is None or down is None:
+                return frozenset()
+            revisions.add(found.group(1))
+            downs.update(re.findall(r"""["']([^"']+)["']""", down.group(1)))
+    except OSError:
+        return frozenset()
+    return frozenset(revisions - downs)
+
+
+def stored_revisions(connection: Connection) -> frozenset[str] | None:
+    """The revision(s) in ``alembic_version``, or None when the table is missing or unreadable."""
+    try:
+        rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except SQLAlchemyError:
+        return None
+    return frozenset(str(r) for r in rows)
+
+
 class Database:
     """An engine plus a session factory, migrated to the newest schema on open."""
 
@@ -63,18 +119,53 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def is_current(self) -> bool:
+        """Whether the schema is at the scripts' head (a quick read; no Alembic)."""
+        heads = script_heads()
+        if not heads:
+            return False
+        try:
+            with self.engine.connect() as connection:
+                return stored_revisions(connection) == heads
+        except SQLAlchemyError:
+            return False
+
     def migrate(self) -> None:
+        """Bring the schema to the newest revision, atomically: all of it or, after a crash, none of it.
+
+        Skipped without loading Alembic when the stored revision already is the head. Otherwise the whole
+        upgrade runs in one transaction: PostgreSQL has transactional DDL (and an advisory lock serialises
+        concurrent migrators); SQLite gets it from a connection whose transactions tripwire opens itself
+        (``BEGIN IMMEDIATE``), since pysqlite's own transaction handling leaves DDL in autocommit.
+        """
+        if self.is_current():
+            return
+        try:
+            if self.dialect == "sqlite":
+                engine = create_engine(self.engine.url, poolclass=NullPool)
+                event.listen(engine, "connect", _sqlite_pragmas)
+                event.listen(engine, "connect", _sqlite_transactional_ddl)
+                event.listen(engine, "begin", _sqlite_begin_immediate)
+                try:
+                    self._upgrade(engine)
+                finally:
+                    engine.dispose()
+            else:
+                self._upgrade(self.engine)
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot open database {self.engine.url!r}: {exc.__class__.__name__}: {exc}") from exc
+
+    def _upgrade(self, engine: Engine) -> None:
         from alembic import command
         from alembic.config import Config as AlembicConfig
 
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
-        try:
-            with self.engine.begin() as connection:
-                cfg.attributes["connection"] = connection
-                command.upgrade(cfg, "head")
-        except SQLAlchemyError as exc:
-            raise DatabaseError(f"cannot open database {self.engine.url!r}: {exc.__class__.__name__}: {exc}") from exc
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
 
     @contextmanager
     def session(self) -> Iterator[Session]:
