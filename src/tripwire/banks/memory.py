@@ -7,8 +7,6 @@ types and matched by the same :class:`~tripwire.match.matcher.Matcher` as ``trip
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine
-from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from ..store.db import Database
@@ -19,8 +17,5 @@ class MemoryDatabase(Database):
     database, so all sessions share one connection (StaticPool)."""
 
     def __init__(self) -> None:
-        super().__init__("sqlite://")
-        self.engine.dispose()
-        self.engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        super().__init__("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
         self.migrate()

@@ -137,7 +137,7 @@ def find_exif(data: bytes) -> bytes | None:
             length = struct.unpack(">I", data[pos : pos + 4])[0]
             ctype = data[pos + 4 : pos + 8]
             if ctype == b"eXIf":
-                return _strip_exif_header(data[pos + 8 : pos + 8 + length])
+                return strip_exif_header(data[pos + 8 : pos + 8 + length])
             if ctype == b"IEND":
                 break
             pos += 12 + length
@@ -159,7 +159,7 @@ def find_exif(data: bytes) -> bytes | None:
                 break
             body = data[pos + 4 : pos + 2 + length]
             if marker == 0xE1 and body.startswith(b"Exif\x00"):
-                return _strip_exif_header(body)
+                return strip_exif_header(body)
             pos += 2 + length
         return None
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -168,13 +168,14 @@ def find_exif(data: bytes) -> bytes | None:
             ctype = data[pos : pos + 4]
             length = struct.unpack("<I", data[pos + 4 : pos + 8])[0]
             if ctype == b"EXIF":
-                return _strip_exif_header(data[pos + 8 : pos + 8 + length])
+                return strip_exif_header(data[pos + 8 : pos + 8 + length])
             pos += 8 + length + (length & 1)
         return None
     return None
 
 
-def _strip_exif_header(raw: bytes) -> bytes:
+def strip_exif_header(raw: bytes) -> bytes:
+    """A TIFF-structured EXIF block without the ``Exif\\0\\0`` marker that JPEG APP1, PNG and WebP may carry."""
     if raw.startswith(b"Exif\x00\x00"):
         return raw[6:]
     if raw.startswith(b"Exif\x00"):

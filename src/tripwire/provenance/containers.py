@@ -29,6 +29,8 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
+from ..media.pixelview import strip_exif_header
+
 #: one text value (PNG chunk, comment, XMP packet) is cut at this many bytes
 MAX_TEXT_BYTES = 4 * 1024 * 1024
 #: all text kept from one file, summed
@@ -113,14 +115,6 @@ def _inflate_text(raw: bytes, budget: _Budget, what: str) -> bytes | None:
     return budget.take(out, what)
 
 
-def _strip_exif_header(raw: bytes) -> bytes:
-    if raw.startswith(b"Exif\x00\x00"):
-        return raw[6:]
-    if raw.startswith(b"Exif\x00"):
-        return raw[5:]
-    return raw
-
-
 def _text_room(bundle: MetadataBundle) -> bool:
     """May one more text chunk be kept? Notes (once) when the cap is reached."""
     if len(bundle.text) < MAX_TEXT_ENTRIES:
@@ -192,7 +186,7 @@ def _png(data: bytes, bundle: MetadataBundle, budget: _Budget) -> None:
                     _add_text(bundle, keyword, text)
             elif ctype == b"eXIf":
                 if bundle.exif is None:
-                    bundle.exif = _strip_exif_header(body)
+                    bundle.exif = strip_exif_header(body)
             elif ctype == b"iCCP" and not icc_seen:
                 icc_seen = True
                 _check_iccp(body, bundle)
@@ -251,7 +245,7 @@ def _jpeg(data: bytes, bundle: MetadataBundle, budget: _Budget) -> None:
         pos += 2 + length
         if marker == 0xE1:
             if body.startswith(b"Exif\x00") and bundle.exif is None:
-                bundle.exif = _strip_exif_header(body)
+                bundle.exif = strip_exif_header(body)
             elif body.startswith(_XMP_SIG):
                 kept = budget.take(body[len(_XMP_SIG) :], "XMP packet")
                 if kept is not None:
@@ -287,7 +281,7 @@ def _webp(data: bytes, bundle: MetadataBundle, budget: _Budget) -> None:
         body = data[pos + 8 : pos + 8 + length]
         pos += 8 + length + (length & 1)
         if ctype == b"EXIF" and bundle.exif is None:
-            bundle.exif = _strip_exif_header(body)
+            bundle.exif = strip_exif_header(body)
         elif ctype == b"XMP ":
             kept = budget.take(body, "XMP packet")
             if kept is not None:
@@ -316,7 +310,7 @@ def _via_pillow(data: bytes, bundle: MetadataBundle, budget: _Budget) -> None:
                     bundle.exif = data  # a TIFF file is itself the EXIF structure
             exif = info.get("exif")
             if isinstance(exif, bytes) and bundle.exif is None:
-                bundle.exif = _strip_exif_header(exif)
+                bundle.exif = strip_exif_header(exif)
             xmp = info.get("xmp") or info.get("XML:com.adobe.xmp")
             if xmp and img.format != "TIFF":
                 raw = xmp if isinstance(xmp, bytes) else str(xmp).encode("utf-8")

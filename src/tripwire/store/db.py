@@ -105,10 +105,11 @@ def stored_revisions(connection: Connection) -> frozenset[str] | None:
 class Database:
     """An engine plus a session factory, migrated to the newest schema on open."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        """``engine_options`` go to :func:`sqlalchemy.create_engine` (a pool class for an in-memory database)."""
         self.url = url
         try:
-            self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
+            self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True, **engine_options)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise DatabaseError(f"cannot use database {url!r}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
