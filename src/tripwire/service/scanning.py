@@ -29,7 +29,7 @@ from ..pipeline.stages import Stage
 from ..pipeline.worker import SourceProcessor
 from ..policy.policy import Policy, most_severe
 from ..policy.stage import PolicyStage
-from ..records import RawRecord
+from ..records import RawRecord, shown
 from ..review.models import ItemContext
 from ..store.db import Database
 
@@ -97,7 +97,7 @@ class Scanner:
         for f in files:
             records = []
             for _, flat, _ in f["rows"]:
-                rec = dict(flat)
+                rec = dict(shown(flat))  # a member name that is not UTF-8 as \xNN (records.shown_path)
                 rec["item_id"] = ids.get(flat["path"])
                 rec["action"] = flat["policy"]["action"]
                 records.append(rec)

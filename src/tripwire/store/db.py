@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..records import os_bytes
 from .models import Case
 
 DEFAULT_DB = "tripwire.db"
@@ -34,7 +35,8 @@ def resolve_url(db: str | None) -> str:
 
 
 def path_key(path: str) -> str:
-    return hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()
+    """sha256 of the path's exact bytes (a name that is not UTF-8 included): the rows' unique key."""
+    return hashlib.sha256(os_bytes(path)).hexdigest()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

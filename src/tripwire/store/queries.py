@@ -8,13 +8,18 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ..records import Record, flatten
+from ..records import Record, flatten, path_bytes, shown_path
 from .db import Database, path_key
 from .models import Content, Fact, ItemRow, SourceRow
 
 
 def _insert(db: Database, table):
     return (postgresql.insert if db.dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _shown(text: str | None) -> str | None:
+    """A message that may quote a path: stored as valid UTF-8 (see records.shown_path)."""
+    return None if text is None else shown_path(text)
 
 
 def done_sources(db: Database, case_id: int) -> set[str]:
@@ -49,18 +54,20 @@ def write_sources(db: Database, case_id: int, batch: Sequence[tuple[str, Sequenc
                     err = entry.get("error") or {}
                     facts[(sha, name)] = {
                         "sha256": sha, "extractor": name, "version": entry["version"], "data": entry.get("data") or {},
-                        "error_code": err.get("code"), "error_message": err.get("message"),
+                        "error_code": err.get("code"), "error_message": _shown(err.get("message")),
                     }
             err = flat.get("error") or {}
             key = path_key(flat["path"])
             items.setdefault(key, {
-                "case_id": case_id, "path_key": key, "path": flat["path"], "source_path": source,
+                "case_id": case_id, "path_key": key, "path": shown_path(flat["path"]), "path_raw": path_bytes(flat["path"]),
+                "source_path": shown_path(source),
                 "sha256": sha, "size": flat.get("size"), "media_type": flat.get("media_type"),
-                "error_code": err.get("code"), "error_message": err.get("message"),
+                "error_code": err.get("code"), "error_message": _shown(err.get("message")),
                 "stage_data": stage_data or None, "priority": flat.get("priority"),
             })
         skey = path_key(source)
-        sources[skey] = {"case_id": case_id, "path_key": skey, "path": source, "item_count": len(records)}
+        sources[skey] = {"case_id": case_id, "path_key": skey, "path": shown_path(source), "path_raw": path_bytes(source),
+                         "item_count": len(records)}
     with db.session() as s:
         if contents:
             s.execute(_insert(db, Content).on_conflict_do_nothing(index_elements=["sha256"]), list(contents.values()))
