@@ -8,6 +8,7 @@ checker can follow a record from the worker to the store.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping, TypedDict, cast
 
 
@@ -127,6 +128,61 @@ CORE_FIELDS = ("path", "size", "media_type", "width", "height", "md5", "sha1", "
 LATER_FIELDS = ("provenance", "generator", "matches", "priority", "priority_reason", "cluster")
 #: bookkeeping placed last
 TAIL_FIELDS = ("extractors", "case")
+
+#: a lone surrogate: an undecodable byte of a POSIX path (``os.fsdecode``'s ``surrogateescape``) or junk
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def shown_path(path: str) -> str:
+    """The display form of a path: valid UTF-8, every byte that was not UTF-8 written as ``\\xNN``.
+
+    Paths are bytes on POSIX. In memory tripwire keeps them as ``os.fsdecode`` does (undecodable bytes as
+    lone surrogates, lossless: the walker, tarfile and the records carry that form); everything written out
+    (the ``path`` columns, items.jsonl/csv/html, API responses, inspect) carries this form. It is not
+    reversible on its own (a name may contain a real ``\\x``): the store keeps the exact bytes beside it
+    (:func:`path_bytes`, the ``path_raw`` columns) and keys rows by a hash of those bytes.
+    """
+    return _SURROGATE.sub(_escape_surrogate, path) if _SURROGATE.search(path) else path
+
+
+def os_bytes(path: str) -> bytes:
+    """The exact bytes of a path (``os.fsencode``); a surrogate that no file system produced is kept as
+    its UTF-8 code units rather than refused."""
+    try:
+        return path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogatepass")
+
+
+def path_bytes(path: str) -> bytes | None:
+    """The exact bytes of a path that is not valid UTF-8, ``None`` when :func:`shown_path` is already exact."""
+    return os_bytes(path) if _SURROGATE.search(path) else None
+
+
+def stored_path(path: str, raw: bytes | None) -> str:
+    """The in-memory path back from its stored form (``path`` column, ``path_raw`` column)."""
+    return path if raw is None else raw.decode("utf-8", "surrogateescape")
+
+
+def shown(record: ItemRecord) -> ItemRecord:
+    """``record`` ready to be written out: its ``path`` and error message in display form
+    (:func:`shown_path`); the same object when nothing needs escaping."""
+    path, error = record.get("path"), record.get("error")
+    bad_path = isinstance(path, str) and _SURROGATE.search(path) is not None
+    bad_error = error is not None and isinstance(error.get("message"), str) and _SURROGATE.search(error["message"]) is not None
+    if not (bad_path or bad_error):
+        return record
+    out = cast(ItemRecord, dict(record))
+    if bad_path and isinstance(path, str):
+        out["path"] = shown_path(path)
+    if bad_error and error is not None:
+        out["error"] = {"code": error["code"], "message": shown_path(error["message"])}
+    return out
 
 
 def flatten(path: str, size: int | None, media_type: str | None, error: ItemErrorDict | Mapping[str, Any] | None,

@@ -36,9 +36,13 @@ def _visible(code: int) -> str:
 
 
 _TABLE = {code: _visible(code) for code in _UNSAFE}
+#: lone surrogates (a file name's bytes that are not UTF-8, as os.fsdecode keeps them) cannot be printed at
+#: all: written as the byte (``\xe9``) like records.shown_path does, any other as ``\udXXX``
+_TABLE.update({code: f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+               for code in range(0xD800, 0xE000)})
 #: for whole messages that tripwire itself laid out on several lines
 _TABLE_LINES = {code: text for code, text in _TABLE.items() if code != 0x0A}
-_TABLE_JSON = {code: f"\\u{code:04x}" for code in _UNSAFE if code >= 0x7F}
+_TABLE_JSON = {code: f"\\u{code:04x}" for code in (*_UNSAFE, *range(0xD800, 0xE000)) if code >= 0x7F}
 
 
 def safe_text(value: Any) -> str:

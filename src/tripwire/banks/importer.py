@@ -15,6 +15,7 @@ import io
 import json
 import os
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
@@ -121,6 +122,15 @@ class ProgressReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Rewinding (a reader starting over, see jsonl.parse_events) restarts the byte count too."""
+        pos = self._raw.seek(offset, whence)
+        self.consumed = pos
+        return pos
+
     def readinto(self, buffer) -> int:
         data = self._raw.read(len(buffer))
         n = len(data)
@@ -132,6 +142,47 @@ class ProgressReader(io.RawIOBase):
 
     def close(self) -> None:
         self._raw.close()
+        super().close()
+
+
+class Inflater(io.RawIOBase):
+    """A ``.gz`` stream that ends, instead of raising, where its data is corrupt or cut short.
+
+    Every byte decoded before the damage reaches the reader (a buffered reader that meets an exception
+    mid-fill would drop the bytes it already holds); ``error`` then says what was wrong and ``offset`` at
+    which byte of the decompressed data reading stopped. :func:`import_file` reports it as a row error.
+    """
+
+    def __init__(self, gz: gzip.GzipFile) -> None:
+        self._gz = gz
+        self.offset = 0
+        self.error: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self.error is None
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self.offset = self._gz.seek(offset, whence)
+        return self.offset
+
+    def readinto(self, buffer) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            data = self._gz.read1(len(buffer))
+        except (zlib.error, gzip.BadGzipFile, EOFError, OSError) as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            return 0
+        n = len(data)
+        buffer[:n] = data
+        self.offset += n
+        return n
+
+    def close(self) -> None:
+        self._gz.close()
         super().close()
 
 
@@ -148,7 +199,7 @@ def open_input(path: str | Path, progress: Callable[[int, int], None] | None = N
     counting = ProgressReader(raw, (lambda done: progress(done, total)) if progress else None)
     buffered = io.BufferedReader(counting, buffer_size=1 << 20)
     if p.suffix.lower() == ".gz":
-        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+        return io.BufferedReader(Inflater(gzip.GzipFile(fileobj=buffered, mode="rb")), buffer_size=1 << 16)
     return buffered
 
 
@@ -263,9 +314,20 @@ def import_file(store: BankStore, bank: str, path: str | Path, fmt: str | None =
         if fmt is None:
             fmt = detect_format(path, stream.peek(4096)[:4096] if hasattr(stream, "peek") else b"")
         details: dict[str, Any] = {}
-        entries = read_entries(fmt, stream, default_type, details)
+        entries = _with_damage(read_entries(fmt, stream, default_type, details), stream, details)
         return run_import(store, bank, entries, fmt, default_type=default_type, batch_size=batch_size,
                           error_sink=error_sink, on_batch=on_batch, details=details)
+
+
+def _with_damage(entries: Iterable[RawEntry | RowError], stream: IO[bytes],
+                 details: dict[str, Any]) -> Iterator[RawEntry | RowError]:
+    """``entries``, then a row error naming the byte where a ``.gz`` input turned out corrupt or cut short."""
+    yield from entries
+    inflater = getattr(stream, "raw", None)
+    if isinstance(inflater, Inflater) and inflater.error is not None:
+        details["truncated"] = True
+        yield RowError(f"byte {inflater.offset} of the decompressed data",
+                       f"corrupt or truncated .gz, reading stopped ({inflater.error}); rows before it were read")
 
 
 def label_of(bank: BankInfo, code: str | None) -> str | None:

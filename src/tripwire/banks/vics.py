@@ -22,6 +22,7 @@ from typing import IO, Any, Iterable, Iterator
 
 import ijson
 
+from ..jsonl import JsonDepthError, parse_events
 from .categories import to_vics_number
 from .entries import RawEntry, RowError
 from ..signals.registry import registry
@@ -31,6 +32,14 @@ CONTEXT_V2 = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/Defa
 CODE_ANNOTATION = "Category@tripwire.code"
 _ENVELOPES = {"odata.metadata": "v1", "@odata.context": "v2"}
 _TOP_LEVEL_DIGESTS = (("MD5", "md5"), ("SHA1", "sha1"), ("SHA256", "sha256"), ("PDQ", "pdq"))
+#: parse events one record (a Media, or a case outside its Media) may hold; a real Media has a few dozen
+MAX_RECORD_EVENTS = 100_000
+
+
+class _RecordTooLarge(Exception):
+    def __init__(self, position: str) -> None:
+        super().__init__(position)
+        self.position = position
 
 
 def media_entries(media: Any, position: str) -> Iterator[RawEntry | RowError]:
@@ -88,15 +97,24 @@ def read_vics(stream: IO[bytes], details: dict[str, Any] | None = None) -> Itera
     in_case = False
     number = 0  # Media seen so far (1-based record number)
 
-    def where() -> str:
+    def where(building: bool = False) -> str:
+        """The position of the last record finished, or with ``building`` of the one being read."""
+        n = number + 1 if building and (media_builder is not None or (record_builder is not None and not in_case)) else number
         base = "value" if record_prefix == "value.item" else ""
         if in_case:
-            return f"record {number} ({base}[{record_index}].Media[{media_index}])"
-        return f"record {number} ({base}[{record_index}])"
+            return f"record {n} ({base}[{record_index}].Media[{media_index}])"
+        return f"record {n} ({base}[{record_index}])"
 
-    events = ijson.parse(stream, use_float=True)
+    events = parse_events(stream)  # nesting capped (jsonl.MAX_DEPTH): a [[[[…]]]] file stops, not the host
+    held = 0  # events held by the record (or Media) being built
     try:
         for prefix, event, value in events:
+            if record_builder is not None or media_builder is not None:
+                held += 1
+                if held > MAX_RECORD_EVENTS:
+                    raise _RecordTooLarge(where(building=True))
+            else:
+                held = 0
             if prefix in _ENVELOPES and event == "string":
                 details["envelope"] = _ENVELOPES[prefix]
                 details["context"] = value
@@ -171,6 +189,14 @@ def read_vics(stream: IO[bytes], details: dict[str, Any] | None = None) -> Itera
     except ijson.JSONError as exc:
         message = " ".join(str(exc).split())  # yajl's messages span lines (snippet + caret)
         yield RowError(f"after record {number}", f"invalid JSON, reading stopped: {message[:300]}")
+        details["truncated"] = True
+    except JsonDepthError as exc:
+        yield RowError(where(building=True) if record_prefix is not None else "file",
+                       f"{exc}, reading stopped (records before it were read)")
+        details["truncated"] = True
+    except _RecordTooLarge as exc:
+        yield RowError(exc.position, f"record larger than {MAX_RECORD_EVENTS:,} JSON values, reading stopped "
+                                     "(records before it were read)")
         details["truncated"] = True
     if record_prefix is None and "truncated" not in details:
         yield RowError("file", "not a VICS file: no 'value' array (expected a VICS 2.0 JSON export)")

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..config import Config
 from ..media.walk import walk
-from ..records import ItemRecord, RawRecord
+from ..records import ItemRecord, RawRecord, shown
 from .pipeline import Pipeline, by_depth
 from .worker import new_record
 
@@ -20,4 +20,4 @@ def inspect_file(path: str, config: Config, db: Any | None = None) -> list[ItemR
             raws.append(new_record(source.path, source.path, error=source.error))
         else:
             raws.extend(pipeline.extract(source.path))
-    return sorted((flat for _, flat, _ in pipeline.finish(raws)), key=by_depth)
+    return [shown(flat) for flat in sorted((flat for _, flat, _ in pipeline.finish(raws)), key=by_depth)]

@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 
 from .. import __version__
 from ..errors import UsageError
+from ..records import stored_path
 from ..review import audit
 from ..review.decisions import latest_decisions
 from ..review.models import Decision
@@ -427,7 +428,7 @@ class Submitter:
                     return reader.read(s, sha, self.actor, reason=purpose)
             except EvidenceError:
                 pass  # purged or unreadable with this key: the original path may still be there
-        path = Path(item.path) if item is not None else None
+        path = Path(stored_path(item.path, item.path_raw)) if item is not None else None  # the exact bytes
         if path is not None and path.is_file():
             data = path.read_bytes()
             if hashlib.sha256(data).hexdigest() == sha:

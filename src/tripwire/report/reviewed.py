@@ -64,6 +64,8 @@ class ReviewedItem:
     record: ItemRecord
     decision: DecisionInfo
     context: dict[str, Any] = field(default_factory=dict)
+    #: the exact bytes of ``path`` when it is not UTF-8 (items.path_raw); ``path`` is then the display form
+    path_raw: bytes | None = None
 
     @property
     def md5(self) -> str | None:
@@ -146,7 +148,7 @@ def load_items(session: Session, item_ids: Sequence[int], decisions: dict[int, D
                 sha256=r.sha256 or _hex(record.get("sha256")), size=r.size, media_type=r.media_type,
                 scanned_at=r.scanned_at, record=record,
                 decision=DecisionInfo(d.id, d.decision, d.reviewer, d.note, d.bank, d.created_at),
-                context=_context(contexts.get(item_id)),
+                context=_context(contexts.get(item_id)), path_raw=r.path_raw,
             ))
     return out
 

@@ -19,8 +19,10 @@ from sqlalchemy import select
 
 from ..banks.importer import RawEntry, RowError
 from ..signals.registry import registry
-from ..banks.vics import media_entries
+from ..banks.vics import MAX_RECORD_EVENTS, media_entries
 from ..errors import UsageError
+from ..jsonl import JsonDepthError, parse_events
+from ..records import path_bytes, shown_path
 from ..store.db import Database, path_key
 from ..store.models import Content, ItemRow
 from ..store.queries import dialect_insert
@@ -30,6 +32,15 @@ from .models import Decision
 from .vics import IMPORT_NOTE, category_map, decision_from, join_media_file
 
 _BATCH = 1000
+
+
+class _Stopped(Exception):
+    """Reading stopped part-way (bad JSON, nesting or record size past the caps) at ``position``."""
+
+    def __init__(self, position: str, message: str) -> None:
+        super().__init__(message)
+        self.position = position
+        self.message = message
 
 
 def iter_media(stream: IO[bytes]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -45,8 +56,16 @@ def iter_media(stream: IO[bytes]) -> Iterator[tuple[str, dict[str, Any], dict[st
     case_fields: dict[str, Any] = {}
     rec_index = -1
     media_index = -1
+    held = 0  # events held by the record or Media being built (capped like the bank reader's)
     try:
-        for prefix, event, value in ijson.parse(stream, use_float=True):
+        for prefix, event, value in parse_events(stream):  # nesting capped (jsonl.MAX_DEPTH)
+            if record is not None or media is not None:
+                held += 1
+                if held > MAX_RECORD_EVENTS:
+                    raise _Stopped(f"value[{rec_index}]" + (f".Media[{media_index}]" if media is not None else ""),
+                                   f"record larger than {MAX_RECORD_EVENTS:,} JSON values")
+            else:
+                held = 0
             if top is None:
                 if prefix == "" and event == "start_array":
                     top = "item"
@@ -94,8 +113,12 @@ def iter_media(stream: IO[bytes]) -> Iterator[tuple[str, dict[str, Any], dict[st
             record.event(event, value)
             if prefix == top + "." + "CaseNumber" and event in ("string", "number"):
                 case_fields["CaseNumber"] = value
-    except ijson.JSONError as exc:
-        raise UsageError(f"not a readable VICS JSON file: {exc}") from exc
+    except (ijson.JSONError, JsonDepthError) as exc:
+        message = " ".join(str(exc).split())[:300]
+        if top is None:
+            raise UsageError(f"not a readable VICS JSON file: {message}") from exc
+        raise _Stopped(f"value[{rec_index}]" + (f".Media[{media_index}]" if in_media_array else ""),
+                       f"invalid JSON: {message}") from exc
     if top is None:
         raise UsageError("not a VICS file: no 'value' array")
 
@@ -171,11 +194,12 @@ def import_case(db: Database, stream: IO[bytes], case: str, source: str, *, conf
         pending.clear()
 
     known_contents: set[str] = set()
-    for position, media, fields in iter_media(stream):
+
+    def take(position: str, media: dict[str, Any], fields: dict[str, Any]) -> None:
         summary.media += 1
         hashes = _hashes(media, position, summary.errors)
         if not hashes:
-            continue
+            return
         sha = hashes.get("sha256")
         content = None
         if sha and "md5" in hashes and "sha1" in hashes:
@@ -201,7 +225,8 @@ def import_case(db: Database, stream: IO[bytes], case: str, source: str, *, conf
         decision = decision_from(media, categories)
         why = f"Category {media.get('Category')}" if media.get("Category") is not None else "tripwire tag"
         for path in sorted(set(paths)):
-            item = {"case_id": case_id, "path_key": path_key(path), "path": path, "source_path": source,
+            item = {"case_id": case_id, "path_key": path_key(path), "path": shown_path(path), "path_raw": path_bytes(path),
+                    "source_path": shown_path(source),
                     "sha256": sha if sha in known_contents else None,
                     "size": int(media["MediaSize"]) if isinstance(media.get("MediaSize"), (int, float)) else None,
                     "media_type": None, "error_code": None, "error_message": None, "stage_data": stage,
@@ -210,5 +235,12 @@ def import_case(db: Database, stream: IO[bytes], case: str, source: str, *, conf
             content = None  # one insert per Media is enough
         if len(pending) >= _BATCH:
             flush()
+
+    try:
+        for position, media, fields in iter_media(stream):
+            take(position, media, fields)
+    except _Stopped as exc:  # what was read before it is stored, and the report says where reading stopped
+        summary.errors.append({"position": exc.position,
+                               "message": f"{exc.message}, reading stopped (Media before it were imported)"})
     flush()
     return summary

@@ -18,6 +18,7 @@ Signal types: ``pdq``, ``video_md5`` (stored as md5), and tripwire's ``md5``, ``
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -27,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..banks.models import BankEntry
 from ..banks.store import BankError, BankStore
+from ..jsonl import MAX_DEPTH, nesting_error
 from ..media.item import Item
 from ..media.sniff import SNIFF_BYTES, is_image, sniff
 from ..review import audit
@@ -162,7 +164,10 @@ async def bank_add_signal(request: Request, bank_name: str, principal: Principal
     """Add signals to a bank: body ``{"pdq": "<hex>", ...}``; returns ``{id, signals}`` (audited)."""
     svc = service_of(request)
     try:
-        body = await request.json()
+        raw = await request.body()
+        if nesting_error(raw.decode("utf-8", "replace")):  # json.loads would recurse (RecursionError: a 500)
+            return _err(400, f"the body nests deeper than {MAX_DEPTH} levels")
+        body = json.loads(raw)
     except ValueError:
         return _err(400, "the body must be a JSON object of signal type -> signal")
     if not isinstance(body, dict) or not body:

@@ -29,7 +29,7 @@ from ..pipeline.pipeline import Batch, Pipeline, by_depth
 from ..pipeline.stages import Stage
 from ..policy.policy import Policy, most_severe
 from ..policy.stage import PolicyStage
-from ..records import RawRecord
+from ..records import RawRecord, shown
 from ..review.models import ItemContext
 from ..store.db import Database
 from .workers import ExtractionPool
@@ -102,7 +102,7 @@ class Scanner:
         for f in files:
             records = []
             for _, flat, _ in f["rows"]:
-                rec = dict(flat)
+                rec: dict[str, Any] = dict(shown(flat))  # a member name that is not UTF-8 as \xNN (records.shown_path)
                 rec["item_id"] = ids.get(flat["path"])
                 rec["action"] = flat["policy"]["action"]
                 records.append(rec)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from ..records import os_bytes
 from .models import Case
 
 DEFAULT_DB = "tripwire.db"
@@ -41,7 +42,8 @@ def resolve_url(db: str | None) -> str:
 
 
 def path_key(path: str) -> str:
-    return hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()
+    """sha256 of the path's exact bytes (a name that is not UTF-8 included): the rows' unique key."""
+    return hashlib.sha256(os_bytes(path)).hexdigest()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -79,7 +80,10 @@ class ItemRow(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     #: sha256 of the path: a fixed-width unique key (paths can exceed index size limits)
     path_key: Mapped[str] = mapped_column(String(64))
+    #: the display form (valid UTF-8; bytes that are not UTF-8 as ``\xNN``, see records.shown_path)
     path: Mapped[str] = mapped_column(Text)
+    #: the path's exact bytes when ``path`` is not exact (a name that is not UTF-8), else NULL
+    path_raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     source_path: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str | None] = mapped_column(ForeignKey("contents.sha256"), nullable=True, index=True)
     size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
@@ -100,5 +104,6 @@ class SourceRow(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
     path_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     path: Mapped[str] = mapped_column(Text)
+    path_raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     item_count: Mapped[int] = mapped_column(Integer)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -8,7 +8,7 @@ from sqlalchemy import CursorResult, Result, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ..records import FactEntry, ItemErrorDict, ItemRecord, RawRecord, flatten
+from ..records import FactEntry, ItemErrorDict, ItemRecord, RawRecord, flatten, path_bytes, shown_path
 from .db import Database, path_key
 from .models import Content, Fact, ItemRow, SourceRow
 
@@ -22,6 +22,11 @@ def rows_changed(result: Result[Any]) -> int:
     """Rows an UPDATE or DELETE run through a session touched (``Session.execute`` is typed as returning a
     plain ``Result``; for these statements it is the ``CursorResult`` that carries the count)."""
     return cast(CursorResult[Any], result).rowcount
+
+
+def _shown(text: str | None) -> str | None:
+    """A message that may quote a path: stored as valid UTF-8 (see records.shown_path)."""
+    return None if text is None else shown_path(text)
 
 
 def done_sources(db: Database, case_id: int) -> set[str]:
@@ -61,19 +66,21 @@ def write_sources(db: Database, case_id: int, batch: Sequence[tuple[str, Sequenc
                     facts[(sha, name)] = {
                         "sha256": sha, "extractor": name, "version": entry["version"], "data": entry.get("data") or {},
                         "error_code": fact_error.get("code") if fact_error else None,
-                        "error_message": fact_error.get("message") if fact_error else None,
+                        "error_message": _shown(fact_error.get("message")) if fact_error else None,
                     }
             error = flat.get("error")
             key = path_key(flat["path"])
             items.setdefault(key, {
-                "case_id": case_id, "path_key": key, "path": flat["path"], "source_path": source,
+                "case_id": case_id, "path_key": key, "path": shown_path(flat["path"]), "path_raw": path_bytes(flat["path"]),
+                "source_path": shown_path(source),
                 "sha256": sha, "size": flat.get("size"), "media_type": flat.get("media_type"),
                 "error_code": error.get("code") if error else None,
-                "error_message": error.get("message") if error else None,
+                "error_message": _shown(error.get("message")) if error else None,
                 "stage_data": stage_data or None, "priority": flat.get("priority"),
             })
         skey = path_key(source)
-        sources[skey] = {"case_id": case_id, "path_key": skey, "path": source, "item_count": len(records)}
+        sources[skey] = {"case_id": case_id, "path_key": skey, "path": shown_path(source), "path_raw": path_bytes(source),
+                         "item_count": len(records)}
     with db.session() as s:
         if contents:
             s.execute(dialect_insert(db, Content).on_conflict_do_nothing(index_elements=["sha256"]), list(contents.values()))
