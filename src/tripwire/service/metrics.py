@@ -61,7 +61,7 @@ class Metrics:
                                     registry=self.registry)
         self.auth_failures = Counter("tripwire_auth_failures", "Requests refused for a missing or bad key",
                                      registry=self.registry)
-        self.registry.register(_StateCollector(state))  # type: ignore[arg-type]
+        self.registry.register(_StateCollector(state))
         self.started = time.time()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
