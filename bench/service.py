@@ -159,6 +159,19 @@ class Server:
                 pass
         return total
 
+    def rss_mib(self) -> float:
+        """Resident memory of the server and its workers (MiB)."""
+        total = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/status") as fh:
+                    for line in fh:
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        return total / 1024
+
     def kill(self) -> None:
         if self.proc is not None:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -269,6 +282,65 @@ def run_load(server: Server, key: str, args, hits: list[tuple[str, str]], images
     return stats
 
 
+def run_raw_lookups(server: Server, key: str, args, pdq_hits: list[str], keep_alive: bool) -> Stats:
+    """HMA's ``GET /m/raw_lookup`` from ``args.raw_clients`` connections, one PDQ per request (10% known, checked
+    to come back with an id; the rest random, checked to come back empty), each connection kept alive or a
+    new connection per request."""
+    import http.client
+
+    stats = Stats()
+    lock = threading.Lock()
+    deadline = time.monotonic() + args.duration
+    budget = [args.max_requests]
+    auth = {"Authorization": f"Bearer {key}"}
+
+    def client(n: int) -> None:
+        rng = random.Random(SEED * 3 + n)
+        conn: http.client.HTTPConnection | None = None
+        while time.monotonic() < deadline:
+            with lock:
+                if budget[0] <= 0:
+                    break
+                budget[0] -= 1
+            known = rng.random() < 0.1
+            value = pdq_hits[rng.randrange(len(pdq_hits))] if known else f"{rng.getrandbits(256):064x}"
+            t = time.perf_counter()
+            err = ""
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+                conn.request("GET", f"/m/raw_lookup?signal_type=pdq&signal={value}",
+                             headers=auth if keep_alive else {**auth, "Connection": "close"})
+                r = conn.getresponse()
+                body = r.read()
+                if r.status != 200:
+                    err = f"{r.status}"
+                elif bool(json.loads(body)["matches"]) != known:
+                    err = "wrong answer"
+                if not keep_alive:
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as exc:
+                err = str(exc)
+                if conn is not None:
+                    conn.close()
+                conn = None
+            dt = time.perf_counter() - t
+            with lock:
+                stats.latencies.append(dt)
+                if err:
+                    stats.errors.append(err[:200])
+        if conn is not None:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(args.raw_clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return stats
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -362,9 +434,13 @@ def main() -> int:
     ap.add_argument("--lookup-clients", type=int, default=4)
     ap.add_argument("--lookup-batch", type=int, default=100, help="hashes per /v1/lookup request")
     ap.add_argument("--workers", type=int, default=1, help="server processes (tripwire serve --workers)")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds of the look-up phases (interleaved)")
     ap.add_argument("--crash-writers", type=int, default=4, help="threads each for decisions and bank additions")
     ap.add_argument("--crash-after", type=float, default=5.0, help="seconds of writes before the SIGKILL")
     ap.add_argument("--rebuild-bank", action="store_true", help="rebuild the cached bank database")
+    ap.add_argument("--raw-clients", type=int, default=8, help="connections for the /m/raw_lookup phases")
+    ap.add_argument("--only-lookups", action="store_true",
+                    help="only the look-up phases (/m/raw_lookup kept alive and not, /v1/lookup): no scans, no crash test")
     args = ap.parse_args()
 
     from tripwire.service.auth import create_key
@@ -393,7 +469,8 @@ def main() -> int:
     status = 0
     try:
         first_start = server.start(admin)
-        print(f"server ready in {first_start:.1f} s (index built from {args.bank_size:,} entries)", flush=True)
+        print(f"server ready in {first_start:.1f} s (index built from {args.bank_size:,} entries), "
+              f"{server.rss_mib():.0f} MiB resident ({args.workers} worker(s) + supervisor)", flush=True)
         # warm-up (first requests load extractors)
         with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {submitter}"}, timeout=120) as c:
             for img in images[:2]:
@@ -404,9 +481,27 @@ def main() -> int:
               f"lookups of {args.lookup_batch} hashes (10% known)\n")
         print("| phase | endpoint | clients | requests | req/s | req per server CPU-s | server cores busy | p50 ms | p99 ms | errors |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        pdq_hits = [v for t, v in hits if t == "pdq"]
+        for rnd in range(args.rounds):
+            for keep_alive in (True, False):
+                with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {submitter}"}) as c:
+                    c.get("/m/raw_lookup", params={"signal_type": "pdq", "signal": pdq_hits[0]})
+                cpu0, wall0 = server.cpu_seconds(), time.monotonic()
+                st = run_raw_lookups(server, submitter, args, pdq_hits, keep_alive)
+                cpu, wall = server.cpu_seconds() - cpu0, time.monotonic() - wall0
+                n = len(st.latencies)
+                label = f"raw_lookup {'keep-alive' if keep_alive else 'new connection'} (round {rnd + 1})"
+                print(f"| {label} | /m/raw_lookup | {args.raw_clients} | {n} | {n / wall:.1f} | {n / max(cpu, 1e-9):.1f} | "
+                      f"{cpu / wall:.2f} | {pct(st.latencies, 50) * 1000:.1f} | {pct(st.latencies, 99) * 1000:.1f} | "
+                      f"{len(st.errors)} |", flush=True)
+                if st.errors:
+                    status = 1
+                    print(f"  errors (first 5): {st.errors[:5]}")
         item_ids: list[int] = []
         phases = [("scan only", args.scan_clients, 0), ("lookup only", 0, args.lookup_clients),
                   ("mixed", args.scan_clients, args.lookup_clients)]
+        if args.only_lookups:
+            phases = [("lookup only", 0, args.lookup_clients)] * args.rounds
         for phase, n_scan, n_lookup in phases:
             cpu0, wall0 = server.cpu_seconds(), time.monotonic()
             stats = run_load(server, submitter, args, hits, images, n_scan, n_lookup)
@@ -419,7 +514,8 @@ def main() -> int:
                     continue
                 clients = n_scan if name == "scan" else n_lookup
                 per_cpu = f"{n / max(cpu, 1e-9):.1f}" if (n_scan == 0 or n_lookup == 0) else "—"
-                extra = f" ({st.hashes / wall:,.0f} hashes/s)" if name == "lookup" else ""
+                extra = (f" ({st.hashes / wall:,.0f} hashes/s, {st.hashes / max(cpu, 1e-9):,.0f} per server CPU-s)"
+                         if name == "lookup" else "")
                 print(f"| {phase} | /v1/{name}{extra} | {clients} | {n} | {n / wall:.1f} | {per_cpu} | {cpu / wall:.2f} | "
                       f"{pct(st.latencies, 50) * 1000:.1f} | {pct(st.latencies, 99) * 1000:.1f} | {len(st.errors)} |")
                 if st.errors:
@@ -429,18 +525,20 @@ def main() -> int:
                 print(f"| {phase} | all | {n_scan + n_lookup} | {total} | {total / wall:.1f} | {total / max(cpu, 1e-9):.1f} | "
                       f"{cpu / wall:.2f} | | | {sum(len(x.errors) for x in stats.values())} |")
         sys.stdout.flush()
+        print(f"server resident memory after the load: {server.rss_mib():.0f} MiB")
 
-        print("\ncrash: decisions and bank additions under load, SIGKILL, restart ...", flush=True)
-        crash = crash_test(server, admin, reviewer, args, item_ids)
-        print(f"acknowledged before the SIGKILL: {crash['acked_entries']} bank additions, {crash['acked_decisions']} decisions")
-        print(f"after restart ({crash['restart_s']:.1f} s): missing bank additions {crash['missing_entries']}, "
-              f"missing decisions {crash['missing_decisions']}; audit chain ok={crash['audit']['ok']} "
-              f"({crash['audit']['events']} events)")
-        if crash["missing_entries"] or crash["missing_decisions"] or not crash["audit"]["ok"]:
-            status = 1
-        if not crash["acked_entries"] or not crash["acked_decisions"]:
-            print("warning: nothing was acknowledged before the kill: raise --crash-after")
-            status = 1
+        if not args.only_lookups:
+            print("\ncrash: decisions and bank additions under load, SIGKILL, restart ...", flush=True)
+            crash = crash_test(server, admin, reviewer, args, item_ids)
+            print(f"acknowledged before the SIGKILL: {crash['acked_entries']} bank additions, {crash['acked_decisions']} decisions")
+            print(f"after restart ({crash['restart_s']:.1f} s): missing bank additions {crash['missing_entries']}, "
+                  f"missing decisions {crash['missing_decisions']}; audit chain ok={crash['audit']['ok']} "
+                  f"({crash['audit']['events']} events)")
+            if crash["missing_entries"] or crash["missing_decisions"] or not crash["audit"]["ok"]:
+                status = 1
+            if not crash["acked_entries"] or not crash["acked_decisions"]:
+                print("warning: nothing was acknowledged before the kill: raise --crash-after")
+                status = 1
     finally:
         server.stop()
         if status == 0:

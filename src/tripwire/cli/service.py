@@ -215,7 +215,10 @@ def serve_command(
 
             os.environ["TRIPWIRE_SERVICE_SECRET_KEY"] = secrets.token_urlsafe(32)
         database.dispose()
-        uvicorn.run("tripwire.service.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+        from ..service.server import run_workers
+
+        # not uvicorn.run(workers=N): its listening socket leaves TCP_NODELAY off (see service/server.py)
+        run_workers("tripwire.service.app:app_from_env", workers=workers, host=host, port=port,
                     log_level=log_level, **options)
         return
     from ..service.app import create_app

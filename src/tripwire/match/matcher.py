@@ -22,6 +22,15 @@ PDQ's 8 orientations and unletterboxed hashes, any registered type's own values)
 Batch look-ups (``POST /v1/lookup``, HMA's ``/m/`` endpoints, post feeds) use :meth:`Matcher.lookup_many`,
 the same search and verification with one answer per hash.
 
+**Cached mode** (:meth:`Matcher.enable_cache`, what ``tripwire serve`` uses, whose background thread refreshes
+every second): exact values are found through an in-memory candidate index (a 64-bit digest of type and value
+per active entry, sorted) instead of a query by value, and the rows that verify candidates are kept in memory
+by entry id. Entries never change in place — only their tombstone, through ``bank_changes`` — so a cached row
+stays right until a removal or restore of that entry, which the next :meth:`Matcher.refresh` reads and drops
+from the cache. A look-up then touches the database only for an entry it has not verified before: a miss,
+the common case, never does. The price: a change made by *another* process is seen at the next refresh (one
+``refresh_interval``) instead of at once; ``tripwire serve`` refreshes at once after a change it makes itself.
+
 The index is persisted next to the database (``<db>.pdqindex/``; ``[banks] index_path`` or
 ``$TRIPWIRE_BANKS_INDEX_PATH`` elsewhere) with the last entry id and change id it reflects. Opening it
 replays what happened since (new entries by id, removals/restores from ``bank_changes``; a dropped bank
@@ -339,6 +348,8 @@ class Matcher:
         self._last_refresh = 0.0
         self._opened = False
         self.last_sync: SyncStats | None = None
+        #: cached mode (see the module docs): None when the database decides every look-up
+        self._cache: _LookupCache | None = None
 
     @classmethod
     def from_config(cls, db: Database, config: Config | None = None, **overrides: Any) -> "Matcher":
@@ -396,7 +407,10 @@ class Matcher:
         """Load banks and the indexes (building or catching them up); saves them when that was real work."""
         self._load_banks()
         self._opened = True
-        return self._each_index(lambda i: i.open(), count_unsaved=False)
+        stats = self._each_index(lambda i: i.open(), count_unsaved=False)
+        if self._cache is not None:
+            self._cache.sync()
+        return stats
 
     def refresh(self, force: bool = False) -> SyncStats | None:
         """Catch up with bank changes made since the last refresh (by this or any other process)."""
@@ -405,13 +419,31 @@ class Matcher:
         if not force and time.monotonic() - self._last_refresh < self.refresh_interval:
             return None
         self._load_banks()
-        return self._each_index(lambda i: i.sync())
+        stats = self._each_index(lambda i: i.sync())
+        if self._cache is not None:
+            self._cache.sync()
+        return stats
 
     def rebuild(self) -> SyncStats:
         """Rebuild the indexes from the database and persist them."""
         self._load_banks()
         self._opened = True
-        return self._each_index(lambda i: i.rebuild())
+        stats = self._each_index(lambda i: i.rebuild())
+        if self._cache is not None:
+            self._cache.sync(rebuild=True)
+        return stats
+
+    def enable_cache(self) -> None:
+        """Switch to cached mode (module docs): exact candidates and verified rows from memory. The owner must
+        call :meth:`refresh` regularly (the service's background thread does, every second)."""
+        if self._cache is None:
+            self._cache = _LookupCache(self)
+            if self._opened:
+                self._cache.sync(rebuild=True)
+
+    @property
+    def cached(self) -> bool:
+        return self._cache is not None
 
     def _save(self, bank_index: BankIndex) -> None:
         try:
@@ -466,8 +498,31 @@ class Matcher:
         suppression (what HMA's ``raw_lookup`` promises: the raw index answer).
         """
         self.refresh()
+        return self._results(queries, self._hits(list(queries), check_enabled), check_enabled)
+
+    def lookup_from_memory(self, queries: Sequence[Query], *,
+                           check_enabled: bool = True) -> tuple[list[LookupResult] | None, list[int]]:
+        """``(lookup_many's answer, [])`` when it can be given without the database (cached mode, every
+        candidate's row verified once before), else ``(None, entry ids whose rows are needed)`` — read them with
+        :meth:`load_rows` and ask again; ``(None, [])`` when not in cached mode. For an event loop that must not
+        block on a database round trip; the background refresh keeps the answer current."""
+        if self._cache is None or not self._opened:
+            return None, []
+        missing: list[int] = []
+        hits = self._hits(list(queries), check_enabled, missing=missing)
+        if missing:
+            return None, missing
+        return self._results(queries, hits, check_enabled), []
+
+    def load_rows(self, entry_ids: Sequence[int]) -> None:
+        """Read entry rows into the cache (cached mode; blocking)."""
+        if self._cache is not None:
+            self._cache.rows(sorted(set(entry_ids)))
+
+    def _results(self, queries: Sequence[Query], all_hits: list[list[BankMatch]],
+                 check_enabled: bool) -> list[LookupResult]:
         results: list[LookupResult] = []
-        for q, hits in zip(queries, self._hits(list(queries), check_enabled)):
+        for q, hits in zip(queries, all_hits):
             if check_enabled:
                 decided = self._decide(hits).as_dict()
             else:
@@ -489,29 +544,39 @@ class Matcher:
                 out.append(Query(kind.name, value, q.variant, q.quality))  # type: ignore[union-attr]
         return out
 
-    def _hits(self, queries: list[Query], check_enabled: bool = True) -> list[list[BankMatch]]:
-        """Per query, the bank entries it matches (verified against the database)."""
+    def _hits(self, queries: list[Query], check_enabled: bool = True,
+              missing: list[int] | None = None) -> list[list[BankMatch]]:
+        """Per query, the bank entries it matches (verified against the database, or in cached mode against
+        rows read from it once). With ``missing`` (cached mode), rows not in memory are not read: their ids
+        are added to it and the answer is incomplete."""
         out: list[list[BankMatch]] = [[] for _ in queries]
         banks = [b for b in self.banks.values() if b.enabled or not check_enabled]
         if not queries or not banks:
             return out
+        cache = self._cache
         exact = {n: q for n, q in enumerate(queries) if registry.get(q.signal_type).matching == "exact"}
-        by_value: dict[tuple[str, str], list[BankMatch]] = {}
-        for row in self._rows(BankEntry.value, sorted({q.value for q in exact.values()})):
-            if row.removed_at is None and (bank := self._bank(row.bank_id, check_enabled)) is not None:
-                by_value.setdefault((row.signal_type, row.value), []).append(
-                    self._hit(bank, row, distance=0, variant=None))
-        for n, q in exact.items():
-            out[n] = list(by_value.get((q.signal_type, q.value), []))
+        if exact:
+            values = sorted({(q.signal_type, q.value) for q in exact.values()})
+            if cache is not None:
+                found = cache.rows(sorted(set(cache.exact_candidates(values))), missing)
+            else:
+                found = self._rows(BankEntry.value, sorted({v for _, v in values}))
+            by_value: dict[tuple[str, str], list[BankMatch]] = {}
+            for row in found:
+                if row.removed_at is None and (bank := self._bank(row.bank_id, check_enabled)) is not None:
+                    by_value.setdefault((row.signal_type, row.value), []).append(
+                        self._hit(bank, row, distance=0, variant=None))
+            for n, q in exact.items():
+                out[n] = list(by_value.get((q.signal_type, q.value), []))
         for name, bank_index in self.indexes.items():
             rows = [n for n, q in enumerate(queries) if q.signal_type == name]
             if rows and len(bank_index):
                 self._distance_hits(bank_index, [queries[n] for n in rows], banks, check_enabled,
-                                    [out[n] for n in rows])
+                                    [out[n] for n in rows], missing)
         return out
 
     def _distance_hits(self, bank_index: BankIndex, queries: list[Query], banks: list[BankInfo],
-                       check_enabled: bool, out: list[list[BankMatch]]) -> None:
+                       check_enabled: bool, out: list[list[BankMatch]], missing: list[int] | None = None) -> None:
         kind = bank_index.signal
         values = sorted({q.value for q in queries})
         radius = max(kind.radius_for(b) for b in banks)
@@ -519,7 +584,9 @@ class Matcher:
         candidates: dict[str, set[int]] = {}
         for qrow, entry_id in zip(qrows.tolist(), ids.tolist()):
             candidates.setdefault(values[qrow], set()).add(int(entry_id))
-        rows = {int(r.id): r for r in self._rows(BankEntry.id, sorted(set(ids.tolist())))}
+        wanted = sorted(set(ids.tolist()))
+        found = self._cache.rows(wanted, missing) if self._cache is not None else self._rows(BankEntry.id, wanted)
+        rows = {int(r.id): r for r in found}
         for q, hits in zip(queries, out):
             for entry_id in sorted(candidates.get(q.value, ())):
                 row = rows.get(entry_id)
@@ -587,6 +654,154 @@ class Matcher:
             result.truncated = len(result.matches) - self.max_matches
             result.matches = result.matches[: self.max_matches]
         return result
+
+
+def _exact_key(signal_type: str, value: str) -> int:
+    """A 64-bit digest of an exact value and its type (the candidate index's key)."""
+    return int.from_bytes(hashlib.blake2b(f"{signal_type}\0{value}".encode(), digest_size=8).digest(), "little")
+
+
+#: rows kept in memory at most (verified candidates: matching entries, almost never misses)
+ROW_CACHE_MAX = 200_000
+#: entries added since the candidate index was last built that are merged into it
+_EXACT_MERGE_AT = 50_000
+
+
+class _LookupCache:
+    """Cached mode's memory (see the module docs): exact candidates by a 64-bit digest of type and value, and
+    the rows that verify candidates, by entry id; kept in step by :meth:`sync` from ``bank_entries`` (new ids)
+    and ``bank_changes`` (removals, restores, drops)."""
+
+    def __init__(self, matcher: Matcher) -> None:
+        self.db = matcher.db
+        self.types = [t.name for t in registry.matchable() if t.matching == "exact"]
+        self._keys = np.zeros(0, dtype=np.uint64)
+        self._ids = np.zeros(0, dtype=np.int64)
+        #: candidates added since the arrays were built: key -> entry ids
+        self._recent: dict[int, list[int]] = {}
+        self._rows: dict[int, Any] = {}
+        self.last_entry_id = 0
+        self.last_change_id = 0
+        self._lock = threading.Lock()
+        #: guards the row cache; ``_generation`` moves on whenever rows are dropped, so that a row read from
+        #: the database before a removal was seen is not cached after it was dropped
+        self._mutex = threading.Lock()
+        self._generation = 0
+
+    def __len__(self) -> int:
+        return len(self._ids) + sum(len(v) for v in self._recent.values())
+
+    # -- keeping in step ---------------------------------------------------------------------------------
+
+    def sync(self, rebuild: bool = False) -> None:
+        with self._lock:
+            with self.db.session() as s:
+                changes = s.execute(select(BankChange.id, BankChange.op, BankChange.entry_id)
+                                    .where(BankChange.id > self.last_change_id).order_by(BankChange.id)).all()
+                max_entry = s.scalar(select(func.max(BankEntry.id))) or 0
+                max_change = changes[-1][0] if changes else self.last_change_id
+            if rebuild or any(op == "drop" for _, op, _ in changes) or max_entry < self.last_entry_id:
+                self._rebuild(max_entry, max(max_change, self.last_change_id))
+                return
+            if changes:
+                with self._mutex:  # removals and restores: re-read the row when next needed
+                    for _, _, entry_id in changes:
+                        if entry_id is not None:
+                            self._rows.pop(int(entry_id), None)
+                    self._generation += 1
+            if max_entry > self.last_entry_id:
+                self._add(self._stream(self.last_entry_id, max_entry))
+                self.last_entry_id = max_entry
+            self.last_change_id = max_change
+
+    def _rebuild(self, max_entry: int, max_change: int) -> None:
+        keys: list[int] = []
+        ids: list[int] = []
+        for entry_id, key in self._stream(0, max_entry):
+            ids.append(entry_id)
+            keys.append(key)
+        k = np.array(keys, dtype=np.uint64)
+        i = np.array(ids, dtype=np.int64)
+        order = np.argsort(k, kind="stable")
+        self._keys, self._ids, self._recent = k[order], i[order], {}
+        with self._mutex:
+            self._rows = {}
+            self._generation += 1
+        self.last_entry_id, self.last_change_id = max_entry, max_change
+
+    def _stream(self, after_id: int, up_to: int) -> Any:
+        """(entry id, key) of exact-type entries with after_id < id <= up_to (tombstoned ones too: the row
+        decides, and a restore then needs no re-indexing)."""
+        if not self.types:
+            return
+        q = (select(BankEntry.id, BankEntry.signal_type, BankEntry.value)
+             .where(BankEntry.signal_type.in_(self.types), BankEntry.id > after_id, BankEntry.id <= up_to)
+             .order_by(BankEntry.id))
+        with self.db.engine.connect() as conn:
+            for entry_id, signal_type, value in conn.execution_options(stream_results=True, yield_per=_LOAD_CHUNK).execute(q):
+                yield int(entry_id), _exact_key(signal_type, value)
+
+    def _add(self, pairs: Any) -> None:
+        recent = dict(self._recent)  # copy-on-write: readers never see a dict being changed
+        for entry_id, key in pairs:
+            recent.setdefault(key, []).append(entry_id)
+        if sum(len(v) for v in recent.values()) >= _EXACT_MERGE_AT:
+            extra_k = np.array([k for k, v in recent.items() for _ in v], dtype=np.uint64)
+            extra_i = np.array([i for v in recent.values() for i in v], dtype=np.int64)
+            k = np.concatenate([self._keys, extra_k])
+            i = np.concatenate([self._ids, extra_i])
+            order = np.argsort(k, kind="stable")
+            self._keys, self._ids, recent = k[order], i[order], {}
+        self._recent = recent
+
+    # -- looking up ----------------------------------------------------------------------------------------
+
+    def exact_candidates(self, values: Sequence[tuple[str, str]]) -> list[int]:
+        """Entry ids that may hold one of the (type, value) pairs (a digest collision is weeded out by the row)."""
+        if not values:
+            return []
+        keys_arr, ids_arr, recent = self._keys, self._ids, self._recent
+        wanted = [_exact_key(t, v) for t, v in values]
+        out: list[int] = []
+        if len(keys_arr):
+            q = np.array(wanted, dtype=np.uint64)
+            lo = np.searchsorted(keys_arr, q, side="left")
+            hi = np.searchsorted(keys_arr, q, side="right")
+            for a, b in zip(lo.tolist(), hi.tolist()):
+                if b > a:
+                    out.extend(ids_arr[a:b].tolist())
+        for key in wanted:
+            out.extend(recent.get(key, ()))
+        return out
+
+    def rows(self, ids: Sequence[int], missing: list[int] | None = None) -> list[Any]:
+        """The entry rows of ``ids`` (the _HIT_COLUMNS), from memory or read once from the database; with
+        ``missing``, only from memory (the ids of rows not there are added to it)."""
+        cache = self._rows
+        found: list[Any] = []
+        absent: list[int] = []
+        for i in ids:
+            row = cache.get(i)
+            if row is None:
+                absent.append(i)
+            else:
+                found.append(row)
+        if absent and missing is not None:
+            missing.extend(absent)
+        elif absent:
+            generation = self._generation
+            read: list[Any] = []
+            for start in range(0, len(absent), _CHUNK):
+                with self.db.session() as s:
+                    read += s.execute(select(*_HIT_COLUMNS).where(BankEntry.id.in_(absent[start : start + _CHUNK]))).all()
+            with self._mutex:
+                if generation == self._generation and cache is self._rows:
+                    if len(cache) + len(read) > ROW_CACHE_MAX:
+                        cache.clear()
+                    for row in read:
+                        cache[int(row.id)] = row
+            found += read
+        return found
 
 
 class MatchStage:

@@ -29,7 +29,9 @@ def principal_of(request: Request) -> Principal:
 def need(permission: str) -> Any:
     """A dependency: the caller's principal, or 403 when its role lacks ``permission``."""
 
-    def check(request: Request) -> Principal:
+    # async: FastAPI runs a plain ``def`` dependency in the thread pool (a thread hop per request for a
+    # dictionary lookup); this one does no I/O
+    async def check(request: Request) -> Principal:
         principal = principal_of(request)
         if not principal.can(permission):
             raise HTTPException(403, f"the {principal.role} role may not do this ({permission})")
@@ -40,4 +42,8 @@ def need(permission: str) -> Any:
 
 def need_any() -> Any:
     """A dependency satisfied by any valid key."""
-    return Depends(principal_of)
+    return Depends(_principal)
+
+
+async def _principal(request: Request) -> Principal:
+    return principal_of(request)

@@ -36,6 +36,7 @@ from ..signals.digests import digest_bytes
 from .deps import need, service_of
 from .auth import Principal
 from .bankops import joined_store, validate_entries
+from .lookups import lookup
 from ..match.lookup import parse_query
 from ..signals.registry import registry
 
@@ -120,13 +121,13 @@ def _banks_filter(request: Request) -> set[str] | None:
 
 
 @router.get("/m/lookup")
-def lookup_get(request: Request, _: Principal = need("lookup")) -> JSONResponse:
+async def lookup_get(request: Request, _: Principal = need("lookup")) -> JSONResponse:
     """Matches by bank for one signal: ``{bank: [{bank_content_id, distance}]}``."""
     svc = service_of(request)
     query, error = _query(request)
     if error is not None:
         return error
-    result = svc.matcher.lookup_many([query])[0]
+    result = (await lookup(svc, [query]))[0]
     wanted = _banks_filter(request)
     out: dict[str, list[dict[str, Any]]] = {}
     for m in result["matches"]:
@@ -137,13 +138,13 @@ def lookup_get(request: Request, _: Principal = need("lookup")) -> JSONResponse:
 
 
 @router.get("/m/raw_lookup")
-def raw_lookup(request: Request, _: Principal = need("lookup")) -> JSONResponse:
+async def raw_lookup(request: Request, _: Principal = need("lookup")) -> JSONResponse:
     """Raw index answer for one signal: bank content ids (with distances if ``include_distance``)."""
     svc = service_of(request)
     query, error = _query(request)
     if error is not None:
         return error
-    result = svc.matcher.lookup_many([query], check_enabled=False)[0]
+    result = (await lookup(svc, [query], check_enabled=False))[0]
     wanted = _banks_filter(request)
     hits = [m for m in result["matches"] if wanted is None or m["bank"] in wanted]
     if _truthy(request.query_params.get("include_distance")):

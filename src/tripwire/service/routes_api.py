@@ -16,6 +16,8 @@ from .auth import Principal
 from ..match.lookup import parse_query
 from .reviewing import ReviewError, decide, item_detail, queue
 from .scanning import Upload
+from . import lookups
+from .lookups import FastJSONResponse
 
 router = APIRouter()
 
@@ -112,8 +114,8 @@ def scan(request: Request, files: list[UploadFile] = File(..., description="One 
     return result
 
 
-@router.post("/v1/lookup", tags=["scan"])
-def lookup(request: Request, body: LookupIn, _: Principal = need("lookup")) -> dict[str, Any]:
+@router.post("/v1/lookup", tags=["scan"], response_class=FastJSONResponse)
+async def lookup(request: Request, body: LookupIn, _: Principal = need("lookup")) -> FastJSONResponse:
     """Look up to 1,000 hashes (md5, sha1, sha256, pdq) against every enabled bank, in one pass."""
     svc = service_of(request)
     if len(body.hashes) > svc.settings.max_lookup_hashes:
@@ -127,13 +129,13 @@ def lookup(request: Request, body: LookupIn, _: Principal = need("lookup")) -> d
             errors.append({"position": f"hashes[{n}]", "message": str(exc)})
     if errors:
         raise HTTPException(422, errors)
-    results = svc.matcher.lookup_many(queries)
+    results = await lookups.lookup(svc, queries)
     matched = sum(1 for r in results if r["matches"])
     if matched:
         svc.metrics.lookups.labels("match").inc(matched)
     if len(results) - matched:
         svc.metrics.lookups.labels("no_match").inc(len(results) - matched)
-    return {"results": results, "matched": matched}
+    return FastJSONResponse({"results": results, "matched": matched})
 
 
 # -- review -----------------------------------------------------------------------------------------------------

@@ -51,6 +51,9 @@ class Service:
         self.stages = default_stages(config, db)
         matcher = next((st.matcher for st in self.stages if isinstance(st, MatchStage) and st.matcher is not None), None)
         self.matcher: Matcher = matcher if matcher is not None else Matcher.from_config(db, config)
+        # look-ups verify candidates against rows kept in memory, refreshed every REFRESH_EVERY_S by the
+        # background thread (and at once after a change made here): no database query per look-up
+        self.matcher.enable_cache()
         self.keys = KeyVerifier(db, settings.session_hours)
         self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
         self.metrics = Metrics(self.state)
