@@ -39,6 +39,9 @@ from tripwire.media.archive import Budget, Member, iter_members
 from tripwire.media.item import Item
 from tripwire.media.sniff import sniff
 
+#: Pillow warns on every damaged TIFF/EXIF tag it skips: expected noise when the input is fuzzed
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
 LONG = int(os.environ.get("TRIPWIRE_FUZZ_EXAMPLES", "0") or 0)
 FUZZ_EXAMPLES = LONG or 40
 #: per-example time bound (ms); generous because the shared box is slow and noisy, tight enough to catch a hang

@@ -13,6 +13,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import pytest
 
 import hostile
 from tripwire.config import load_config
-from tripwire.errors import ERROR_CODES
+from tripwire.errors import ERROR_CODES, UsageError
 from tripwire.pipeline.scan import run_scan
 from tripwire.store import queries
 from tripwire.store.db import open_db
@@ -29,14 +30,24 @@ from tripwire.store.db import open_db
 REPO = Path(__file__).resolve().parents[1]
 
 
-def scan_folder(folder: Path, tmp: Path, case: str = "hostile") -> tuple[Any, list[dict[str, Any]]]:
+def scan_folder(folder: Path, tmp: Path, case: str = "hostile") -> tuple[Any, list[dict[str, Any]], str]:
+    """Scan ``folder`` (one worker) into a fresh SQLite case; (result, records, what reached stderr)."""
     db = open_db(f"sqlite:///{tmp / 'case.db'}")
-    try:
-        result = run_scan([str(folder)], db, case, tmp / "out", load_config(environ={}), workers=1, quiet=True)
-        records = list(queries.iter_records(db, db.case_id(case)))
-    finally:
-        db.dispose()
-    return result, records
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as err:
+        os.dup2(err.fileno(), 2)  # the worker process inherits it: a traceback anywhere lands here
+        try:
+            result = run_scan([str(folder)], db, case, tmp / "out", load_config(environ={}), workers=1, quiet=True)
+            records = list(queries.iter_records(db, db.case_id(case)))
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            db.dispose()
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    return result, records, stderr
 
 
 def _top_level(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -48,12 +59,12 @@ def corpus_scan(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
     folder = tmp / "in"
     written = hostile.write_corpus(folder)
-    result, records = scan_folder(folder, tmp)
-    return written, result, records, tmp
+    result, records, stderr = scan_folder(folder, tmp)
+    return written, result, records, tmp, stderr
 
 
-def test_scan_returns_and_records_every_file(corpus_scan, capfd):
-    written, result, records, _tmp = corpus_scan
+def test_scan_returns_and_records_every_file(corpus_scan):
+    written, result, records, _tmp, _stderr = corpus_scan
     assert result.items_written == len(records)
     top = _top_level(records)
     for path in written:
@@ -63,14 +74,15 @@ def test_scan_returns_and_records_every_file(corpus_scan, capfd):
 
 
 def test_pdq_whenever_pixels_are_valid(corpus_scan):
-    written, _result, records, _tmp = corpus_scan
+    written, _result, records, _tmp, _stderr = corpus_scan
     top = _top_level(records)
     missing = {p: top[p].get("error") for p, valid in written.items() if valid and not top[p].get("pdq")}
     assert not missing, f"valid pixels without PDQ: {missing}"
 
 
 def test_no_tracebacks_and_known_error_codes(corpus_scan):
-    _written, _result, records, _tmp = corpus_scan
+    _written, _result, records, _tmp, stderr = corpus_scan
+    assert "Traceback" not in stderr, stderr[-3000:]
     for rec in records:
         err = rec.get("error")
         if err:
@@ -83,7 +95,7 @@ def test_no_tracebacks_and_known_error_codes(corpus_scan):
 
 def test_expected_outcomes(corpus_scan):
     """The documented outcome of each hostile container (see docs/security.md)."""
-    written, _result, records, tmp = corpus_scan
+    written, _result, records, tmp, _stderr = corpus_scan
     by_path = {r["path"]: r for r in records}
     folder = str(tmp / "in")
 
@@ -106,7 +118,7 @@ def test_expected_outcomes(corpus_scan):
 
 
 def test_hostile_metadata_leaves_notes_not_errors(corpus_scan):
-    _written, _result, records, tmp = corpus_scan
+    _written, _result, records, tmp, _stderr = corpus_scan
     rec = _top_level(records)[str(tmp / "in" / "png-20k-text-chunks.png")]
     assert rec.get("error") is None
     assert any("text chunks" in n for n in rec["provenance"]["notes"])
@@ -116,7 +128,7 @@ def test_hostile_metadata_leaves_notes_not_errors(corpus_scan):
 def test_items_csv_neutralises_formula_cells(corpus_scan):
     import csv
 
-    _written, _result, _records, tmp = corpus_scan
+    _written, _result, _records, tmp, _stderr = corpus_scan
     with open(tmp / "out" / "items.csv", newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             for key, value in row.items():
@@ -130,7 +142,7 @@ def test_items_csv_neutralises_formula_cells(corpus_scan):
 def test_non_utf8_file_names_are_recorded(tmp_path):
     folder = tmp_path / "in"
     written = hostile.write_corpus(folder, non_utf8=True, symlinks=False, only=["png-broken-exif.png"])
-    _result, records = scan_folder(folder, tmp_path)
+    _result, records, _stderr = scan_folder(folder, tmp_path)
     top = _top_level(records)
     for path, valid in written.items():
         assert path in top
@@ -242,3 +254,49 @@ def test_posts_feed_with_escapes():
     assert [n for n, _ in posts] == [1, 2]
     assert errors and errors[0]["line"] == 3
     json.dumps(posts)  # everything read is plain data
+
+
+# --- crashes found by the fuzzing harness (tests/test_fuzz.py, bench/fuzz.py) ----------------------------
+
+_MD5 = '"MD5":"' + "a" * 32 + '"'
+_FULL = _MD5 + ',"SHA1":"' + "b" * 40 + '","SHA256":"' + "c" * 64 + '"'
+_FUZZ = "issue 11 (fuzz finding): "
+
+
+@pytest.mark.xfail(strict=True, reason=_FUZZ + "invalid UTF-8 inside a VICS string raises UnicodeDecodeError out of "
+                                          "banks/vics.py read_vics (ijson), instead of a RowError")
+def test_vics_bank_invalid_utf8_is_a_row_error(tmp_path):
+    from tripwire.banks.entries import RowError
+    from tripwire.banks.importer import read_entries
+
+    raw = b'{"value":[{' + _MD5.encode() + b',"k\xc0\x80":null}]}'
+    out = list(read_entries("vics", io.BytesIO(raw)))
+    assert any(isinstance(e, RowError) for e in out)
+
+
+@pytest.mark.parametrize("raw", [
+    pytest.param(b'{"value":[{' + _MD5.encode() + b',"k\xc0\x80":null}]}', id="invalid-utf8",
+                 marks=pytest.mark.xfail(strict=True, reason=_FUZZ + "UnicodeDecodeError out of review/vics_import.py iter_media")),
+    pytest.param(('{"value":[{%s,"Tags":1}]}' % _MD5).encode(), id="tags-not-a-list",
+                 marks=pytest.mark.xfail(strict=True, reason=_FUZZ + "TypeError in review/vics.py decision_from (Tags: 1)")),
+    pytest.param(('{"value":[{%s,"MediaFiles":true}]}' % _MD5).encode(), id="mediafiles-not-a-list",
+                 marks=pytest.mark.xfail(strict=True, reason=_FUZZ + "TypeError in review/vics_import.py import_case (MediaFiles: true)")),
+    pytest.param(('{"value":[{%s,"MediaSize":"abc"}]}' % _FULL).encode(), id="mediasize-text",
+                 marks=pytest.mark.xfail(strict=True, reason=_FUZZ + "ValueError int('abc') in review/vics_import.py import_case")),
+    pytest.param(('{"value":[{%s,"MediaSize":1e300}]}' % _MD5).encode(), id="mediasize-1e300",
+                 marks=pytest.mark.xfail(strict=True, reason=_FUZZ + "OverflowError (SQLite INTEGER) in review/vics_import.py import_case")),
+    pytest.param(('{"value":[{%s,"MediaID":{"a":1}}]}' % _MD5).encode(), id="mediaid-object"),
+])
+def test_vics_case_import_malformed_media(tmp_path, raw):
+    """A malformed Media costs that Media (an error in the summary), never the import; UsageError only for non-VICS."""
+    from tripwire.review.vics_import import import_case
+
+    db = open_db(f"sqlite:///{tmp_path / 'case.db'}")
+    try:
+        try:
+            summary = import_case(db, io.BytesIO(raw), "fuzz-finding", "finding.json")
+        except UsageError:
+            return
+        assert summary.media == 1
+    finally:
+        db.dispose()
