@@ -6,16 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from tripwire.config import DECODE_MEMORY_BUDGET, Config
+from tripwire.config import DECODE_MEMORY_BUDGET, Config, Limits
 from tripwire.errors import UsageError
 from tripwire.service.settings import (ITEM_PEAK_BYTES, SERVICE_RESERVE_BYTES, ServiceSettings, available_memory,
-                                       scan_concurrency_for, sized_scan_concurrency)
+                                       item_peak_bytes, scan_concurrency_for, sized_scan_concurrency)
 
 GiB = 1024 ** 3
 
 
 def test_item_peak_follows_the_decode_budget():
-    assert ITEM_PEAK_BYTES == DECODE_MEMORY_BUDGET + 512 * 1024 ** 2 == int(1.5 * GiB)
+    assert abs(ITEM_PEAK_BYTES - (DECODE_MEMORY_BUDGET + GiB // 2)) < 64  # max_decode_pixels rounds down
+    assert item_peak_bytes(Limits().max_decode_pixels // 2) < GiB + 1  # half the pixels: 0.5 + 0.5 GiB
     assert SERVICE_RESERVE_BYTES == GiB // 2
 
 
@@ -43,6 +44,8 @@ def test_setting_wins_and_budget_overrides_detection(monkeypatch):
     n, how = sized_scan_concurrency(ServiceSettings(memory_budget_bytes=5 * GiB))
     assert n == 3 and "memory_budget_bytes" in how
     assert sized_scan_concurrency(ServiceSettings(scan_concurrency=5, memory_budget_bytes=GiB))[0] == 5
+    # a lower [limits] max_decode_pixels means a smaller slot: (5 - 0.5) / (0.25 + 0.5) = 6
+    assert sized_scan_concurrency(ServiceSettings(memory_budget_bytes=5 * GiB), 1, Limits().max_decode_pixels // 4)[0] == 6
     monkeypatch.setattr("tripwire.service.settings.available_memory", lambda: None)
     assert sized_scan_concurrency(ServiceSettings())[0] == 8  # memory unknown: one per CPU
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import DECODE_MEMORY_BUDGET, Config
+from ..config import PEAK_BYTES_PER_PIXEL, Config, Limits
 from ..errors import UsageError
 
 MiB = 1024 * 1024
@@ -21,9 +21,17 @@ MiB = 1024 * 1024
 #: resolution (``DECODE_MEMORY_BUDGET``, from which ``[limits] max_decode_pixels`` is derived) plus the rest of
 #: an extraction worker (interpreter, imports, the pipeline's own buffers). bench/memory.py: the worst accepted
 #: image (RGBA PNG at ``max_decode_pixels``) peaked at 1.34 GiB in a service worker (1.43 GiB in ``tripwire
-#: inspect``, which imports more): 1.5 GiB. Raising ``DECODE_MEMORY_BUDGET`` raises it with it
+#: inspect``, which imports more): 1.5 GiB. It follows ``[limits] max_decode_pixels`` (:func:`item_peak_bytes`)
 BASE_WORKER_BYTES = 512 * MiB
-ITEM_PEAK_BYTES = DECODE_MEMORY_BUDGET + BASE_WORKER_BYTES
+
+
+def item_peak_bytes(max_decode_pixels: int = Limits.max_decode_pixels) -> int:
+    """One scan slot's peak: ``max_decode_pixels`` x ``PEAK_BYTES_PER_PIXEL`` (the decode budget) + the worker."""
+    return max_decode_pixels * PEAK_BYTES_PER_PIXEL + BASE_WORKER_BYTES
+
+
+#: at the default limits: 1 GiB of pixels + 0.5 GiB
+ITEM_PEAK_BYTES = item_peak_bytes()
 #: what a server process needs besides its scan slots: itself (measured ~165 MiB with an empty bank; the PDQ
 #: index holds 36 bytes a hash), the spare extraction worker idling (~70 MiB), multiprocessing's resource tracker,
 #: and uploads spooled in ``/dev/shm`` (tmpfs counts against a cgroup's memory)
@@ -105,15 +113,16 @@ class ServiceSettings:
         return settings
 
 
-def scan_concurrency_for(cpus: int, memory_bytes: int, processes: int = 1) -> int:
+def scan_concurrency_for(cpus: int, memory_bytes: int, processes: int = 1, item_peak: int = ITEM_PEAK_BYTES) -> int:
     """Scan slots for one server process: ``min(cpus, (memory - reserve) // item peak)`` shared among the
     ``processes`` server processes (``tripwire serve --workers``), at least 1.
 
-    Each slot can hold one item at its peak (:data:`ITEM_PEAK_BYTES`, 1.5 GiB at the default limits); each
+    Each slot can hold one item at its peak (``item_peak``: :func:`item_peak_bytes`, 1.5 GiB at the default
+    limits); each
     server process also needs :data:`SERVICE_RESERVE_BYTES` for itself and its spare worker. Pure: the
     numbers are given (see :func:`available_memory`, :func:`available_cpus`)."""
     processes = max(1, processes)
-    by_memory = max(0, memory_bytes - processes * SERVICE_RESERVE_BYTES) // ITEM_PEAK_BYTES
+    by_memory = max(0, memory_bytes - processes * SERVICE_RESERVE_BYTES) // max(1, item_peak)
     return max(1, min(max(1, cpus), by_memory) // processes)
 
 
@@ -181,7 +190,8 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def sized_scan_concurrency(settings: "ServiceSettings", processes: int = 1) -> tuple[int, str]:
+def sized_scan_concurrency(settings: "ServiceSettings", processes: int = 1,
+                           max_decode_pixels: int = Limits.max_decode_pixels) -> tuple[int, str]:
     """The scan concurrency to use and how it was chosen (logged at start-up)."""
     if settings.scan_concurrency > 0:
         return settings.scan_concurrency, "set by [service] scan_concurrency"
@@ -194,9 +204,10 @@ def sized_scan_concurrency(settings: "ServiceSettings", processes: int = 1) -> t
         source = "detected"
     if memory is None:
         return cpus, f"one per CPU ({cpus}; memory unknown)"
-    n = scan_concurrency_for(cpus, memory, processes)
+    peak = item_peak_bytes(max_decode_pixels)
+    n = scan_concurrency_for(cpus, memory, processes, peak)
     return n, (f"min({cpus} CPUs, ({memory / 2**30:.1f} GiB {source} - {processes} x "
-               f"{SERVICE_RESERVE_BYTES / 2**30:.1f} GiB reserve) / {ITEM_PEAK_BYTES / 2**30:.1f} GiB per item)"
+               f"{SERVICE_RESERVE_BYTES / 2**30:.1f} GiB reserve) / {peak / 2**30:.2f} GiB per item)"
                + (f" / {processes} server processes" if processes > 1 else ""))
 
 

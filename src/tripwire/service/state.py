@@ -58,7 +58,7 @@ class Service:
         self.media = MediaAccess(db, media_sources)
         # scan slots from CPUs and memory (settings.py); `tripwire serve --workers N` shares them among N processes
         processes = int(os.environ.get("TRIPWIRE_SERVE_WORKERS") or 1)
-        self.scan_concurrency, how = sized_scan_concurrency(settings, processes)
+        self.scan_concurrency, how = sized_scan_concurrency(settings, processes, config.limits.max_decode_pixels)
         # on uvicorn's logger, which `tripwire serve` shows at --log-level info (tripwire's own is not configured)
         logging.getLogger("uvicorn.error").info("scan concurrency %d: %s; %d extraction worker processes",
                                                 self.scan_concurrency, how, self.scan_concurrency + 1)
