@@ -210,6 +210,7 @@ def serve_command(
         os.environ["TRIPWIRE_SERVE_DB"] = db or ""
         os.environ["TRIPWIRE_SERVE_CONFIG"] = str(config or "")
         os.environ["TRIPWIRE_SERVE_POLICY"] = str(policy or "")
+        os.environ["TRIPWIRE_SERVE_WORKERS"] = str(workers)  # they share the memory for scan slots (settings.py)
         if not settings.secret_key:  # one login-form signing secret for all the server processes
             import secrets
 

@@ -12,10 +12,30 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Config
+from ..config import PEAK_BYTES_PER_PIXEL, Config, Limits
 from ..errors import UsageError
 
 MiB = 1024 * 1024
+
+#: what one scan slot may need at its peak: the decoded pixels of the largest item the limits accept at full
+#: resolution (``DECODE_MEMORY_BUDGET``, from which ``[limits] max_decode_pixels`` is derived) plus the rest of
+#: an extraction worker (interpreter, imports, the pipeline's own buffers). bench/memory.py: the worst accepted
+#: image (RGBA PNG at ``max_decode_pixels``) peaked at 1.34 GiB in a service worker (1.43 GiB in ``tripwire
+#: inspect``, which imports more): 1.5 GiB. It follows ``[limits] max_decode_pixels`` (:func:`item_peak_bytes`)
+BASE_WORKER_BYTES = 512 * MiB
+
+
+def item_peak_bytes(max_decode_pixels: int = Limits.max_decode_pixels) -> int:
+    """One scan slot's peak: ``max_decode_pixels`` x ``PEAK_BYTES_PER_PIXEL`` (the decode budget) + the worker."""
+    return max_decode_pixels * PEAK_BYTES_PER_PIXEL + BASE_WORKER_BYTES
+
+
+#: at the default limits: 1 GiB of pixels + 0.5 GiB
+ITEM_PEAK_BYTES = item_peak_bytes()
+#: what a server process needs besides its scan slots: itself (measured ~165 MiB with an empty bank; the PDQ
+#: index holds 36 bytes a hash), the spare extraction worker idling (~70 MiB), multiprocessing's resource tracker,
+#: and uploads spooled in ``/dev/shm`` (tmpfs counts against a cgroup's memory)
+SERVICE_RESERVE_BYTES = 512 * MiB
 
 
 @dataclass(frozen=True)
@@ -39,8 +59,12 @@ class ServiceSettings:
     session_hours: float = 12.0
     #: send the session cookie with ``Secure`` (browsers accept it on http://localhost as well)
     cookie_secure: bool = True
-    #: scans processed at the same time (the rest wait); default: CPU cores
+    #: scans processed at the same time (the rest wait); default (0): sized from CPUs and memory by
+    #: :func:`scan_concurrency_for` (``min(CPUs, (memory - 0.5 GiB) / 1.5 GiB)``, at least 1)
     scan_concurrency: int = 0
+    #: memory this service may use, in bytes, for sizing the default ``scan_concurrency``; default (0): the
+    #: cgroup's memory limit or the host's available memory, whichever is lower (:func:`available_memory`)
+    memory_budget_bytes: int = 0
     #: seconds one uploaded item (or archive member) may take in a worker before it is killed and recorded as
     #: ``timeout``; default: ``[limits] item_timeout_s``
     item_timeout_s: float | None = None
@@ -81,11 +105,110 @@ class ServiceSettings:
             out[key] = _coerce(key, getattr(defaults, key), value)
         settings = cls(**out)
         if (settings.max_request_bytes <= 0 or settings.max_lookup_hashes <= 0 or settings.rate_per_s <= 0
-                or (settings.item_timeout_s is not None and settings.item_timeout_s <= 0)):
+                or (settings.item_timeout_s is not None and settings.item_timeout_s <= 0)
+                or settings.scan_concurrency < 0 or settings.memory_budget_bytes < 0):
             raise UsageError("service limits must be positive")
         for proxy in settings.trusted_proxies:
             check_proxy(proxy)
         return settings
+
+
+def scan_concurrency_for(cpus: int, memory_bytes: int, processes: int = 1, item_peak: int = ITEM_PEAK_BYTES) -> int:
+    """Scan slots for one server process: ``min(cpus, (memory - reserve) // item peak)`` shared among the
+    ``processes`` server processes (``tripwire serve --workers``), at least 1.
+
+    Each slot can hold one item at its peak (``item_peak``: :func:`item_peak_bytes`, 1.5 GiB at the default
+    limits); each
+    server process also needs :data:`SERVICE_RESERVE_BYTES` for itself and its spare worker. Pure: the
+    numbers are given (see :func:`available_memory`, :func:`available_cpus`)."""
+    processes = max(1, processes)
+    by_memory = max(0, memory_bytes - processes * SERVICE_RESERVE_BYTES) // max(1, item_peak)
+    return max(1, min(max(1, cpus), by_memory) // processes)
+
+
+def _read_int(path: str) -> int | None:
+    """A cgroup memory limit in bytes, or None when absent or unlimited (``max``, v1's ~2**63)."""
+    try:
+        with open(path) as fh:
+            text = fh.read().strip()
+    except OSError:
+        return None
+    if not text.isdigit():
+        return None
+    value = int(text)
+    return value if value < 1 << 60 else None
+
+
+def available_memory(proc: str = "/proc", cgroup_root: str = "/sys/fs/cgroup") -> int | None:
+    """Memory this process may use: the lowest of its cgroup's memory limit (v2 ``memory.max``, v1
+    ``memory.limit_in_bytes``; the process's own cgroup and every parent, as mounted) and ``MemAvailable``
+    in ``/proc/meminfo``. None when nothing could be read."""
+    candidates: list[int] = []
+    try:
+        with open(f"{proc}/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    candidates.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open(f"{proc}/self/cgroup") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        lines = []
+    paths: list[str] = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":  # v2 unified hierarchy
+            paths += [f"{cgroup_root}{p}/memory.max" for p in _parents(path)]
+        elif "memory" in controllers.split(","):
+            paths += [f"{cgroup_root}/memory{p}/memory.limit_in_bytes" for p in _parents(path)]
+    # inside a container the process's own cgroup is usually mounted as the root
+    paths += [f"{cgroup_root}/memory.max", f"{cgroup_root}/memory/memory.limit_in_bytes"]
+    for path in dict.fromkeys(paths):
+        value = _read_int(path)
+        if value is not None:
+            candidates.append(value)
+    return min(candidates) if candidates else None
+
+
+def _parents(path: str) -> list[str]:
+    """``/a/b`` -> ``["/a/b", "/a"]`` (the root itself is read separately)."""
+    out = []
+    path = path.rstrip("/")
+    while path:
+        out.append(path)
+        path = path.rsplit("/", 1)[0]
+    return out
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which containers' cpusets set)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def sized_scan_concurrency(settings: "ServiceSettings", processes: int = 1,
+                           max_decode_pixels: int = Limits.max_decode_pixels) -> tuple[int, str]:
+    """The scan concurrency to use and how it was chosen (logged at start-up)."""
+    if settings.scan_concurrency > 0:
+        return settings.scan_concurrency, "set by [service] scan_concurrency"
+    cpus = available_cpus()
+    if settings.memory_budget_bytes > 0:
+        memory: int | None = settings.memory_budget_bytes
+        source = "[service] memory_budget_bytes"
+    else:
+        memory = available_memory()
+        source = "detected"
+    if memory is None:
+        return cpus, f"one per CPU ({cpus}; memory unknown)"
+    peak = item_peak_bytes(max_decode_pixels)
+    n = scan_concurrency_for(cpus, memory, processes, peak)
+    return n, (f"min({cpus} CPUs, ({memory / 2**30:.1f} GiB {source} - {processes} x "
+               f"{SERVICE_RESERVE_BYTES / 2**30:.1f} GiB reserve) / {peak / 2**30:.2f} GiB per item)"
+               + (f" / {processes} server processes" if processes > 1 else ""))
 
 
 def check_proxy(value: str) -> str:

@@ -8,6 +8,7 @@ application factory that imports them.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
@@ -26,7 +27,7 @@ from .metrics import Metrics
 from .ratelimit import RateLimiter
 from .reviewing import queue_counts
 from .scanning import Scanner
-from .settings import ServiceSettings
+from .settings import ServiceSettings, sized_scan_concurrency
 
 __all__ = ["REFRESH_EVERY_S", "Service"]
 
@@ -58,7 +59,13 @@ class Service:
         self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
         self.metrics = Metrics(self.state)
         self.media = MediaAccess(db, media_sources)
-        self.scanner = Scanner(db, config, policy, self.stages, settings.case, settings.scan_concurrency,
+        # scan slots from CPUs and memory (settings.py); `tripwire serve --workers N` shares them among N processes
+        processes = int(os.environ.get("TRIPWIRE_SERVE_WORKERS") or 1)
+        self.scan_concurrency, how = sized_scan_concurrency(settings, processes, config.limits.max_decode_pixels)
+        # on uvicorn's logger, which `tripwire serve` shows at --log-level info (tripwire's own is not configured)
+        logging.getLogger("uvicorn.error").info("scan concurrency %d: %s; %d extraction worker processes",
+                                                self.scan_concurrency, how, self.scan_concurrency + 1)
+        self.scanner = Scanner(db, config, policy, self.stages, settings.case, self.scan_concurrency,
                                settings.spool_dir, bank_schemes=self.bank_schemes, observe=self.metrics.observe_scan,
                                item_timeout_s=settings.item_timeout_s)
         self._stop = threading.Event()
@@ -126,4 +133,5 @@ class Service:
         checks["index"] = {"ok": index_ok, "hashes": len(self.matcher.bank_index), "age_s": round(age, 3),
                            "banks": len(self.matcher.banks), "error": self.last_refresh_error}
         ok = ok and index_ok
+        checks["scans"] = {"concurrency": self.scan_concurrency, "workers": self.scanner.workers.size}
         return ok, checks
