@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import banks, detector, evidence, reports, scan, service, sharing, trade
+from . import banks, detector, evidence, rematch, reports, scan, service, sharing, trade
 
 __all__ = ["app"]
 
@@ -36,6 +36,7 @@ app.command()(scan.inspect)
 app.add_typer(detector.detector_app, name="detector")
 app.add_typer(banks.bank_app, name="bank")
 app.command("match")(banks.match_command)
+app.command("rematch")(rematch.rematch_command)
 app.add_typer(trade.posts_app, name="posts")
 app.add_typer(trade.prompt_app, name="prompt")
 app.add_typer(service.keys_app, name="keys")

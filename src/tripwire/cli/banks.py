@@ -190,6 +190,10 @@ def import_(
         store.get_bank(name)
     except BankError as exc:
         _fail(str(exc))
+    from ..pipeline.rematch import mark
+    from .rematch import rematch_after
+
+    before = mark(database)
     bar = None
     progress = on_batch = None
     if not quiet and err.is_terminal and file != "-":
@@ -217,8 +221,9 @@ def import_(
             sink.close()
     if not no_index:
         _sync_index(database, cfg, quiet or as_json)
+    rematched = rematch_after(database, cfg, before, quiet or as_json, trigger=f"bank import {name}")
     if as_json:
-        _echo_json(report.as_dict())
+        _echo_json({**report.as_dict(), "rematch": rematched})
     else:
         unsupported = ", ".join(f"{k} {v}" for k, v in sorted(report.unsupported.items()))
         err.print(
@@ -299,9 +304,14 @@ def remove(
     """Remove entries (a tombstone is kept; matching stops at once; re-imports do not bring them back)."""
     from ..signals.registry import registry
 
+    from ..pipeline.rematch import mark
+    from .rematch import rematch_after
+
     st = registry.resolve(signal_type) if signal_type else None
+    before = mark(_db(db))
     _change_entries("removed", name, values, ids, file, db, as_json,
                     lambda store, vals, id_list: store.remove_entries(name, ids=id_list, values=vals, reason=reason, signal_type=st))
+    rematch_after(_db(db), None, before, as_json, trigger=f"bank remove {name}")
 
 
 def _change_entries(done: str, name: str, values: Optional[list[str]], ids: list[int], file: Optional[Path],

@@ -115,6 +115,9 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
     from ..match.cluster import assign_case_clusters
 
     assign_case_clusters(db, case_id, config)  # near-duplicate clusters need the whole case
+    from .rematch import sync_stored_index
+
+    sync_stored_index(db, config)  # the stored hashes a later bank change is re-matched against
     summary = None
     if out is not None:
         summary = write_reports(queries.iter_records(db, case_id), out, case,
