@@ -142,3 +142,32 @@ def test_rematch_on_demand_finds_a_case_scanned_before_the_list(db_url, tmp_path
     assert tripwire("rematch", "--case", "nope", "--db", db_url, env=env).returncode == 2
     os.chmod(folder / C.name, 0o644)
     db.dispose()
+
+
+def test_api_bank_additions_rematch_stored_items(db_url, tmp_path):
+    from fastapi.testclient import TestClient
+    from service_helpers import make_config, make_keys, make_settings
+
+    from tripwire.pipeline.scan import run_scan
+    from tripwire.service.app import create_app
+
+    config = make_config(tmp_path)
+    db = open_db(db_url)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(C, folder / C.name)
+    run_scan([str(folder)], db, "api-case", None, config, workers=1, quiet=True)
+    (folder / C.name).unlink()
+    keys = make_keys(db)
+    app = create_app(config=config, settings=make_settings(config), database=db)
+    with TestClient(app, base_url="https://testserver") as client:
+        assert client.post("/v1/banks", headers=keys.h("admin"), json={"name": "api-bank"}).status_code in (200, 201)
+        sha_c = hashlib.sha256(C.read_bytes()).hexdigest()
+        r = client.post("/v1/banks/api-bank/entries", headers=keys.h("admin"),
+                        json={"entries": [{"signal_type": "sha256", "value": sha_c, "category": "1"}]})
+        assert r.status_code == 200, r.text
+        assert r.json()["rematch"]["summary"].startswith("1 stored item newly match in cases api-case (1)")
+        r = client.post("/v1/banks/api-bank/remove", headers=keys.h("admin"), json={"values": [sha_c]})
+        assert r.status_code == 200, r.text
+        assert r.json()["rematch"]["no_longer_matching"] == {"api-case": [1]}
+    db.dispose()

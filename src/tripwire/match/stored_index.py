@@ -246,7 +246,8 @@ class StoredHashIndex:
                         Content.pdq.is_not(None)))
             with self.db.engine.connect() as conn:
                 for (sha,) in conn.execution_options(stream_results=True, yield_per=_LOAD_CHUNK).execute(q):
-                    shas.add(sha)
+                    if sha:
+                        shas.add(sha)
             new = [sha for sha in sorted(shas) if not self.contains(sha)]
             added = self._add_contents(new)
             self.last_item_id = max_item

@@ -42,7 +42,7 @@ from ..match.matcher import Matcher, MatchStage
 from ..match.stored_index import StoredHashIndex, contents_with_values
 from ..policy.priority import PriorityStage
 from ..policy.stage import PolicyStage, configured_policy
-from ..records import FactEntry, ItemRecord, flatten
+from ..records import FactEntry, ItemErrorDict, ItemRecord, flatten
 from ..review import audit
 from ..review.models import QueueEntry
 from ..signals.registry import registry
@@ -210,7 +210,10 @@ def _records(s: Session, item_ids: Sequence[int]) -> list[tuple[ItemRow, ItemRec
     if shas:
         for f in s.scalars(select(Fact).where(Fact.sha256.in_(shas)).order_by(Fact.extractor)):
             facts.setdefault(f.sha256, {})[f.extractor] = {"version": f.version, "data": f.data, "error": None}
-    error = lambda r: {"code": r.error_code, "message": r.error_message or ""} if r.error_code else None  # noqa: E731
+
+    def error(r: ItemRow) -> ItemErrorDict | None:
+        return {"code": r.error_code, "message": r.error_message or ""} if r.error_code else None
+
     return [(r, flatten(r.path, r.size, r.media_type, error(r), facts.get(r.sha256, {}) if r.sha256 else {}, r.stage_data))
             for r in rows]
 

@@ -164,6 +164,14 @@ def import_stream(db: Database, actor: str, bank: str, stream: IO[bytes], filena
         return report
 
 
+def rematch_since(svc: Any, actor: str, since: Any, trigger: str) -> dict[str, Any]:
+    """Re-match the stored items against what changed since ``since`` (a :func:`tripwire.pipeline.rematch.mark`),
+    with the service's matcher; the answer's ``rematch`` field ("N stored items newly match in cases ...")."""
+    from ..pipeline.rematch import rematch
+
+    return rematch(svc.db, svc.config, since=since, matcher=svc.matcher, actor=actor, trigger=trigger).as_dict()
+
+
 class EntryErrors(BankError):
     """Some submitted entries are malformed; nothing was added."""
 

@@ -134,6 +134,9 @@ def add_entries(request: Request, name: str, body: EntriesIn, principal: Princip
     svc = service_of(request)
     if len(body.entries) > svc.settings.max_entries_per_request:
         raise HTTPException(413, f"at most {svc.settings.max_entries_per_request} entries per request (import a file for more)")
+    from ..pipeline.rematch import mark
+
+    before = mark(svc.db)
     try:
         result = bankops.add_entries(svc.db, principal.actor, name, body.entries)
     except bankops.EntryErrors as exc:
@@ -141,20 +144,23 @@ def add_entries(request: Request, name: str, body: EntriesIn, principal: Princip
     except BankError as exc:
         raise _bank_error(exc) from None
     svc.refresh_now()
-    return result
+    return {**result, "rematch": bankops.rematch_since(svc, principal.actor, before, f"api bank add {name}")}
 
 
 @router.post("/{name}/remove")
 def remove_entries(request: Request, name: str, body: RemoveIn, principal: Principal = need("banks.write")) -> dict[str, Any]:
     """Remove entries by value or id (audited). A tombstone is kept; matching stops at once."""
     svc = service_of(request)
+    from ..pipeline.rematch import mark
+
+    before = mark(svc.db)
     try:
         n = bankops.remove_entries(svc.db, principal.actor, name, ids=body.ids, values=body.values,
                                    signal_type=body.signal_type, reason=body.reason)
     except (BankError, ValueError) as exc:
         raise (_bank_error(exc) if isinstance(exc, BankError) else HTTPException(400, str(exc))) from None
     svc.refresh_now()
-    return {"bank": name, "removed": n}
+    return {"bank": name, "removed": n, "rematch": bankops.rematch_since(svc, principal.actor, before, f"api bank remove {name}")}
 
 
 @router.post("/{name}/import")
@@ -168,6 +174,9 @@ def import_file(request: Request, name: str, file: UploadFile = File(..., descri
     svc = service_of(request)
     if format is not None and format not in FORMATS:
         raise HTTPException(400, f"unknown format {format!r} (expected one of {', '.join(FORMATS)})")
+    from ..pipeline.rematch import mark
+
+    before = mark(svc.db)
     try:
         report = bankops.import_stream(svc.db, principal.actor, name, file.file, file.filename or "upload",
                                        format, signal_type)
@@ -178,4 +187,4 @@ def import_file(request: Request, name: str, file: UploadFile = File(..., descri
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
     svc.refresh_now()
-    return report.as_dict()
+    return {**report.as_dict(), "rematch": bankops.rematch_since(svc, principal.actor, before, f"api bank import {name}")}
