@@ -31,7 +31,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -136,13 +136,19 @@ def _entries_since(db: Database, since: Mark) -> tuple[list[_Entry], set[int]]:
     return list(rows.values()), dropped
 
 
-def _entries_of(db: Database, bank_id: int | None) -> list[_Entry]:
-    """Every entry (removed ones too) of one bank or of all."""
-    q = select(BankEntry.id, BankEntry.bank_id, BankEntry.signal_type, BankEntry.value)
-    if bank_id is not None:
-        q = q.where(BankEntry.bank_id == bank_id)
-    with db.engine.connect() as conn:
-        return [(int(r[0]), int(r[1]), r[2], r[3]) for r in conn.execute(q)]
+def _entries_of(db: Database, bank_id: int | None, chunk: int = 100_000) -> Iterator[list[_Entry]]:
+    """Every entry (removed ones too) of one bank or of all, in chunks (a bank may hold millions)."""
+    last = 0
+    while True:
+        q = select(BankEntry.id, BankEntry.bank_id, BankEntry.signal_type, BankEntry.value).where(BankEntry.id > last)
+        if bank_id is not None:
+            q = q.where(BankEntry.bank_id == bank_id)
+        with db.session() as s:
+            rows = [(int(r[0]), int(r[1]), r[2], r[3]) for r in s.execute(q.order_by(BankEntry.id).limit(chunk))]
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
 
 
 # -- candidates ---------------------------------------------------------------------------------------------
@@ -251,25 +257,29 @@ def rematch(db: Database, config: Config | None = None, *, since: Mark | None = 
         matcher.refresh(force=True)
     radius_of = {b.id: registry.get("pdq").radius_for(b) for b in matcher.banks.values()}
     dropped: set[int] = set()
+    bank_id = None
+    if bank is not None:
+        bank_id = next((b.id for b in matcher.banks.values() if b.name == bank), None)
+        if bank_id is None and since is None:
+            raise ValueError(f"no bank named {bank!r}")
+    chunks: Iterable[list[_Entry]]
     if since is not None:
         entries, dropped = _entries_since(db, since)
-        if bank is not None:
-            bank_id = next((b.id for b in matcher.banks.values() if b.name == bank), None)
-            entries = [e for e in entries if e[1] == bank_id]
+        chunks = [[e for e in entries if bank is None or e[1] == bank_id]]
     else:
-        bank_id = None
-        if bank is not None:
-            bank_id = next((b.id for b in matcher.banks.values() if b.name == bank), None)
-            if bank_id is None:
-                raise ValueError(f"no bank named {bank!r}")
-        entries = _entries_of(db, bank_id)
-    report.entries = len(entries)
-    if index is None and any(e[2] == "pdq" for e in entries):
-        index = StoredHashIndex.for_database(db, config)
-        index.open()
-    elif index is not None:
-        index.sync()
-    shas = _candidate_contents(db, index, entries, radius_of, report)
+        chunks = _entries_of(db, bank_id)
+    shas: set[str] = set()
+    synced = False
+    for entries in chunks:
+        report.entries += len(entries)
+        if index is None and any(e[2] == "pdq" for e in entries):
+            index = StoredHashIndex.for_database(db, config)
+            index.open()
+            synced = True
+        elif index is not None and not synced:
+            index.sync()  # one passed in: catch up with what was stored since
+            synced = True
+        shas |= _candidate_contents(db, index, entries, radius_of, report)
     candidates = set(_items_of(db, shas, case_id))
     if dropped:
         candidates |= set(_items_matching_banks(db, dropped, case_id))
