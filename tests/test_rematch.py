@@ -171,3 +171,43 @@ def test_api_bank_additions_rematch_stored_items(db_url, tmp_path):
         assert r.status_code == 200, r.text
         assert r.json()["rematch"]["no_longer_matching"] == {"api-case": [1]}
     db.dispose()
+
+
+def test_stored_index_is_kept_in_step_and_never_trusted_blindly(tmp_path):
+    from sqlalchemy import insert
+
+    from tripwire.match.stored_index import StoredHashIndex
+    from tripwire.store.models import Content, Fact, ItemRow
+
+    db = open_db(f"sqlite:///{tmp_path / 'case.db'}")
+    case_id = db.case_id("c")
+
+    def store(n: int, pdq: str, variants: dict) -> str:
+        sha = hashlib.sha256(str(n).encode()).hexdigest()
+        with db.engine.begin() as conn:
+            conn.execute(insert(Content), [{"sha256": sha, "md5": "0" * 32, "sha1": "0" * 40, "size": 1,
+                                            "media_type": "image/png", "pdq": pdq, "pdq_quality": 90}])
+            conn.execute(insert(Fact), [{"sha256": sha, "extractor": "pdq_variants", "version": "2",
+                                         "data": {"pdq_variants": variants, "pdq_unletterbox": None}}])
+            conn.execute(insert(ItemRow), [{"case_id": case_id, "path_key": sha, "path": f"/x/{n}", "source_path": "/x",
+                                            "sha256": sha}])
+        return sha
+
+    one = store(1, "f" * 64, {"original": "f" * 64, "rot90": "0" * 64})
+    index = StoredHashIndex.for_database(db)
+    assert index.open() == 1 and (len(index), index.codes) == (1, 2)  # identical variant hashes indexed once
+    [hit] = index.search(["0" * 63 + "1"], 31)
+    assert (hit.sha256, hit.label, hit.distance) == (one, "rot90", 1)
+    two = store(2, "a" * 64, {"original": "a" * 64, "unletterbox:rot180": "5" * 64})
+    again = StoredHashIndex.for_database(db)
+    assert again.open() == 1 and len(again) == 2 and again.loaded_from_disk  # loaded, then caught up by item id
+    assert [h.label for h in again.search(["5" * 64], 0)] == ["unletterbox:rot180"]
+    assert {h.sha256 for h in again.search(["f" * 64, "a" * 64], 0)} == {one, two}
+    # a persisted index that disagrees with the database's count is rebuilt
+    with db.engine.begin() as conn:
+        conn.execute(insert(Content), [{"sha256": "e" * 64, "md5": "1" * 32, "sha1": "1" * 40, "size": 1,
+                                        "media_type": "image/png", "pdq": "e" * 64, "pdq_quality": 90}])
+    third = StoredHashIndex.for_database(db)
+    third.open()
+    assert len(third) == 3 and third.search(["e" * 64], 0)
+    db.dispose()
