@@ -278,3 +278,10 @@ def test_a_case_named_by_a_number_is_case_prefixed(tmp_path):
     assert cli("report", "ncmec", "case:2024", "--db", db).returncode == 0
     assert cli("export", "vics", "case:2024", "--db", db).returncode == 0
     assert cli("report", "item:1", "--db", db, "--out", str(tmp_path / "r")).returncode == 2
+
+
+def test_decide_offers_the_consoles_decisions():
+    from tripwire.cli.review import DECISION_CHOICES
+    from tripwire.review.models import DECISIONS
+
+    assert DECISION_CHOICES == DECISIONS  # the command line names them without importing the models at start-up

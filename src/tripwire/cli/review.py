@@ -41,7 +41,7 @@ def parse_item_id(text: str) -> int | None:
 
 
 def decide_command(
-    item: Optional[str] = typer.Argument(None, metavar="[ITEM_ID]", help="The item's id (item_id in items.csv / items.jsonl; item:ID also works)."),
+    item: Optional[str] = typer.Argument(None, metavar="ITEM_ID", help="The item's id (item_id in items.csv / items.jsonl; item:ID also works)."),
     decision: Optional[str] = typer.Option(None, "--decision", help=f"One of {', '.join(DECISION_CHOICES)}."),
     note: Optional[str] = typer.Option(None, "--note", help="Free text kept with the decision."),
     bank: Optional[str] = typer.Option(None, "--bank", help="Also add the item's hashes to this bank: a positive bank for "
