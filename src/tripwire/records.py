@@ -117,6 +117,7 @@ class ItemRecord(TypedDict, total=False):
     policy: PolicyOutcome
     extractors: dict[str, str]
     case: str
+    item_id: int
 
 
 #: the name call sites used before the record was typed
@@ -127,7 +128,7 @@ CORE_FIELDS = ("path", "size", "media_type", "width", "height", "md5", "sha1", "
 #: fields later stages add, placed right after the core ones when present
 LATER_FIELDS = ("provenance", "generator", "matches", "priority", "priority_reason", "cluster")
 #: bookkeeping placed last
-TAIL_FIELDS = ("extractors", "case")
+TAIL_FIELDS = ("extractors", "case", "item_id")
 
 #: a lone surrogate: an undecodable byte of a POSIX path (``os.fsdecode``'s ``surrogateescape``) or junk
 _SURROGATE = re.compile("[\ud800-\udfff]")

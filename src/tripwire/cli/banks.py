@@ -25,6 +25,8 @@ bank_app = typer.Typer(
 )
 
 EXIT_ROW_ERRORS = 3
+#: `tripwire match` found nothing (like grep)
+EXIT_NO_MATCH = 1
 
 
 def _sync_index(database, config, quiet: bool) -> None:
@@ -383,14 +385,26 @@ def match_command(
     no_unletterbox: bool = typer.Option(False, "--no-unletterbox", help="Do not also match the image with its borders trimmed."),
     db: Optional[str] = DbOption,
     config: Optional[Path] = ConfigOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (one result per file or hash) instead of a table."),
 ) -> None:
-    """Match files or hashes against every enabled bank; prints JSON (one result per file or hash)."""
+    """Match files or hashes against every enabled bank and print a table of the matches.
+
+    Exit status, like grep: 0 something matched, 1 nothing matched, 2 usage errors (and a database that cannot be
+    opened)."""
     from ..match.matcher import Matcher, PdqQuery
 
     if not files and not pdq and not sha256 and not sha1 and not md5:
         _fail("give files, or hashes with --pdq/--sha256/--sha1/--md5")
+    for f in files or []:
+        if not f.exists():
+            _fail(f"no such file: {f}")
+        if f.is_dir():
+            _fail(f"{f} is a folder: match takes files and archives (scan a folder with `tripwire scan`)")
     cfg = _config(config)
-    database = _db(db)
+    try:
+        database = _db(db)
+    except typer.Exit as exc:  # unreachable database: 1 means "no match" here, so it is an error like any other
+        raise typer.Exit(2 if exc.exit_code == 1 else exc.exit_code) from None
     matcher = Matcher.from_config(database, cfg, use_variants=not no_variants, use_unletterbox=not no_unletterbox)
     matcher.open()
     results: list[dict[str, Any]] = []
@@ -412,9 +426,51 @@ def match_command(
         from ..pipeline.inspect import inspect_file
 
         for f in files:
-            if not f.exists():
-                _fail(f"no such file: {f}")
             for record in inspect_file(str(f), cfg, None):
                 query = {k: record.get(k) for k in ("path", "media_type", "md5", "sha1", "sha256", "pdq", "pdq_quality", "error")}
                 emit({"query": query}, matcher.match_record(record))
-    _echo_json(results)
+    if as_json:
+        _echo_json(results)
+    else:
+        _print_matches(results)
+    if not any(r.get("matches") for r in results):
+        raise typer.Exit(EXIT_NO_MATCH)
+
+
+def _print_matches(results: list[dict[str, Any]]) -> None:
+    """``match``'s table: one row per match (file or query, bank, category, signal, distance, variant); a query
+    without a match gets one dim row saying so (and why, when an allow-list suppressed it)."""
+    from rich.table import Table
+
+    from ..records import shown_path
+    from ..termsafe import console, safe_markup
+
+    table = Table()
+    for col in ("file / query", "bank", "category", "signal", "distance", "variant"):
+        table.add_column(col, overflow="fold")
+    matched = 0
+    for r in results:
+        q = r.get("query") or {}
+        if "path" in q:
+            what = safe_markup(shown_path(str(q["path"])))
+        else:
+            kind = next(k for k in ("pdq", "sha256", "sha1", "md5") if k in q)
+            what = f"{kind} {safe_markup(q[kind])}"
+        matches = r.get("matches") or []
+        if matches:
+            matched += 1
+        for m in matches:
+            category = " ".join(str(v) for v in (m.get("category"), m.get("category_label")) if v)
+            table.add_row(what, safe_markup(m.get("bank")), safe_markup(category or "—"), safe_markup(m.get("signal_type")),
+                          str(m.get("distance", "—")), safe_markup(m.get("variant") or "—"))
+            what = ""  # the file or query once, on its first row
+        if not matches:
+            error = q.get("error")
+            allowed = sorted({str(m.get("bank")) for m in (r.get("allowed_by") or [])})
+            why = (f"not read: {error.get('code')}" if isinstance(error, dict) else
+                   f"no match (suppressed by allow-list {', '.join(allowed)})" if allowed else "no match")
+            table.add_row(what, f"[dim]{safe_markup(why)}[/]", "", "", "", "")
+        elif r.get("truncated"):
+            table.add_row("", f"[dim]… and {r['truncated']} more match(es) (--json lists the same)[/]", "", "", "", "")
+    console().print(table)
+    err.print(f"{matched} of {len(results)} quer{'y' if len(results) == 1 else 'ies'} matched (files and hashes)", highlight=False)
