@@ -584,7 +584,7 @@ class Matcher:
                     by_value.setdefault((row.signal_type, row.value), []).append(
                         self._hit(bank, row, distance=0, variant=None))
             for n, q in exact.items():
-                if not kinds[n].prefix_lengths:
+                if not (kinds[n].prefix_lengths or kinds[n].forms):  # digests: equality, as always
                     out[n] = [{**h, "variant": q.variant} if q.variant else h
                               for h in by_value.get((q.signal_type, q.value), [])]
                 else:
