@@ -40,6 +40,20 @@ def _sync_index(database, config, quiet: bool) -> None:
         err.print(f"PDQ index: {len(matcher.bank_index)} hashes ({what}, {stats.seconds:.2f} s)", highlight=False)
 
 
+def _existing_bank(name: str, db: Optional[str], config: Optional[Path]) -> tuple[Any, Any, Any]:
+    """(config, database, BankStore) for a command that adds to bank ``name``; exits 2 when there is none."""
+    from ..banks.store import BankError, BankStore
+
+    cfg = _config(config)
+    database = _db(db)
+    store = BankStore(database)
+    try:
+        store.get_bank(name)
+    except BankError as exc:
+        _fail(str(exc))
+    return cfg, database, store
+
+
 @bank_app.command("create")
 def create(
     name: str = typer.Argument(..., help="Bank name (unique)."),
@@ -172,7 +186,7 @@ def import_(
     """Import a hash list (VICS JSON, CSV, one-hash-per-line, ThreatExchange); re-importing is a no-op."""
     from ..banks.importer import FORMATS, import_file
     from ..signals.registry import AmbiguousSignalType, registry
-    from ..banks.store import BankError, BankStore
+    from ..banks.store import BankError
 
     if fmt is not None and fmt not in FORMATS:
         _fail(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
@@ -183,13 +197,7 @@ def import_(
             signal_type = registry.resolve(signal_type)
         except ValueError as exc:
             _fail(str(exc))
-    cfg = _config(config)
-    database = _db(db)
-    store = BankStore(database)
-    try:
-        store.get_bank(name)
-    except BankError as exc:
-        _fail(str(exc))
+    cfg, database, store = _existing_bank(name, db, config)
     bar = None
     progress = on_batch = None
     if not quiet and err.is_terminal and file != "-":
@@ -254,16 +262,10 @@ def add_model(
     once, never unpickled. Exit code 3 when some files could not be read (the others were added).
     """
     from ..banks.modelfiles import add_model_files
-    from ..banks.store import BankError, BankStore
+    from ..banks.store import BankError
     from ..termsafe import safe_text
 
-    cfg = _config(config)
-    database = _db(db)
-    store = BankStore(database)
-    try:
-        store.get_bank(name)
-    except BankError as exc:
-        _fail(str(exc))
+    cfg, database, store = _existing_bank(name, db, config)
     bar = None
     progress = on_file = None
     if not quiet and not as_json and err.is_terminal:
