@@ -64,6 +64,11 @@ class BankMatch(TypedDict, total=False):
     variant: str | None
     query_quality: int
     negative: bool
+    #: model hashes: the form the match rests on (AutoV2, AutoV3, SHA256), and for a short form how many
+    #: distinct banked models share it (``ambiguous`` when more than one)
+    form: str
+    prefix_candidates: int
+    ambiguous: bool
     suppressed_by: SuppressedBy
 
 

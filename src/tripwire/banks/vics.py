@@ -226,7 +226,7 @@ def _media(group: list[EntryRow], bank: BankInfo) -> dict[str, Any]:
         elif e.signal_type == "sha1":
             media["SHA1"] = e.value.upper()
         else:
-            alternatives.append({"HashName": registry.display_name(e.signal_type), "HashValue": e.value})
+            alternatives.append({"HashName": registry.display_name(e.signal_type, e.value), "HashValue": e.value})
     if first.series is not None:
         media["Series"] = first.series
     if first.tags:

@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 the database cannot be used; 2 usage errors (unknown bank, bad option, ambiguous
 list type); 3 ``bank import`` finished but some rows were malformed (they are listed with their position,
-every valid row was stored).
+every valid row was stored), or ``bank add-model`` could not read some files (the others were added).
 """
 
 from __future__ import annotations
@@ -40,6 +40,20 @@ def _sync_index(database, config, quiet: bool) -> None:
     if not quiet:
         what = "rebuilt" if stats.rebuilt else f"+{stats.added} -{stats.removed}"
         err.print(f"PDQ index: {len(matcher.bank_index)} hashes ({what}, {stats.seconds:.2f} s)", highlight=False)
+
+
+def _existing_bank(name: str, db: Optional[str], config: Optional[Path]) -> tuple[Any, Any, Any]:
+    """(config, database, BankStore) for a command that adds to bank ``name``; exits 2 when there is none."""
+    from ..banks.store import BankError, BankStore
+
+    cfg = _config(config)
+    database = _db(db)
+    store = BankStore(database)
+    try:
+        store.get_bank(name)
+    except BankError as exc:
+        _fail(str(exc))
+    return cfg, database, store
 
 
 @bank_app.command("create")
@@ -174,7 +188,7 @@ def import_(
     """Import a hash list (VICS JSON, CSV, one-hash-per-line, ThreatExchange); re-importing is a no-op."""
     from ..banks.importer import FORMATS, import_file
     from ..signals.registry import AmbiguousSignalType, registry
-    from ..banks.store import BankError, BankStore
+    from ..banks.store import BankError
 
     if fmt is not None and fmt not in FORMATS:
         _fail(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
@@ -185,13 +199,7 @@ def import_(
             signal_type = registry.resolve(signal_type)
         except ValueError as exc:
             _fail(str(exc))
-    cfg = _config(config)
-    database = _db(db)
-    store = BankStore(database)
-    try:
-        store.get_bank(name)
-    except BankError as exc:
-        _fail(str(exc))
+    cfg, database, store = _existing_bank(name, db, config)
     bar = None
     progress = on_batch = None
     if not quiet and err.is_terminal and file != "-":
@@ -235,6 +243,68 @@ def import_(
             more = f" (all in {errors_out})" if errors_out else " (use --errors FILE to keep them all)"
             err.print(f"  ... and {report.error_count - 20} more{more}", highlight=False)
     if report.error_count:
+        raise typer.Exit(EXIT_ROW_ERRORS)
+
+
+@bank_app.command("add-model")
+def add_model(
+    name: str = typer.Argument(..., help="Bank to add to (create it first)."),
+    files: list[Path] = typer.Argument(..., help="Model files (safetensors, ckpt, pt, bin): read, never loaded."),
+    category: Optional[str] = typer.Option(None, "--category", help="Category code of the bank's scheme, or free text."),
+    notes: Optional[str] = typer.Option(None, "--notes", help="Free text stored with every entry of these files."),
+    no_index: bool = typer.Option(False, "--no-index", help="Do not update the persisted PDQ index afterwards."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    db: Optional[str] = DbOption,
+    config: Optional[Path] = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Hash model files (SHA-256 = AutoV2's source, AutoV3 of safetensors, AutoV1) into a bank.
+
+    Images whose generator metadata names one of these files, by any form, then match it. Files are streamed
+    once, never unpickled. Exit code 3 when some files could not be read (the others were added).
+    """
+    from ..banks.modelfiles import add_model_files
+    from ..banks.store import BankError
+    from ..termsafe import safe_text
+
+    cfg, database, store = _existing_bank(name, db, config)
+    bar = None
+    progress = on_file = None
+    if not quiet and not as_json and err.is_terminal:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+        total = sum(f.stat().st_size for f in files if f.is_file())
+        bar = shown = Progress(TextColumn("[bold]hashing {task.fields[file]}"), BarColumn(), DownloadColumn(),
+                               TransferSpeedColumn(), TimeRemainingColumn(), console=err)
+        task = bar.add_task("hash", total=total, file="")
+        bar.start()
+        progress = lambda n: shown.update(task, advance=n)  # noqa: E731
+        on_file = lambda path: shown.update(task, file=safe_text(Path(path).name))  # noqa: E731
+    try:
+        report = add_model_files(store, name, files, category=category, notes=notes, progress=progress,
+                                 on_file=on_file)
+    except (BankError, ValueError) as exc:
+        _fail(str(exc))
+    finally:
+        if bar is not None:
+            bar.stop()
+    if not no_index:
+        _sync_index(database, cfg, quiet or as_json)
+    if as_json:
+        _echo_json(report.as_dict())
+    else:
+        for h in report.files:
+            forms = ", ".join(f"{k} {v}" for k, v in h.forms().items() if k != "sha256")
+            err.print(f"{safe_text(h.name)}: {h.format}, {h.size:,} bytes, sha256 {h.sha256} ({forms})",
+                      highlight=False, markup=False)
+            for w in h.warnings:
+                err.print(f"  note: {w}", highlight=False, markup=False)
+        for e in report.errors:
+            err.print(f"cannot hash {safe_text(e['message'])}", highlight=False, markup=False)
+        err.print(f"{report.bank}: {len(report.files)} file(s) hashed, {report.added} entries added, "
+                  f"{report.existing} already present, {report.tombstoned} previously removed (kept removed)",
+                  highlight=False, markup=False)
+    if report.errors:
         raise typer.Exit(EXIT_ROW_ERRORS)
 
 
