@@ -92,6 +92,21 @@ def parse_events(stream: IO[bytes], *, max_depth: int = MAX_DEPTH, use_float: bo
 
 
 def _basic_events(stream: IO[bytes], use_float: bool) -> Iterator[tuple[str, Any]]:
+    """ijson's basic events; bytes that are not UTF-8 raise ``ijson.JSONError`` like any other invalid JSON.
+
+    (ijson's C backend lets the ``UnicodeDecodeError`` of a bad string out as it is; its Python backend
+    already wraps it. JSON text is UTF-8 (RFC 8259), so the readers stop there and say where.)
+    """
+    import ijson
+
+    try:
+        yield from _any_backend_events(stream, use_float)
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start : exc.start + 1].hex() if isinstance(exc.object, bytes) else "?"
+        raise ijson.JSONError(f"invalid UTF-8 in a string (byte 0x{bad}): JSON text must be UTF-8") from exc
+
+
+def _any_backend_events(stream: IO[bytes], use_float: bool) -> Iterator[tuple[str, Any]]:
     import ijson
 
     delivered = 0
