@@ -383,3 +383,49 @@ def test_vics_case_import_good_fields_still_apply(tmp_path):
         db.dispose()
     assert not summary.errors and summary.items == 2 and summary.decisions == 2, summary
     assert sizes == [("7", 1234), ("case/a.png", 1234)]
+
+
+@pytest.mark.parametrize("before", ["", '{"MD5":"%s","MediaID":%d},' % ("8" * 32, 2**70)],
+                         ids=["c-backend", "after-a-big-int"])
+def test_vics_lone_surrogate_escape_is_a_row_error(tmp_path, before):
+    """``"\\ud800"`` is valid JSON syntax but not text: the readers stop there as for invalid UTF-8. After a number
+    beyond 64 bits the Python backend reads on, and it let the surrogate through (UnicodeEncodeError at the
+    bank insert; found while fixing the fuzz findings)."""
+    from tripwire.banks.importer import read_entries, run_import
+    from tripwire.banks.store import BankStore
+    from tripwire.review.vics_import import import_case
+
+    bad = '{"MD5":"%s","Comments":"x\\ud800y","MediaFiles":[{"FileName":"\\udcff.png"}]}' % ("a" * 32)
+    raw = ('{"value":[' + _BEFORE + "," + before + bad + "]}").encode()
+    good = 2 if before else 1
+    db = open_db(f"sqlite:///{tmp_path / 'case.db'}")
+    try:
+        store = BankStore(db)
+        store.create_bank("s")
+        report = run_import(store, "s", read_entries("vics", io.BytesIO(raw)), "vics")
+        assert report.added == good and report.error_count == 1, report.as_dict()
+        assert "lone surrogate" in report.errors[0].message and "reading stopped" in report.errors[0].message
+        summary = import_case(db, io.BytesIO(raw), "s", "s.json")
+        assert summary.media == good and [e["position"] for e in summary.errors] == [f"value[{good}]"], summary
+    finally:
+        db.dispose()
+
+
+def test_vics_control_character_after_a_big_int_is_a_row_error(tmp_path):
+    """After a number beyond 64 bits the Python backend reads on; a raw control character in a key then raised
+    json.JSONDecodeError out of read_vics (found by bench/fuzz.py, seed 1114412717). It is invalid JSON: a row error."""
+    from tripwire.banks.entries import RawEntry, RowError
+    from tripwire.banks.importer import read_entries
+    from tripwire.review.vics_import import import_case
+
+    raw = ('{"value":[' + _BEFORE + ',{"MediaID":%d,"MD5":"%s","Alternative\x00Hashes":null}]}' % (2**70, "a" * 32)).encode()
+    out = list(read_entries("vics", io.BytesIO(raw)))
+    assert [e.value for e in out if isinstance(e, RawEntry)] == ["9" * 32]
+    [err] = [e for e in out if isinstance(e, RowError)]
+    assert err.position == "after record 1" and "control character" in err.message and "reading stopped" in err.message
+    db = open_db(f"sqlite:///{tmp_path / 'case.db'}")
+    try:
+        summary = import_case(db, io.BytesIO(raw), "ctl", "ctl.json")
+    finally:
+        db.dispose()
+    assert summary.media == 1 and [e["position"] for e in summary.errors] == ["value[1]"], summary
