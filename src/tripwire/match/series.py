@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, delete, select, update
 
 from ..config import Config
 from ..store.db import Database
@@ -93,6 +93,10 @@ class SeriesFacts:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _name(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
@@ -112,7 +116,7 @@ def _hex(value: Any, *lengths: int) -> str | None:
 
 def _checkpoint(ref: Mapping[str, Any], legacy_hash: Any, name: str | None) -> tuple[str | None, str | None]:
     """(key, display hash): AutoV2 (derived from a SHA-256 too) > AutoV1 > name."""
-    hashes = ref.get("hashes") if isinstance(ref.get("hashes"), Mapping) else {}
+    hashes = _mapping(ref.get("hashes"))
     sha = _hex(hashes.get("sha256"), 64) or _hex(legacy_hash, 64)
     v2 = (sha[:10] if sha else None) or _hex(hashes.get("autov2"), 10) or _hex(legacy_hash, 10)
     if v2:
@@ -141,7 +145,7 @@ def _loras(generator: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
             if not isinstance(entry, Mapping):
                 continue
             name = _name(entry.get("name"))
-            hashes = entry.get("hashes") if isinstance(entry.get("hashes"), Mapping) else {}
+            hashes = _mapping(entry.get("hashes"))
             key = _lora_key(name, hashes)
             if key:
                 found.setdefault(key, name or key)
@@ -192,7 +196,7 @@ def series_facts(generator: Any) -> SeriesFacts | None:
     """The series facts of a record's ``generator`` field, or None when it names nothing to group by."""
     if not isinstance(generator, Mapping):
         return None
-    ref = generator.get("model_ref") if isinstance(generator.get("model_ref"), Mapping) else {}
+    ref = _mapping(generator.get("model_ref"))
     display = ref.get("name") if isinstance(ref.get("name"), str) else generator.get("model")
     display = display.strip() if isinstance(display, str) and display.strip() else None
     checkpoint, model_hash = _checkpoint(ref, generator.get("model_hash"), _name(display))
@@ -217,7 +221,8 @@ def signature(template: str) -> np.ndarray:
     hv = np.fromiter((zlib.crc32(s.encode("utf-8")) for s in sh), dtype=np.uint64, count=len(sh))
     with np.errstate(over="ignore"):
         perm = (hv[:, None] * _A[None, :] + _B[None, :]) % _MERSENNE
-    return (perm & np.uint64(0xFFFFFFFF)).min(axis=0).astype(np.uint32)
+    out: np.ndarray = (perm & np.uint64(0xFFFFFFFF)).min(axis=0).astype(np.uint32)
+    return out
 
 
 def band_keys(block: str, sig: np.ndarray) -> list[int]:
@@ -495,7 +500,7 @@ def _merge(s: Any, other: int, keep: int, index: SeriesIndex, summary: SeriesSum
             s.add(SeriesBucket(bucket=bucket, series_id=keep, item_id=item_id))
             have.add(bucket)
     s.flush()
-    s.execute(SeriesBucket.__table__.delete().where(SeriesBucket.__table__.c.series_id == other))
+    s.execute(delete(SeriesBucket).where(SeriesBucket.series_id == other))
     items = s.execute(select(ItemRow.id, ItemRow.stage_data).join(SeriesMember, SeriesMember.item_id == ItemRow.id)
                       .where(SeriesMember.series_id == keep)).all()
     changes = [{"id": i, "stage_data": {**(d or {}), "series": keep}} for i, d in items

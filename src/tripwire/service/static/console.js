@@ -73,6 +73,37 @@
     });
   }
 
+  // ---- series: each tile reveals on its own click (audited first), never by a key ---------------------
+  function setupTiles() {
+    Array.prototype.forEach.call(document.querySelectorAll("figure.tile"), function (tile) {
+      var button = tile.querySelector("button.tile-reveal");
+      var frame = tile.querySelector(".media-frame");
+      if (!button || !frame) return;
+      button.addEventListener("click", function (e) {
+        if (!e.isTrusted) return;
+        if (!frame.classList.contains("concealed")) {
+          frame.classList.add("concealed");
+          button.textContent = "Reveal";
+          button.setAttribute("aria-pressed", "false");
+          return;
+        }
+        button.disabled = true;
+        fetch("/console/items/" + tile.getAttribute("data-item") + "/reveal", {
+          method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() }
+        }).then(function (r) {
+          button.disabled = false;
+          if (r.status === 204) {
+            frame.classList.remove("concealed");
+            button.textContent = "Blur";
+            button.setAttribute("aria-pressed", "true");
+          } else {
+            button.textContent = "Not recorded (" + r.status + "): not shown";
+          }
+        }).catch(function () { button.disabled = false; button.textContent = "Not recorded: not shown"; });
+      });
+    });
+  }
+
   function setupDecisions() {
     var form = document.getElementById("decide-form");
     var input = document.getElementById("decision-input");
@@ -117,5 +148,6 @@
   document.addEventListener("DOMContentLoaded", function () {
     if (document.body.classList.contains("queue")) setupQueue();
     if (document.body.classList.contains("item")) { setupReveal(); setupDecisions(); }
+    if (document.body.classList.contains("series")) setupTiles();
   });
 })();
