@@ -69,7 +69,7 @@ def series_detail(db: Database, series_id: int) -> dict[str, Any]:
         seeds = [m.SeriesMember.seed for m in members if m.SeriesMember.seed is not None]
         cases: dict[str, int] = {}
         accounts: dict[tuple[str, str], int] = {}
-        listed = []
+        listed: list[dict[str, Any]] = []
         for member, item, case, state, ctx in members:
             cases[case] = cases.get(case, 0) + 1
             if ctx is not None and (ctx.account_handle or ctx.account_id):
