@@ -492,18 +492,22 @@ def _merge(s: Any, other: int, keep: int, index: SeriesIndex, summary: SeriesSum
     kept.seed_min, kept.seed_max = (min(seeds), max(seeds)) if seeds else (None, None)
     if kept.first_seen and gone.first_seen:
         kept.first_seen = min(_aware(kept.first_seen), _aware(gone.first_seen))
+    moved = s.execute(select(ItemRow.id, ItemRow.stage_data).join(SeriesMember, SeriesMember.item_id == ItemRow.id)
+                      .where(SeriesMember.series_id == other)).all()
     s.execute(update(SeriesMember).where(SeriesMember.series_id == other).values(series_id=keep))
-    have = set(s.scalars(select(SeriesBucket.bucket).where(SeriesBucket.series_id == keep)))
-    for bucket, item_id in s.execute(select(SeriesBucket.bucket, SeriesBucket.item_id)
-                                     .where(SeriesBucket.series_id == other)).all():
+    theirs = s.execute(select(SeriesBucket.bucket, SeriesBucket.item_id).where(SeriesBucket.series_id == other)).all()
+    have: set[int] = set()
+    keys = [b for b, _ in theirs]
+    for start in range(0, len(keys), _IN_CHUNK):
+        have.update(s.scalars(select(SeriesBucket.bucket).where(SeriesBucket.series_id == keep,
+                                                                SeriesBucket.bucket.in_(keys[start:start + _IN_CHUNK]))))
+    for bucket, item_id in theirs:
         if bucket not in have:
             s.add(SeriesBucket(bucket=bucket, series_id=keep, item_id=item_id))
             have.add(bucket)
     s.flush()
     s.execute(delete(SeriesBucket).where(SeriesBucket.series_id == other))
-    items = s.execute(select(ItemRow.id, ItemRow.stage_data).join(SeriesMember, SeriesMember.item_id == ItemRow.id)
-                      .where(SeriesMember.series_id == keep)).all()
-    changes = [{"id": i, "stage_data": {**(d or {}), "series": keep}} for i, d in items
+    changes = [{"id": i, "stage_data": {**(d or {}), "series": keep}} for i, d in moved
                if (d or {}).get("series") == other]
     if changes:
         s.execute(update(ItemRow), changes)
