@@ -80,6 +80,13 @@ def test_series_bulk_decision_in_chromium(tmp_path):
                 assert "ckpt-one" in facts and "style-alpha" in facts and "consecutive" in facts
                 assert "@alpha_studio" in page.inner_text("#accounts")
                 page.screenshot(path=str(shots / "console-series.png"), full_page=True)
+                # one tile revealed by its own click (audited), the others stay concealed
+                page.click(f"#tile-{ids[0]} button.tile-reveal")
+                _wait_for(lambda: tiles.nth(0).evaluate("el => getComputedStyle(el).filter") == "none")
+                assert "blur(" in tiles.nth(1).evaluate("el => getComputedStyle(el).filter")
+                with db.session() as s:
+                    reveal = s.scalar(select(AuditEvent).where(AuditEvent.kind == "media.reveal"))
+                    assert reveal is not None and reveal.subject == f"item:{ids[0]}"
                 # keys never decide here: only the deliberate click on a button
                 page.keyboard.press("a")
                 assert page.url == f"{base}/console/series/{series_id}"
@@ -89,7 +96,7 @@ def test_series_bulk_decision_in_chromium(tmp_path):
                 expect(page.locator("#series-decided")).to_have_text("3 decided")
                 cells = page.locator("#members td.decision")
                 assert [cells.nth(n).inner_text() for n in range(3)] == ["ai generated"] * 3
-                assert "blur(" in _filter(page, "img.tile-media")  # still concealed after the decision
+                assert "blur(" in _filter(page, "img.tile-media")  # the page reloads concealed after the decision
             finally:
                 browser.close()
         assert api.get("/v1/audit/verify").json()["ok"]
