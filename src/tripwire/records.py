@@ -114,6 +114,7 @@ class ItemRecord(TypedDict, total=False):
     priority: float
     priority_reason: str
     cluster: int | None
+    series: int | None
     matches_suppressed: list[BankMatch]
     matches_truncated: int
     pdq_variants: dict[str, str]
@@ -131,7 +132,7 @@ Record = ItemRecord
 #: fields every record carries, in this order, whether or not a value exists
 CORE_FIELDS = ("path", "size", "media_type", "width", "height", "md5", "sha1", "sha256", "pdq", "pdq_quality", "error")
 #: fields later stages add, placed right after the core ones when present
-LATER_FIELDS = ("provenance", "generator", "matches", "priority", "priority_reason", "cluster")
+LATER_FIELDS = ("provenance", "generator", "matches", "priority", "priority_reason", "cluster", "series")
 #: bookkeeping placed last
 TAIL_FIELDS = ("extractors", "case", "item_id")
 

@@ -83,6 +83,8 @@ def scan_cmd(
                                              "URLs and media seed risk; rejected accounts lose their own."),
     catalogue: Optional[list[Path]] = typer.Option(None, "--catalogue", help="Extra platform catalogue TOML. Repeatable."),
     only_flagged: bool = typer.Option(False, "--only-flagged", help="Write only flagged posts to posts.jsonl."),
+    series: bool = typer.Option(False, "--series", help="Join post media with the series of the case database (--db): "
+                                "posts inherit the series and its model; accounts sharing a series are linked."),
     hub_max: Optional[int] = typer.Option(None, "--hub-max", help="Entities shared by more accounts than this, mostly "
                                           "without risk, are hubs: not used to connect accounts (default 25)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
@@ -117,7 +119,12 @@ def scan_cmd(
             raise UsageError(f"no such file: {posts}")
     except UsageError as exc:
         fail(str(exc))
-    analyzer = PostAnalyzer(engine, ruleset, cat, matcher)
+    series_lookup = None
+    if series:
+        from ..trade.series import DatabaseSeries
+
+        series_lookup = DatabaseSeries(open_database(db))
+    analyzer = PostAnalyzer(engine, ruleset, cat, matcher, series_lookup=series_lookup)
     show = not quiet and sys.stderr.isatty()
     started = time.monotonic()
 
