@@ -204,7 +204,7 @@ class RefList:
 
     def result(self) -> list[dict[str, Any]]:
         if self.dropped:
-            self.notes.add(f"{self.dropped} more {self.kind} entries than {MAX_REFS} were not kept")
+            self.notes.add(f"more {self.kind} entries than {MAX_REFS}: at least {self.dropped} not kept")
         return self.items
 
 
