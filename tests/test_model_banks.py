@@ -314,3 +314,65 @@ def test_model_hashes_shared_as_signals(db_url, models, tmp_path):
         assert sorted((e.signal_type, e.value, e.notes) for e in back) == sorted(
             (s.type, s.value, s.note) for s in signals)
         assert all(registry.get(str(e.signal_type)).describes == "model" for e in back)
+
+
+# -- end to end: real generator metadata, a real scan ----------------------------------------------------------
+
+
+def _png_with_parameters(path: Path, parameters: str, shade: int) -> Path:
+    """A benign synthesised picture (a gradient) carrying an A1111 ``parameters`` text chunk."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    ramp = bytes((x * 3 + shade) % 256 for x in range(64))
+    img = Image.frombytes("L", (64, 48), ramp * 48).convert("RGB")
+    info = PngInfo()
+    info.add_text("parameters", parameters)
+    img.save(path, pnginfo=info)
+    return path
+
+
+def test_a_scan_matches_images_that_name_banked_models_and_nothing_else(tmp_path, models):
+    """bank add-model from the files; images naming them by AutoV2 / AutoV3 / SHA-256 match, others do not."""
+    import json as _json
+
+    from tripwire.config import Config
+    from tripwire.pipeline.scan import run_scan
+
+    db_path = tmp_path / "case.db"
+    result = cli("bank", "create", "models", "--db", str(db_path))
+    assert result.exit_code == 0, result.output
+    result = cli("bank", "add-model", "models", str(models["lora"]), str(models["ckpt"]), "--db", str(db_path), "-q")
+    assert result.exit_code == 0, result.output
+    ckpt_sha = hashlib.sha256(models["ckpt"].read_bytes()).hexdigest()
+    lora_v3 = addnet(models["lora"])
+    lora_sha = hashlib.sha256(models["lora"].read_bytes()).hexdigest()
+    steps = "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 64x48"
+    folder = tmp_path / "images"
+    folder.mkdir()
+    cases = {
+        "by_autov2.png": f"a mountain lake at dawn\nNegative prompt: blur\n{steps}, Model hash: {ckpt_sha[:10]}, Model: ckpt-one",
+        "by_autov3.png": (f"a quiet harbour, <lora:style-alpha:0.8>\n{steps}, Model hash: 0000000000, Model: other, "
+                          f'Lora hashes: "style-alpha: {lora_v3[:12]}"'),
+        "by_sha256.png": (f"a field of tulips\n{steps}, Model: other, "
+                          f'Civitai resources: [{{"type":"checkpoint","modelName":"ckpt-one","hash":"{ckpt_sha}"}}]'),
+        "unrelated.png": (f"a red bicycle\n{steps}, Model hash: 1111111111, Model: other, "
+                          f'Lora hashes: "style-bravo: 222222222222"'),
+    }
+    for n, (name, text) in enumerate(cases.items()):
+        _png_with_parameters(folder / name, text, shade=n * 40)
+    db = open_db(str(db_path))
+    try:
+        run_scan([str(folder)], db, "models-case", tmp_path / "out", Config(), workers=1, quiet=True)
+    finally:
+        db.dispose()
+    records = {Path(r["path"]).name: r for r in map(_json.loads, (tmp_path / "out" / "items.jsonl").read_text().splitlines())}
+    forms = {name: sorted((m["signal_type"], m.get("form")) for m in records[name]["matches"]) for name in cases}
+    assert forms["by_autov2.png"] == [("model_sha256", "AutoV2")]
+    assert forms["by_autov3.png"] == [("model_autov3", "AutoV3")]
+    assert forms["by_sha256.png"] == [("model_sha256", "SHA256")]
+    assert forms["unrelated.png"] == []
+    assert lora_sha not in {m["value"] for r in records.values() for m in r["matches"]}  # the LoRA was named by AutoV3
+    assert records["by_autov3.png"]["policy"]["rule"] == "banked-model"
+    assert "style-alpha" in records["by_autov3.png"]["priority_reason"]
+    assert records["by_autov3.png"]["priority"] > records["unrelated.png"]["priority"]
