@@ -321,9 +321,9 @@ def vics_deep(depth: int = 100_000) -> bytes:
 
 
 def vics_deep_in_media(depth: int = 100_000) -> bytes:
-    """A valid Media whose ``Tags`` value is nested ``depth`` arrays deep."""
-    return (b'{"@odata.context":"x","value":[{"MediaID":1,"MD5":"' + b"a" * 32 + b'","Tags":'
-            + b"[" * depth + b"]" * depth + b'},{"MediaID":2,"MD5":"' + b"b" * 32 + b'"}]}')
+    """A valid Media, then one whose ``Tags`` value is nested ``depth`` arrays deep, then another valid one."""
+    return (b'{"@odata.context":"x","value":[{"MediaID":1,"MD5":"' + b"9" * 32 + b'"},{"MediaID":2,"MD5":"'
+            + b"a" * 32 + b'","Tags":' + b"[" * depth + b"]" * depth + b'},{"MediaID":3,"MD5":"' + b"b" * 32 + b'"}]}')
 
 
 def vics_big_ints() -> bytes:

@@ -621,14 +621,16 @@ def test_bank_import_lines_te(bank_store, raw, fmt, signal_type):
 
 @replay
 @fuzz_settings()
-@given(st.one_of(vics_bytes(), csv_bytes(), lines_bytes()), st.sampled_from(["list.json", "list.csv", "list.txt", "list.txt.gz"]))
-def test_bank_import_file(bank_store, tmp_path_factory, raw, name):
-    """``import_file``: format detection, ``.gz`` streaming. A corrupt .gz is issue 11 (xfail in test_hostile_corpus)."""
+@given(st.one_of(vics_bytes(), csv_bytes(), lines_bytes()), st.sampled_from(["list.json", "list.csv", "list.txt", "list.txt.gz"]),
+       st.one_of(st.none(), st.floats(0, 1)))
+def test_bank_import_file(bank_store, tmp_path_factory, raw, name, cut):
+    """``import_file``: format detection, ``.gz`` streaming; a ``.gz`` cut short (``cut``) is a row error."""
     from tripwire.banks.importer import import_file
     from tripwire.signals.registry import AmbiguousSignalType
 
     path = tmp_path_factory.mktemp("list") / name
-    path.write_bytes(gzip.compress(raw) if name.endswith(".gz") else raw)
+    packed = gzip.compress(raw) if name.endswith(".gz") else raw
+    path.write_bytes(packed if cut is None or not name.endswith(".gz") else packed[: int(len(packed) * cut)])
     try:
         import_file(bank_store, "fuzz-vics", path)
     except AmbiguousSignalType:

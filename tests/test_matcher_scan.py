@@ -101,12 +101,13 @@ def test_bank_cli_import_export_list_match(tmp_path):
 
     rotated = tmp_path / "rotated.png"
     Image.open(A).rotate(90, expand=True).save(rotated)
-    results = json.loads(cli_ok("match", str(A), str(rotated), "--db", db).stdout)
+    results = json.loads(cli_ok("match", str(A), str(rotated), "--db", db, "--json").stdout)
     assert [sorted(m["signal_type"] for m in r["matches"]) for r in results] == [["md5", "pdq"], ["pdq"]]
     assert results[1]["matches"][0]["variant"] == "rot270" and results[1]["matches"][0]["category"] == "1"
-    by_hash = json.loads(cli_ok("match", "--pdq", flip_bits(inspect["pdq"], 7), "--md5", inspect["md5"].upper(), "--db", db).stdout)
+    by_hash = json.loads(cli_ok("match", "--pdq", flip_bits(inspect["pdq"], 7), "--md5", inspect["md5"].upper(), "--db", db, "--json").stdout)
     assert [r["matches"][0]["distance"] for r in by_hash] == [7, 0]
-    assert json.loads(cli_ok("match", "--sha256", "0" * 64, "--db", db).stdout)[0]["matches"] == []
+    nothing = cli("match", "--sha256", "0" * 64, "--db", db, "--json")
+    assert nothing.returncode == 1 and json.loads(nothing.stdout)[0]["matches"] == []  # no match: exit 1, like grep
 
     exported = cli_ok("bank", "export", "hotline", "--format", "vics", "--db", db).stdout
     doc = json.loads(exported)
@@ -117,8 +118,8 @@ def test_bank_cli_import_export_list_match(tmp_path):
     assert sorted(r["value"] for r in csv.DictReader(out.open())) == sorted([inspect["pdq"], inspect["md5"]])
 
     cli_ok("bank", "remove", "hotline", inspect["pdq"], "--reason", "test", "--db", db)
-    after = json.loads(cli_ok("match", str(rotated), "--db", db).stdout)
-    assert after[0]["matches"] == []
+    after = cli("match", str(rotated), "--db", db, "--json")
+    assert after.returncode == 1 and json.loads(after.stdout)[0]["matches"] == []
     assert cli("bank", "import", "nope", str(listing), "--db", db).returncode == 2
     assert cli("bank", "delete", "allow", "--db", db).returncode == 2  # needs --yes
     cli_ok("bank", "delete", "allow", "--yes", "--db", db)

@@ -67,6 +67,8 @@ def test_generator_details():
     assert duck | {"raw": None} == duck | {
         "negative_prompt": "monochrome", "steps": 15, "sampler": "UniPC", "cfg": 5.0, "size": "512x400",
         "model_hash": "c0d1994c73", "raw": None,
+        "model_ref": {"name": "realistic_realisticVisionV20_v20", "hashes": {"autov2": "c0d1994c73"}},
+        "loras": [], "embeddings": [], "vae": None, "prompt_template": "photo of a duck",
     }
     stealth = extract(FIXTURES / "generators" / "a1111_stealth_alpha.png")["generator"]
     assert stealth["tool_version"] == "v1.9.4-169-ga30b19dd" and stealth["negative_prompt"] == "a square"
@@ -75,10 +77,15 @@ def test_generator_details():
     nai = extract(FIXTURES / "generators" / "novelai_cat.png")["generator"]
     assert nai["model_hash"] == "1D44365E" and nai["sampler"] == "k_euler_ancestral" and nai["cfg"] == 10.0
     assert nai["signature"] == {"present": False}
+    assert nai["model_ref"] == {"name": "Stable Diffusion", "hashes": {}}, "NovelAI's model id is not a file hash"
     fooocus = extract(FIXTURES / "generators" / "fooocus_goldfish.png")["generator"]
     assert fooocus["tool_version"] == "v2.4.3" and fooocus["size"] == "768x1280" and fooocus["cfg"] == 4.0
+    assert fooocus["model_ref"] == {"name": "juggernautXL_v8Rundiffusion", "hashes": {"autov2": "aeb7e9e689"}}
+    assert (fooocus["loras"], fooocus["vae"]) == ([], None), "'Default (model)' names no VAE"
     invoke = extract(FIXTURES / "generators" / "invokeai_v3_painting.png")["generator"]
     assert invoke["size"] == "1024x1024" and invoke["steps"] == 35 and invoke["negative_prompt"].startswith("grainy")
+    assert (invoke["model_ref"], invoke["vae"]) == ({"name": "juggernautXL", "hashes": {}}, {"name": "VAEFix", "hashes": {}})
+    assert comfy["model_ref"] == {"name": "v1-5-pruned-emaonly.ckpt", "hashes": {}} and comfy["loras"] == []
 
 
 C2PA_EXPECTED = {

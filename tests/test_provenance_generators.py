@@ -88,6 +88,11 @@ def check_infotext(gen: dict, carrier: str) -> None:
     assert (gen["model"], gen["model_hash"], gen["cfg"], gen["size"]) == ("example_model_v1", "0123abcd", 6.5, "64x48")
     assert gen["sampler"] == "DPM++ 2M Karras" and gen["tool_version"] == "v1.10.1"
     assert gen["carrier"] == carrier
+    # model facts: the 8-hex model hash is AutoV1; the 4-hex LoRA hashes are no known form (names kept, hashes dropped)
+    assert gen["model_ref"] == {"name": "example_model_v1", "hashes": {"autov1": "0123abcd"}}
+    assert gen["loras"] == [{"name": "alpha", "weight": None, "hashes": {}}, {"name": "bravo", "weight": None, "hashes": {}}]
+    assert (gen["embeddings"], gen["vae"], gen["prompt_template"]) == ([], None, PROMPT)
+    assert len(gen["model_notes"]) == 2 and "'1a2b' (4 hex digits) is no known form" in gen["model_notes"][0]
 
 
 @pytest.mark.parametrize("order", ["utf-16-be", "utf-16-le"])

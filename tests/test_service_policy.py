@@ -55,13 +55,13 @@ def test_every_condition():
     ctx = {"platform": "example"}
     holds = {
         "match": True, "match_bank": ["hotline"], "match_category": ["vics:1"], "match_signal": ["pdq"],
-        "max_distance": 9, "allow_listed": False, "provenance": ["ai_edited"], "confidence": ["strong"],
+        "match_signal_only": ["pdq", "md5"], "max_distance": 9, "allow_listed": False, "provenance": ["ai_edited"], "confidence": ["strong"],
         "conflict": False, "generator": ["comfyui"], "error": True, "error_code": ["decode_error"],
         "media_type": ["image/*"], "min_priority": 70, "platform": ["example"],
     }
     fails = {
         "match": False, "match_bank": ["other"], "match_category": ["vics:2"], "match_signal": ["md5"],
-        "max_distance": 8, "allow_listed": True, "provenance": ["ai_generated"], "confidence": ["definitive"],
+        "match_signal_only": ["md5"], "max_distance": 8, "allow_listed": True, "provenance": ["ai_generated"], "confidence": ["definitive"],
         "conflict": True, "generator": ["fooocus"], "error": False, "error_code": ["timeout"],
         "media_type": ["video/*"], "min_priority": 71, "platform": ["elsewhere"],
     }

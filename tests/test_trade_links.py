@@ -145,7 +145,7 @@ def test_explain_command():
 
     from tripwire.cli import app
 
-    r = CliRunner().invoke(app, ["posts", "explain", "DM for prices: t[.]me/+AbCd3 and 月額500円"])
+    r = CliRunner().invoke(app, ["posts", "explain", "DM for prices: t[.]me/+AbCd3 and 月額500円", "--json"])
     assert r.exit_code == 0, r.output
     rec = json.loads(r.output)
     assert rec["flagged"] and [x["rule"] for x in rec["flags"]] == ["term", "term-with-funnel"]

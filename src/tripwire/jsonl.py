@@ -31,6 +31,7 @@ MAX_DEPTH = 64
 #: with short known names, and a huge key would otherwise be copied into every event below it)
 _MAX_KEY_IN_PREFIX = 256
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class JsonDepthError(ValueError):
@@ -92,11 +93,32 @@ def parse_events(stream: IO[bytes], *, max_depth: int = MAX_DEPTH, use_float: bo
 
 
 def _basic_events(stream: IO[bytes], use_float: bool) -> Iterator[tuple[str, Any]]:
+    """ijson's basic events; bytes that are not UTF-8 raise ``ijson.JSONError`` like any other invalid JSON.
+
+    (ijson's C backend lets the ``UnicodeDecodeError`` of a bad string out as it is, also for an escaped
+    lone surrogate; its Python backend wraps that one but lets ``json.JSONDecodeError`` out for a raw control
+    character in a string. JSON text is UTF-8 (RFC 8259), so the readers stop there and say where, as for any
+    other invalid JSON.)
+    """
+    import ijson
+
+    try:
+        yield from _any_backend_events(stream, use_float)
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start : exc.start + 1].hex() if isinstance(exc.object, bytes) else "?"
+        raise ijson.JSONError(f"invalid UTF-8 in a string (byte 0x{bad}; JSON text is UTF-8, and an escaped lone "
+                              "surrogate such as \\ud800 is not text either)") from exc
+    except ValueError as exc:  # the Python backend's json.JSONDecodeError ("Invalid control character at ...")
+        raise ijson.JSONError(" ".join(str(exc).split())) from exc
+
+
+def _any_backend_events(stream: IO[bytes], use_float: bool) -> Iterator[tuple[str, Any]]:
     import ijson
 
     delivered = 0
     try:
-        for item in ijson.basic_parse(stream, use_float=use_float):
+        events = ijson.basic_parse(stream, use_float=use_float)
+        for item in _no_surrogates(events) if ijson.backend == "python" else events:
             delivered += 1
             yield item
         return
@@ -104,9 +126,20 @@ def _basic_events(stream: IO[bytes], use_float: bool) -> Iterator[tuple[str, Any
         if "overflow" not in str(exc) or ijson.backend == "python" or not _rewind(stream):
             raise
     python = ijson.get_backend("python")
-    for n, item in enumerate(python.basic_parse(stream, use_float=use_float)):
+    for n, item in enumerate(_no_surrogates(python.basic_parse(stream, use_float=use_float))):
         if n >= delivered:
             yield item
+
+
+def _no_surrogates(events: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """The Python backend decodes an escaped lone surrogate (``"\\ud800"``) into a str no database or
+    encoder takes; refuse it as the C backend does (a ``UnicodeDecodeError``, turned into ``JSONError``)."""
+    import ijson
+
+    for item in events:
+        if isinstance(item[1], str) and _SURROGATE.search(item[1]):
+            raise ijson.JSONError("invalid UTF-8 in a string (an escaped lone surrogate such as \\ud800 is not text)")
+        yield item
 
 
 def _rewind(stream: IO[bytes]) -> bool:

@@ -64,6 +64,11 @@ class BankMatch(TypedDict, total=False):
     variant: str | None
     query_quality: int
     negative: bool
+    #: model hashes: the form the match rests on (AutoV2, AutoV3, SHA256), and for a short form how many
+    #: distinct banked models share it (``ambiguous`` when more than one)
+    form: str
+    prefix_candidates: int
+    ambiguous: bool
     suppressed_by: SuppressedBy
 
 
@@ -109,6 +114,7 @@ class ItemRecord(TypedDict, total=False):
     priority: float
     priority_reason: str
     cluster: int | None
+    series: int | None
     matches_suppressed: list[BankMatch]
     matches_truncated: int
     pdq_variants: dict[str, str]
@@ -117,6 +123,7 @@ class ItemRecord(TypedDict, total=False):
     policy: PolicyOutcome
     extractors: dict[str, str]
     case: str
+    item_id: int
 
 
 #: the name call sites used before the record was typed
@@ -125,9 +132,9 @@ Record = ItemRecord
 #: fields every record carries, in this order, whether or not a value exists
 CORE_FIELDS = ("path", "size", "media_type", "width", "height", "md5", "sha1", "sha256", "pdq", "pdq_quality", "error")
 #: fields later stages add, placed right after the core ones when present
-LATER_FIELDS = ("provenance", "generator", "matches", "priority", "priority_reason", "cluster")
+LATER_FIELDS = ("provenance", "generator", "matches", "priority", "priority_reason", "cluster", "series")
 #: bookkeeping placed last
-TAIL_FIELDS = ("extractors", "case")
+TAIL_FIELDS = ("extractors", "case", "item_id")
 
 #: a lone surrogate: an undecodable byte of a POSIX path (``os.fsdecode``'s ``surrogateescape``) or junk
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -42,11 +42,99 @@ class _RecordTooLarge(Exception):
         self.position = position
 
 
+#: largest MediaSize kept (a 64-bit signed integer: what the databases' size columns hold)
+MAX_MEDIA_SIZE = 2**63 - 1
+#: the Media fields the bank reader takes (besides the digests, which the importer judges entry by entry)
+BANK_FIELDS = ("MediaID", "Series", "Tags", "Comments")
+#: the Media fields the case import takes besides the bank's
+CASE_FIELDS = BANK_FIELDS + ("Category", "IsPrecategorized", "MediaSize", "MediaFiles")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", bool: "true/false", str: "text"}.get(type(value), "a number")
+
+
+def _scalar(value: Any) -> bool:
+    """Text or a number (not true/false, not an object or array)."""
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
+def _tag_ok(tag: Any) -> bool:
+    if isinstance(tag, dict):  # {"Name": "..."} / {"Tag": "..."} / {"Value": "..."}
+        return _scalar(tag.get("Name") or tag.get("Tag") or tag.get("Value"))
+    return _scalar(tag)
+
+
+def _media_size(value: Any) -> int | None:
+    """MediaSize as an int in ``0..MAX_MEDIA_SIZE``, or None when it is not one (text of digits is accepted)."""
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 19:
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= MAX_MEDIA_SIZE:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_MEDIA_SIZE:
+        return value
+    return None
+
+
+def check_media(media: dict[str, Any], position: str,
+                fields: tuple[str, ...] = CASE_FIELDS) -> tuple[dict[str, Any], list[RowError]]:
+    """``media`` with each of ``fields`` checked for type: ``(clean copy, errors)``.
+
+    The one type check both VICS readers (bank import, case import) make at the boundary: a malformed field
+    (``"Tags": 1``, ``"MediaFiles": true``, ``"MediaSize": "abc"`` or ``1e300``) is left out of the copy
+    and costs a :class:`RowError` at ``position Field``; the rest of the Media is kept. Checking a clean
+    copy again finds nothing (both readers may pass the same Media through it).
+    """
+    clean = dict(media)
+    errors: list[RowError] = []
+
+    def drop(name: str, why: str) -> None:
+        del clean[name]
+        errors.append(RowError(f"{position} {name}", f"{why}; field ignored"))
+
+    for name in fields:
+        value = media.get(name)
+        if value is None:
+            continue
+        if name in ("MediaID", "Series", "Comments", "Category"):
+            if not _scalar(value):
+                drop(name, f"expected text or a number, found {_kind(value)}")
+        elif name == "Tags":
+            if not (isinstance(value, str) or (isinstance(value, list) and all(_tag_ok(t) for t in value))):
+                drop(name, "expected an array of text tags" if isinstance(value, list) else
+                     f"expected an array of text tags, found {_kind(value)}")
+        elif name == "IsPrecategorized":
+            if not (_scalar(value) or isinstance(value, bool)):
+                drop(name, f"expected true/false, found {_kind(value)}")
+        elif name == "MediaSize":
+            size = _media_size(value)
+            if size is None:
+                drop(name, f"expected a size in bytes (0 to 2**63-1), found {_kind(value)}"
+                     + (f" {value!r}"[:60] if _scalar(value) else ""))
+            else:
+                clean[name] = size
+        elif name == "MediaFiles":
+            if not isinstance(value, list):
+                drop(name, f"expected an array of {{FileName, FilePath}}, found {_kind(value)}")
+                continue
+            files = []
+            for k, f in enumerate(value):
+                if isinstance(f, dict) and all(f.get(key) is None or _scalar(f.get(key)) for key in ("FileName", "FilePath")):
+                    files.append(f)
+                else:
+                    errors.append(RowError(f"{position} MediaFiles[{k}]", "expected {FileName, FilePath} with text "
+                                                                          "values; file ignored"))
+            clean[name] = files
+    return clean, errors
+
+
 def media_entries(media: Any, position: str) -> Iterator[RawEntry | RowError]:
     """The entries of one Media object (one per hash), or errors for what is malformed in it."""
     if not isinstance(media, dict):
         yield RowError(position, f"expected a Media object, found {type(media).__name__}")
         return
+    media, problems = check_media(media, position, BANK_FIELDS)
+    yield from problems
     common: dict[str, Any] = {"source_id": media.get("MediaID"), "series": media.get("Series"),
                               "tags": media.get("Tags"), "notes": media.get("Comments")}
     if media.get(CODE_ANNOTATION) is not None:
@@ -226,7 +314,7 @@ def _media(group: list[EntryRow], bank: BankInfo) -> dict[str, Any]:
         elif e.signal_type == "sha1":
             media["SHA1"] = e.value.upper()
         else:
-            alternatives.append({"HashName": registry.display_name(e.signal_type), "HashValue": e.value})
+            alternatives.append({"HashName": registry.display_name(e.signal_type, e.value), "HashValue": e.value})
     if first.series is not None:
         media["Series"] = first.series
     if first.tags:

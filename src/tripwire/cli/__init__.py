@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import banks, detector, evidence, rematch, reports, scan, service, sharing, trade
+from . import banks, detector, evidence, rematch, reports, review, scan, service, sharing, trade
 
 __all__ = ["app"]
 
@@ -42,6 +42,7 @@ app.add_typer(trade.prompt_app, name="prompt")
 app.add_typer(service.keys_app, name="keys")
 app.add_typer(service.audit_app, name="audit")
 app.command("serve")(service.serve_command)
+app.command("decide")(review.decide_command)
 reports.report_app.command("case")(scan.report)  # `tripwire report CASE` stays the default; `report ncmec ...` beside it
 app.add_typer(reports.report_app, name="report")
 app.add_typer(reports.export_app, name="export")

@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 the database cannot be used; 2 usage errors (unknown bank, bad option, ambiguous
 list type); 3 ``bank import`` finished but some rows were malformed (they are listed with their position,
-every valid row was stored).
+every valid row was stored), or ``bank add-model`` could not read some files (the others were added).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ bank_app = typer.Typer(
 )
 
 EXIT_ROW_ERRORS = 3
+#: `tripwire match` found nothing (like grep)
+EXIT_NO_MATCH = 1
 
 
 def _sync_index(database, config, quiet: bool) -> None:
@@ -38,6 +40,20 @@ def _sync_index(database, config, quiet: bool) -> None:
     if not quiet:
         what = "rebuilt" if stats.rebuilt else f"+{stats.added} -{stats.removed}"
         err.print(f"PDQ index: {len(matcher.bank_index)} hashes ({what}, {stats.seconds:.2f} s)", highlight=False)
+
+
+def _existing_bank(name: str, db: Optional[str], config: Optional[Path]) -> tuple[Any, Any, Any]:
+    """(config, database, BankStore) for a command that adds to bank ``name``; exits 2 when there is none."""
+    from ..banks.store import BankError, BankStore
+
+    cfg = _config(config)
+    database = _db(db)
+    store = BankStore(database)
+    try:
+        store.get_bank(name)
+    except BankError as exc:
+        _fail(str(exc))
+    return cfg, database, store
 
 
 @bank_app.command("create")
@@ -172,7 +188,7 @@ def import_(
     """Import a hash list (VICS JSON, CSV, one-hash-per-line, ThreatExchange); re-importing is a no-op."""
     from ..banks.importer import FORMATS, import_file
     from ..signals.registry import AmbiguousSignalType, registry
-    from ..banks.store import BankError, BankStore
+    from ..banks.store import BankError
 
     if fmt is not None and fmt not in FORMATS:
         _fail(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
@@ -183,13 +199,7 @@ def import_(
             signal_type = registry.resolve(signal_type)
         except ValueError as exc:
             _fail(str(exc))
-    cfg = _config(config)
-    database = _db(db)
-    store = BankStore(database)
-    try:
-        store.get_bank(name)
-    except BankError as exc:
-        _fail(str(exc))
+    cfg, database, store = _existing_bank(name, db, config)
     from ..pipeline.rematch import mark
     from .rematch import rematch_after
 
@@ -238,6 +248,68 @@ def import_(
             more = f" (all in {errors_out})" if errors_out else " (use --errors FILE to keep them all)"
             err.print(f"  ... and {report.error_count - 20} more{more}", highlight=False)
     if report.error_count:
+        raise typer.Exit(EXIT_ROW_ERRORS)
+
+
+@bank_app.command("add-model")
+def add_model(
+    name: str = typer.Argument(..., help="Bank to add to (create it first)."),
+    files: list[Path] = typer.Argument(..., help="Model files (safetensors, ckpt, pt, bin): read, never loaded."),
+    category: Optional[str] = typer.Option(None, "--category", help="Category code of the bank's scheme, or free text."),
+    notes: Optional[str] = typer.Option(None, "--notes", help="Free text stored with every entry of these files."),
+    no_index: bool = typer.Option(False, "--no-index", help="Do not update the persisted PDQ index afterwards."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    db: Optional[str] = DbOption,
+    config: Optional[Path] = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Hash model files (SHA-256 = AutoV2's source, AutoV3 of safetensors, AutoV1) into a bank.
+
+    Images whose generator metadata names one of these files, by any form, then match it. Files are streamed
+    once, never unpickled. Exit code 3 when some files could not be read (the others were added).
+    """
+    from ..banks.modelfiles import add_model_files
+    from ..banks.store import BankError
+    from ..termsafe import safe_text
+
+    cfg, database, store = _existing_bank(name, db, config)
+    bar = None
+    progress = on_file = None
+    if not quiet and not as_json and err.is_terminal:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+        total = sum(f.stat().st_size for f in files if f.is_file())
+        bar = shown = Progress(TextColumn("[bold]hashing {task.fields[file]}"), BarColumn(), DownloadColumn(),
+                               TransferSpeedColumn(), TimeRemainingColumn(), console=err)
+        task = bar.add_task("hash", total=total, file="")
+        bar.start()
+        progress = lambda n: shown.update(task, advance=n)  # noqa: E731
+        on_file = lambda path: shown.update(task, file=safe_text(Path(path).name))  # noqa: E731
+    try:
+        report = add_model_files(store, name, files, category=category, notes=notes, progress=progress,
+                                 on_file=on_file)
+    except (BankError, ValueError) as exc:
+        _fail(str(exc))
+    finally:
+        if bar is not None:
+            bar.stop()
+    if not no_index:
+        _sync_index(database, cfg, quiet or as_json)
+    if as_json:
+        _echo_json(report.as_dict())
+    else:
+        for h in report.files:
+            forms = ", ".join(f"{k} {v}" for k, v in h.forms().items() if k != "sha256")
+            err.print(f"{safe_text(h.name)}: {h.format}, {h.size:,} bytes, sha256 {h.sha256} ({forms})",
+                      highlight=False, markup=False)
+            for w in h.warnings:
+                err.print(f"  note: {w}", highlight=False, markup=False)
+        for e in report.errors:
+            err.print(f"cannot hash {safe_text(e['message'])}", highlight=False, markup=False)
+        err.print(f"{report.bank}: {len(report.files)} file(s) hashed, {report.added} entries added, "
+                  f"{report.existing} already present, {report.tombstoned} previously removed (kept removed)",
+                  highlight=False, markup=False)
+    if report.errors:
         raise typer.Exit(EXIT_ROW_ERRORS)
 
 
@@ -393,14 +465,26 @@ def match_command(
     no_unletterbox: bool = typer.Option(False, "--no-unletterbox", help="Do not also match the image with its borders trimmed."),
     db: Optional[str] = DbOption,
     config: Optional[Path] = ConfigOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (one result per file or hash) instead of a table."),
 ) -> None:
-    """Match files or hashes against every enabled bank; prints JSON (one result per file or hash)."""
+    """Match files or hashes against every enabled bank and print a table of the matches.
+
+    Exit status, like grep: 0 something matched, 1 nothing matched, 2 usage errors (and a database that cannot be
+    opened)."""
     from ..match.matcher import Matcher, PdqQuery
 
     if not files and not pdq and not sha256 and not sha1 and not md5:
         _fail("give files, or hashes with --pdq/--sha256/--sha1/--md5")
+    for f in files or []:
+        if not f.exists():
+            _fail(f"no such file: {f}")
+        if f.is_dir():
+            _fail(f"{f} is a folder: match takes files and archives (scan a folder with `tripwire scan`)")
     cfg = _config(config)
-    database = _db(db)
+    try:
+        database = _db(db)
+    except typer.Exit as exc:  # unreachable database: 1 means "no match" here, so it is an error like any other
+        raise typer.Exit(2 if exc.exit_code == 1 else exc.exit_code) from None
     matcher = Matcher.from_config(database, cfg, use_variants=not no_variants, use_unletterbox=not no_unletterbox)
     matcher.open()
     results: list[dict[str, Any]] = []
@@ -422,9 +506,51 @@ def match_command(
         from ..pipeline.inspect import inspect_file
 
         for f in files:
-            if not f.exists():
-                _fail(f"no such file: {f}")
             for record in inspect_file(str(f), cfg, None):
                 query = {k: record.get(k) for k in ("path", "media_type", "md5", "sha1", "sha256", "pdq", "pdq_quality", "error")}
                 emit({"query": query}, matcher.match_record(record))
-    _echo_json(results)
+    if as_json:
+        _echo_json(results)
+    else:
+        _print_matches(results)
+    if not any(r.get("matches") for r in results):
+        raise typer.Exit(EXIT_NO_MATCH)
+
+
+def _print_matches(results: list[dict[str, Any]]) -> None:
+    """``match``'s table: one row per match (file or query, bank, category, signal, distance, variant); a query
+    without a match gets one dim row saying so (and why, when an allow-list suppressed it)."""
+    from rich.table import Table
+
+    from ..records import shown_path
+    from ..termsafe import console, safe_markup
+
+    table = Table()
+    for col in ("file / query", "bank", "category", "signal", "distance", "variant"):
+        table.add_column(col, overflow="fold")
+    matched = 0
+    for r in results:
+        q = r.get("query") or {}
+        if "path" in q:
+            what = safe_markup(shown_path(str(q["path"])))
+        else:
+            kind = next(k for k in ("pdq", "sha256", "sha1", "md5") if k in q)
+            what = f"{kind} {safe_markup(q[kind])}"
+        matches = r.get("matches") or []
+        if matches:
+            matched += 1
+        for m in matches:
+            category = " ".join(str(v) for v in (m.get("category"), m.get("category_label")) if v)
+            table.add_row(what, safe_markup(m.get("bank")), safe_markup(category or "—"), safe_markup(m.get("signal_type")),
+                          str(m.get("distance", "—")), safe_markup(m.get("variant") or "—"))
+            what = ""  # the file or query once, on its first row
+        if not matches:
+            error = q.get("error")
+            allowed = sorted({str(m.get("bank")) for m in (r.get("allowed_by") or [])})
+            why = (f"not read: {error.get('code')}" if isinstance(error, dict) else
+                   f"no match (suppressed by allow-list {', '.join(allowed)})" if allowed else "no match")
+            table.add_row(what, f"[dim]{safe_markup(why)}[/]", "", "", "", "")
+        elif r.get("truncated"):
+            table.add_row("", f"[dim]… and {r['truncated']} more match(es) (--json lists the same)[/]", "", "", "", "")
+    console().print(table)
+    err.print(f"{matched} of {len(results)} quer{'y' if len(results) == 1 else 'ies'} matched (files and hashes)", highlight=False)

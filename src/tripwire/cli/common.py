@@ -59,5 +59,19 @@ def actor_name(actor: Optional[str]) -> str:
         fail("say who is acting with --actor NAME (or $TRIPWIRE_ACTOR): it goes into the audit trail")
 
 
+def case_name(text: str) -> str:
+    """A command's CASE argument: a case name, or ``case:NAME``. Commands that take a case never read an item id
+    (``item:12``) as one; commands that take either read a bare number as an item id (``report ncmec``)."""
+    if text.startswith("item:"):
+        fail(f"{text}: this command takes a case (NAME or case:NAME), not an item")
+    return text[5:] if text.startswith("case:") else text
+
+
+def no_case_hint(name: str) -> str:
+    """What to add to "no case named ..." when the name looks like an item id."""
+    return " (a number as CASE is a case name here; item ids are for `tripwire decide` and `report ncmec`)" \
+        if name.isdigit() else ""
+
+
 def echo_json(data: Any) -> None:
     typer.echo(safe_json(json.dumps(data, indent=2, ensure_ascii=False, default=str)))

@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import UsageError
-from .common import ActorOption, ConfigOption, DbOption, JsonOption, err
+from .common import ActorOption, ConfigOption, DbOption, JsonOption, case_name, err
 from .common import actor_name as _actor
 from .common import echo_json as _echo_json
 from .common import fail as _fail
@@ -68,18 +68,13 @@ def _evidence_store(cfg, required: bool):
 
 
 def _items_for(database, target: str, allowed):
-    """Reviewed items named by ITEM_OR_CASE (``item:12``, ``case:NAME``, a bare id or a case name)."""
-    from sqlalchemy import select
+    """Reviewed items named by ITEM_OR_CASE (``item:12``, ``case:NAME``, a bare id or a case name).
 
-    from ..store.models import ItemRow
+    A bare number is always an item id, never a case name (a case whose name is a number is ``case:NAME``)."""
     from ..report.reviewed import parse_target, reviewed_items
 
     kind, value = parse_target(target)
     with database.session() as s:
-        if kind == "item" and not target.startswith("item:"):
-            exists = s.scalar(select(ItemRow.id).where(ItemRow.id == int(value)))
-            if exists is None:
-                kind = "case"  # a case whose name is a number
         if kind == "item":
             if not value.isdigit():
                 raise UsageError(f"item:{value}: an item id is a number")
@@ -89,7 +84,8 @@ def _items_for(database, target: str, allowed):
 
 @report_app.command("ncmec")
 def ncmec(
-    target: str = typer.Argument(..., metavar="ITEM_OR_CASE", help="An item id (or item:ID) or a case name (or case:NAME)."),
+    target: str = typer.Argument(..., metavar="ITEM_OR_CASE", help="An item id (a number, or item:ID: item_id in items.csv) "
+                                 "or a case name (case:NAME when the name is a number: a number is always an item id)."),
     dry_run: bool = typer.Option(True, "--dry-run/--submit", help="Print the validated XML (default), or submit it to the CyberTipline."),
     out: Optional[Path] = typer.Option(None, "--out", help="Dry run: also write report-N.xml and report-N-file-M.xml (fileDetails) here."),
     annotation: list[str] = typer.Option([], "--annotation", help="Report annotation a person asserts (sextortion, csamSolicitation, minorToMinorInteraction, spam, sadisticOnlineExploitation); repeatable."),
@@ -106,8 +102,9 @@ def ncmec(
     is sent. Re-running resumes an unfinished submission and never sends a second report for an item.
     """
     from ..report.cybertip import CyberTiplineClient, CyberTiplineError, SubmissionBusy, Submitter
-    from ..report.ncmec import NcmecSettings, ReportValidationError, dry_run_documents, plan_reports
+    from ..report.ncmec import NcmecSettings, ReportValidationError, dry_run_documents, plan_reports, pretty_xml
     from ..report.reviewed import REPORTABLE
+    from ..termsafe import safe_markup
 
     cfg = _config(config)
     try:
@@ -141,13 +138,13 @@ def ncmec(
             for n, (report, _) in enumerate(documents):
                 if n:
                     sys.stdout.write("\n")
-                sys.stdout.write(report.decode("utf-8") + "\n")
+                sys.stdout.write(pretty_xml(report).decode("utf-8"))
         files = sum(len(ds) for _, ds in documents)
         err.print(f"dry run: {len(documents)} report(s) and {files} fileDetails document(s) valid against "
                   f"cyber_tipline.xsd; nothing sent" + (f"; written to {out}" if out else ""), highlight=False)
         problems = settings.submission_problems()
         for p in problems:
-            err.print(f"[yellow]before --submit:[/] {p}", highlight=False)
+            err.print(f"[yellow]before --submit:[/] {safe_markup(p)}", highlight=False)
         return
     problems = settings.submission_problems()
     if problems:
@@ -155,7 +152,7 @@ def ncmec(
     evidence = _evidence_store(cfg, required=False)
     if evidence is None and settings.preserve_evidence:
         err.print("[yellow]warning:[/] no evidence store configured: reported media is not preserved "
-                  "(US law requires one year since the REPORT Act; see [evidence])", highlight=False)
+                  "(US law requires one year since the REPORT Act; see \\[evidence])", highlight=False)
     who = _actor(actor)
     client = CyberTiplineClient.from_settings(settings)
     try:
@@ -290,7 +287,7 @@ def ncmec_status(config: Optional[Path] = ConfigOption) -> None:
 
 @export_app.command("vics")
 def export_vics(
-    case: str = typer.Argument(..., help="Case name."),
+    case: str = typer.Argument(..., help="Case name (or case:NAME)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: stdout)."),
     db: Optional[str] = DbOption,
     config: Optional[Path] = ConfigOption,
@@ -298,6 +295,7 @@ def export_vics(
     """Write a case as VICS 2.0 JSON: one Media per unique file that carries a human decision."""
     from ..report.vics_case import export_case
 
+    case = case_name(case)
     cfg = _config(config)
     database = _db(db)
     try:

@@ -4,6 +4,7 @@ write a case's reports again."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import typer
 
 from ..termsafe import safe_markup
-from .common import ConfigOption, DbOption, err, fail, get_config, open_database
+from .common import ConfigOption, DbOption, case_name, err, fail, get_config, no_case_hint, open_database
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -33,6 +34,9 @@ def scan(
     from ..pipeline.scan import read_path_list, run_scan
     from ..store.db import DatabaseError
 
+    missing = [p for p in paths if p != "-" and not os.path.lexists(p)]
+    if missing:  # a mistyped argument: refuse before any database or output folder is touched
+        fail(f"no such file or folder: {', '.join(missing[:5])}" + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""))
     cfg = get_config(config)
     expanded: list[str] = []
     for p in paths:
@@ -72,6 +76,8 @@ def inspect(
     cfg = get_config(config)
     if not file.exists():
         fail(f"no such file: {file}")
+    if file.is_dir():
+        fail(f"{file} is a folder: inspect examines one file (or archive); use `tripwire scan {file}` for a folder")
     try:
         records = inspect_file(str(file), cfg)
     except UsageError as exc:
@@ -111,7 +117,7 @@ def render(records: Sequence[ItemRecord], console: Console) -> None:
 
 
 def report(
-    case: str = typer.Argument("default", help="Case name."),
+    case: str = typer.Argument("default", help="Case name (or case:NAME)."),
     db: Optional[str] = DbOption,
     out: Path = typer.Option(Path("tripwire-out"), "--out", help="Folder for the reports."),
 ) -> None:
@@ -119,11 +125,12 @@ def report(
     from ..report.writer import write_reports
     from ..store import queries
 
+    case = case_name(case)
     database = open_database(db)
     case_id = database.case_id(case, create=False)
     if case_id is None:
         known = ", ".join(queries.case_names(database)) or "none"
-        fail(f"no case named {case!r} in the database (cases: {known})")
+        fail(f"no case named {case!r} in the database (cases: {known}){no_case_hint(case)}")
     summary = write_reports(queries.iter_records(database, case_id), out, case,
                             duplicates=lambda: queries.duplicate_groups(database, case_id))
     err.print(f"case {case}: {summary.items} items; reports in {out}", highlight=False)

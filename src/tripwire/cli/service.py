@@ -79,8 +79,10 @@ def keys_list(db: Optional[str] = DbOption, as_json: bool = typer.Option(False, 
         err.print("no keys yet: create one with `tripwire keys create --role admin --name NAME`")
         return
     table = Table()
-    for col in ("key id", "name", "role", "rate/s", "created", "by", "last used", "revoked"):
-        table.add_column(col)
+    # the key id whole, however narrow the terminal (`keys revoke` needs it); the other columns wrap instead
+    table.add_column("key id", no_wrap=True, min_width=max(len(str(k["key_id"])) for k in keys))
+    for col in ("name", "role", "rate/s", "created", "by", "last used", "revoked"):
+        table.add_column(col, overflow="fold")
     for k in keys:
         table.add_row(k["key_id"], k["name"], k["role"], str(k["rate_per_s"] or "default"), (k["created_at"] or "")[:19],
                       k["created_by"], (k["last_used_at"] or "—")[:19], (k["revoked_at"] or "—")[:19])

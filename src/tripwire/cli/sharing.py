@@ -26,18 +26,20 @@ def export(
     out: Optional[Path] = typer.Option(None, "--out", help="Output file (default: stdout)."),
     collab: str = typer.Option("tripwire", "--collab", help="Collaboration name written into te-csv rows."),
     min_pdq_quality: int = typer.Option(50, "--min-pdq-quality", min=0, max=100, help="Leave out PDQ hashes below this quality."),
+    model_bank: list[str] = typer.Option([], "--model-bank", help="Also the model hashes of this bank (made with `bank add-model`); repeatable."),
     db: Optional[str] = DbOption,
     config: Optional[Path] = ConfigOption,
 ) -> None:
-    """Export signals; only items and trade subjects with a recorded human decision are ever included."""
+    """Export signals; only items and trade subjects with a recorded human decision, and the model hashes a
+    person put into a model bank, are ever included."""
     from ..config import load_config
     from ..store.db import DatabaseError, open_db
     from ..sharing.indicators import FORMATS, collect_signals, write_signals
 
     if fmt not in FORMATS:
         _fail(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
-    if case is None and not item and posts_scan is None:
-        _fail("name what to export: --case NAME, --item ID or --posts-scan DIR --decisions FILE")
+    if case is None and not item and posts_scan is None and not model_bank:
+        _fail("name what to export: --case NAME, --item ID, --posts-scan DIR --decisions FILE or --model-bank NAME")
     if case is not None and item:
         _fail("give --case or --item, not both")
     if (posts_scan is None) != (decisions is None):
@@ -51,13 +53,13 @@ def export(
 
             trade = signals_from_scan(posts_scan, load_decisions(decisions))
         database = None
-        if case is not None or item:
+        if case is not None or item or model_bank:
             try:
                 database = open_db(db)
             except DatabaseError as exc:
                 _fail(str(exc), code=1)
         signals = collect_signals(database, case=case, item_ids=item or None, trade_signals=trade,
-                                  min_pdq_quality=min_pdq_quality, categories=categories)
+                                  min_pdq_quality=min_pdq_quality, categories=categories, model_banks=model_bank)
     except UsageError as exc:
         _fail(str(exc))
     if out is None:

@@ -83,6 +83,8 @@ def scan_cmd(
                                              "URLs and media seed risk; rejected accounts lose their own."),
     catalogue: Optional[list[Path]] = typer.Option(None, "--catalogue", help="Extra platform catalogue TOML. Repeatable."),
     only_flagged: bool = typer.Option(False, "--only-flagged", help="Write only flagged posts to posts.jsonl."),
+    series: bool = typer.Option(False, "--series", help="Join post media with the series of the case database (--db): "
+                                "posts inherit the series and its model; accounts sharing a series are linked."),
     hub_max: Optional[int] = typer.Option(None, "--hub-max", help="Entities shared by more accounts than this, mostly "
                                           "without risk, are hubs: not used to connect accounts (default 25)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
@@ -117,7 +119,12 @@ def scan_cmd(
             raise UsageError(f"no such file: {posts}")
     except UsageError as exc:
         fail(str(exc))
-    analyzer = PostAnalyzer(engine, ruleset, cat, matcher)
+    series_lookup = None
+    if series:
+        from ..trade.series import DatabaseSeries
+
+        series_lookup = DatabaseSeries(open_database(db))
+    analyzer = PostAnalyzer(engine, ruleset, cat, matcher, series_lookup=series_lookup)
     show = not quiet and sys.stderr.isatty()
     started = time.monotonic()
 
@@ -179,6 +186,7 @@ def explain_cmd(
     rules: Optional[Path] = RulesOpt,
     allow: Optional[list[Path]] = AllowOpt,
     config: Optional[Path] = ConfigOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the analysis record as JSON."),
 ) -> None:
     """Show what the engine finds in one text (terms, ages, prices, links) and which rules fire."""
     from ..errors import UsageError
@@ -193,7 +201,55 @@ def explain_cmd(
     post: dict[str, Any] = {"platform": "cli", "post_id": "-", "created_at": None, "url": "",
             "account": {"id": "-", "handle": "", "display_name": "", "profile_url": "", "bio": ""},
             "text": text, "tags": [], "groups": [], "links": [], "media": []}
-    typer.echo(safe_json(json.dumps(analyzer.analyze(post).record(), ensure_ascii=False, indent=1)))
+    record = analyzer.analyze(post).record()
+    if as_json:
+        typer.echo(safe_json(json.dumps(record, ensure_ascii=False, indent=1)))
+    else:
+        _print_explanation(record)
+
+
+def _print_explanation(rec: dict[str, Any]) -> None:
+    """``posts explain`` for people: the verdict, the rules that fired with their evidence, then what was found."""
+    from rich.table import Table
+
+    from ..termsafe import console, safe_markup
+
+    out = console()
+    score = float(rec.get("score") or 0.0)
+    out.print(("[bold red]flagged[/]" if rec.get("flagged") else "[green]not flagged[/]") + f" (score {score:.2f})",
+              highlight=False)
+    flags = rec.get("flags") or []
+    if flags:
+        table = Table(title="rules that fired", title_justify="left")
+        for col in ("rule", "score", "why", "evidence"):
+            table.add_column(col, overflow="fold")
+        for f in flags:
+            evidence = "; ".join(f"{e.get('kind')} {e.get('match')!r}" for e in f.get("evidence") or [])
+            table.add_row(safe_markup(f.get("rule")), f"{float(f.get('score') or 0):+.2f}",
+                          safe_markup(f.get("description") or ""), safe_markup(evidence))
+        out.print(table)
+    else:
+        out.print("no rule fired", highlight=False)
+    found = Table(title="found in the text", title_justify="left")
+    for col in ("kind", "text", "details"):
+        found.add_column(col, overflow="fold")
+    for t in rec.get("terms") or []:
+        found.add_row("term", safe_markup(t.get("match")), safe_markup(f"{t.get('term')} ({t.get('category')}, weight {t.get('weight')})"))
+    for lk in rec.get("links") or []:
+        detail = f"{lk.get('kind')} → {lk.get('destination')}" + (" (obfuscated)" if lk.get("obfuscated") else "")
+        found.add_row("link", safe_markup(lk.get("raw") or lk.get("url")), safe_markup(detail))
+    for pr in rec.get("prices") or []:
+        detail = " ".join(str(v) for v in (pr.get("amount"), pr.get("currency")) if v is not None)
+        found.add_row("price", safe_markup(pr.get("match")), safe_markup(detail + (f" per {pr['period']}" if pr.get("period") else "")))
+    for kind, label in (("ages", "age"), ("tiers", "tier"), ("media_matches", "media match")):
+        for x in rec.get(kind) or []:
+            shown = x.get("match") if isinstance(x, dict) else x
+            found.add_row(label, safe_markup(shown),
+                          safe_markup(json.dumps(x, ensure_ascii=False) if isinstance(x, dict) else ""))
+    if found.row_count:
+        out.print(found)
+    else:
+        out.print("nothing found: no terms, links, prices, ages or tiers", highlight=False)
 
 
 @prompt_app.command("check")

@@ -17,7 +17,14 @@ PDQ's 8 orientations and unletterboxed hashes, any registered type's own values)
 4. **Negative banks** (allow-lists) suppress: a negative exact-digest hit suppresses every match of the
    item; a negative perceptual hit suppresses the perceptual matches (exact digest matches from positive
    banks stand, a byte-identical file is stronger evidence than a perceptual neighbour). Suppressed matches
-   are returned separately with the entry that suppressed them, never silently dropped.
+   are returned separately with the entry that suppressed them, never silently dropped. A negative *model*
+   entry (``describes == "model"``: a base checkpoint everybody uses) suppresses only the positive matches
+   of the same model reference (same ``variant``), never the item's other matches.
+5. **Prefix forms** (model hashes: AutoV2 is the first 10 hex of a file's SHA-256): an exact type with
+   ``prefix_lengths`` also looks up the short forms of a full query value, and a short query value finds the
+   entries it is a prefix of by a range on the indexed ``bank_entries.value``; each such match says the
+   ``form`` it rests on and, for a short query, how many distinct banked values share the prefix
+   (``prefix_candidates``, ``ambiguous``). In cached mode a short form is looked up in the database.
 
 Batch look-ups (``POST /v1/lookup``, HMA's ``/m/`` endpoints, post feeds) use :meth:`Matcher.lookup_many`,
 the same search and verification with one answer per hash.
@@ -326,6 +333,10 @@ def _is_distance(signal_type: str) -> bool:
     return signal_type in registry and registry.get(signal_type).matching == "distance"
 
 
+def _describes(signal_type: str) -> str:
+    return registry.get(signal_type).describes if signal_type in registry else "media"
+
+
 class Matcher:
     """Matches items and hashes against every enabled bank of one database (see the module docs).
 
@@ -508,6 +519,8 @@ class Matcher:
         block on a database round trip; the background refresh keeps the answer current."""
         if self._cache is None or not self._opened:
             return None, []
+        if any(q.signal_type in registry and registry.get(q.signal_type).prefix_search(q.value) for q in queries):
+            return None, []  # a short form needs a range look-up in the database
         missing: list[int] = []
         hits = self._hits(list(queries), check_enabled, missing=missing)
         if missing:
@@ -556,18 +569,26 @@ class Matcher:
         cache = self._cache
         exact = {n: q for n, q in enumerate(queries) if registry.get(q.signal_type).matching == "exact"}
         if exact:
-            values = sorted({(q.signal_type, q.value) for q in exact.values()})
+            kinds = {n: registry.get(q.signal_type) for n, q in exact.items()}
+            values = sorted({(q.signal_type, v) for n, q in exact.items() for v in kinds[n].lookup_values(q.value)})
             if cache is not None:
                 found = cache.rows(sorted(set(cache.exact_candidates(values))), missing)
             else:
                 found = self._rows(BankEntry.value, sorted({v for _, v in values}))
+            prefixes = sorted({(q.signal_type, q.value) for n, q in exact.items() if kinds[n].prefix_search(q.value)})
+            if prefixes:  # short forms (AutoV2, AutoV3): the entries they are a prefix of, by an indexed range
+                found = list({int(r.id): r for r in [*found, *self._prefix_rows(prefixes)]}.values())
             by_value: dict[tuple[str, str], list[BankMatch]] = {}
             for row in found:
                 if row.removed_at is None and (bank := self._bank(row.bank_id, check_enabled)) is not None:
                     by_value.setdefault((row.signal_type, row.value), []).append(
                         self._hit(bank, row, distance=0, variant=None))
             for n, q in exact.items():
-                out[n] = list(by_value.get((q.signal_type, q.value), []))
+                if not (kinds[n].prefix_lengths or kinds[n].forms):  # digests: equality, as always
+                    out[n] = [{**h, "variant": q.variant} if q.variant else h
+                              for h in by_value.get((q.signal_type, q.value), [])]
+                else:
+                    out[n] = _prefix_hits(kinds[n], q, by_value)
         for name, bank_index in self.indexes.items():
             rows = [n for n, q in enumerate(queries) if q.signal_type == name]
             if rows and len(bank_index):
@@ -600,6 +621,18 @@ class Matcher:
                 d = kind.distance(q.value, row.value)  # the database decides, not the index
                 if d <= kind.radius_for(bank):
                     hits.append(self._hit(bank, row, distance=d, variant=q.variant, quality=q.quality))
+
+    def _prefix_rows(self, prefixes: list[tuple[str, str]]) -> list[Any]:
+        """Entry rows of each (type, short value) whose value starts with it: ``value >= p AND value < p+'g'``
+        on the index that leads with ``value`` (a range, unlike ``LIKE``, uses it on PostgreSQL in any
+        collation); the type's own check (:meth:`SignalType.same`) then decides."""
+        found: list[Any] = []
+        with self.db.session() as s:
+            for signal_type, prefix in prefixes:
+                found += s.execute(select(*_HIT_COLUMNS).where(
+                    BankEntry.value >= prefix, BankEntry.value < prefix + "g",
+                    BankEntry.signal_type == signal_type)).all()
+        return found
 
     def _rows(self, column: Any, keys: list[Any]) -> list[Any]:
         """Entry rows whose ``column`` is one of ``keys``, in chunks that stay under parameter limits."""
@@ -640,10 +673,16 @@ class Matcher:
         negatives = sorted((h for h in hits if h.get("negative")), key=key)
         positives = sorted((h for h in hits if not h.get("negative")), key=key)
         result.allowed_by = negatives
+        # a model allow-list entry (a common base checkpoint) speaks for the reference it matched, not for the
+        # item: it suppresses positive matches of that same reference only (same role, ``variant``)
+        model_allow = {h.get("variant"): h for h in reversed(negatives) if _describes(h["signal_type"]) == "model"}
+        negatives = [h for h in negatives if _describes(h["signal_type"]) != "model"]
         exact_allow = next((h for h in negatives if not _is_distance(h["signal_type"])), None)
         near_allow = next((h for h in negatives if _is_distance(h["signal_type"])), None)
         for h in positives:
             reason = exact_allow or (near_allow if _is_distance(h["signal_type"]) else None)
+            if reason is None and _describes(h["signal_type"]) == "model":
+                reason = model_allow.get(h.get("variant"))
             if reason is None:
                 result.matches.append(h)
             else:
@@ -654,6 +693,26 @@ class Matcher:
             result.truncated = len(result.matches) - self.max_matches
             result.matches = result.matches[: self.max_matches]
         return result
+
+
+def _prefix_hits(kind: SignalType, q: Query, by_value: dict[tuple[str, str], list[BankMatch]]) -> list[BankMatch]:
+    """The hits of one query of a type with prefix forms, each with the ``form`` the match rests on (the
+    shorter of the two values: ``AutoV2``, ``AutoV3``, ``SHA256``) and, for a short query, how many distinct
+    banked values share its prefix (``prefix_candidates``; ``ambiguous`` when more than one: at 10 hex a
+    random collision in a bank of N models has a chance of about N/2^40, but a bank holding near-identical
+    files, or a crafted one, can share one)."""
+    matched = [(v, hits) for (t, v), hits in by_value.items() if t == q.signal_type and kind.same(q.value, v)]
+    # distinct models behind a short query: the longer values it is a prefix of (entries holding only the
+    # short value itself are consistent with any of them, and count as one when they are all there is)
+    distinct = len({v for v, _ in matched if len(v) > len(q.value)}) or 1
+    out: list[BankMatch] = []
+    for v, hits in matched:
+        extra: dict[str, Any] = {"form": kind.form(min(q.value, v, key=len)), "variant": q.variant}
+        if kind.prefix_search(q.value):
+            extra["prefix_candidates"] = distinct
+            extra["ambiguous"] = distinct > 1
+        out.extend({**h, **extra} for h in hits)  # type: ignore[typeddict-item]
+    return out
 
 
 def _exact_key(signal_type: str, value: str) -> int:

@@ -49,7 +49,7 @@ from .matcher import default_index_path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SLOTS", "SLOT_LABELS", "StoredHashIndex", "StoredHit", "contents_with_values", "stored_index_path"]
+__all__ = ["DIGEST_TYPES", "SLOTS", "SLOT_LABELS", "StoredHashIndex", "StoredHit", "contents_with_values", "stored_index_path"]
 
 #: which hash of a content an index id stands for: its PDQ, the 8 orientations, the unletterboxed ones
 SLOT_LABELS: tuple[str, ...] = ("pdq", *DIHEDRAL_VARIANTS, *(trimmed_label(v) for v in DIHEDRAL_VARIANTS))
@@ -65,6 +65,8 @@ _LOAD_CHUNK = 50_000
 #: queries per search call when several threads share a large search
 _THREAD_MIN_WORK = 50_000_000
 _DIGEST_COLUMNS = {"md5": Content.md5, "sha1": Content.sha1, "sha256": Content.sha256}
+#: exact types found through the ``contents`` columns
+DIGEST_TYPES = frozenset(_DIGEST_COLUMNS)
 
 
 def stored_index_path(db: Database, config: Config | None = None) -> Path | None:

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from ..banks.models import Bank, BankChange, BankEntry
 from ..config import Config
 from ..match.matcher import Matcher, MatchStage
-from ..match.stored_index import StoredHashIndex, contents_with_values
+from ..match.stored_index import DIGEST_TYPES, StoredHashIndex, contents_with_values
 from ..policy.priority import PriorityStage
 from ..policy.stage import PolicyStage, configured_policy
 from ..records import FactEntry, ItemErrorDict, ItemRecord, flatten
@@ -85,7 +85,8 @@ class RematchReport:
     changed: int = 0
     #: queue entries added, updated or reopened
     queued: int = 0
-    #: distance types other than PDQ have no stored-hash index: their entries were not re-matched
+    #: types with no stored-value index (distance types other than PDQ, exact types that are not content
+    #: digests, such as model-file hashes named in generator metadata): their entries were not re-matched
     skipped_types: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -164,7 +165,7 @@ def _candidate_contents(db: Database, index: StoredHashIndex | None, entries: Se
         kind = registry.get(name) if name in registry else None
         if kind is None or not kind.matching:
             continue
-        if kind.matching == "exact":
+        if kind.matching == "exact" and name in DIGEST_TYPES:
             for found in contents_with_values(db, name, [e[3] for e in group]).values():
                 shas |= found
         elif name == "pdq" and index is not None:

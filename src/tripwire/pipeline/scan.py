@@ -113,8 +113,10 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
     finally:
         progress.close()
     from ..match.cluster import assign_case_clusters
+    from ..match.series import assign_series
 
     assign_case_clusters(db, case_id, config)  # near-duplicate clusters need the whole case
+    assign_series(db, case_id, config)  # new items join series of this case and of earlier cases
     from .rematch import sync_stored_index
 
     sync_stored_index(db, config)  # the stored hashes a later bank change is re-matched against

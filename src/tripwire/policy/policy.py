@@ -32,9 +32,14 @@ Conditions (every one given must hold; lists mean "any of"):
 ``match_bank``         a positive match in one of these banks (by name)
 ``match_category``     a positive match whose category is one of these, written ``scheme:code``
                        (``vics:1``, ``uk:A``, ``ncmec:B2``) or a bare code/free-text label
-``match_signal``       a positive match by one of these signal types (md5, sha1, sha256, pdq)
+``match_signal``       a positive match by one of these signal types (md5, sha1, sha256, pdq, and the
+                       model hashes model_sha256, model_autov3, model_autov1)
+``match_signal_only``  at least one positive match, and every positive match is by one of these types
+                       (``banked-model``: the image names a banked model and is not itself banked)
 ``max_distance``       the closest positive match is within this many bits (exact digests are 0)
-``allow_listed``       true: an allow-list (negative bank) entry matched the item
+``allow_listed``       true: an allow-list (negative bank) entry matched the item (a model allow-list
+                       entry, such as a common base checkpoint, speaks for that model, not the item: it
+                       does not count)
 ``provenance``         the provenance label is one of these (ai_generated, ai_edited,
                        camera_original, unknown)
 ``confidence``         the provenance confidence is one of these (definitive, strong, supporting)
@@ -68,7 +73,7 @@ ACTIONS: tuple[str, ...] = ("allow", "review", "block")
 SEVERITY: dict[str, int] = {"allow": 0, "review": 1, "block": 2}
 DEFAULT_POLICY = "default_policy.toml"
 
-_LIST_CONDITIONS = ("match_bank", "match_category", "match_signal", "provenance", "confidence", "generator",
+_LIST_CONDITIONS = ("match_bank", "match_category", "match_signal", "match_signal_only", "provenance", "confidence", "generator",
                     "error_code", "media_type", "platform")
 _BOOL_CONDITIONS = ("match", "allow_listed", "conflict", "error")
 _NUMBER_CONDITIONS = ("max_distance", "min_priority")
@@ -234,6 +239,14 @@ def most_severe(actions: Iterable[str]) -> str:
     return best
 
 
+def _about_media(signal_type: Any) -> bool:
+    """Does a match by this type speak about the item itself (not about a model named in its metadata)?"""
+    from ..signals.registry import registry
+
+    name = str(signal_type or "")
+    return name not in registry or registry.get(name).describes != "model"
+
+
 class _Facts:
     """Lazily computed facts of one record that conditions test."""
 
@@ -271,11 +284,15 @@ class _Facts:
             return any(self._categories(m) & wanted for m in self.matches)
         if key == "match_signal":
             return any(str(m.get("signal_type")) in value for m in self.matches)
+        if key == "match_signal_only":
+            return bool(self.matches) and all(str(m.get("signal_type")) in value for m in self.matches)
         if key == "max_distance":
             return any(int(m.get("distance") or 0) <= value for m in self.matches)
         if key == "allow_listed":
-            allowed = bool(r.get("matches_suppressed")) or any(
-                isinstance(m, dict) and m.get("negative") for m in (r.get("matches") or []))
+            allowed = any(isinstance(m, dict) and _about_media((m.get("suppressed_by") or {}).get("signal_type"))
+                          for m in (r.get("matches_suppressed") or [])) or any(
+                isinstance(m, dict) and m.get("negative") and _about_media(m.get("signal_type"))
+                for m in (r.get("matches") or []))
             return allowed == bool(value)
         if key == "provenance":
             return str(self.provenance.get("label") or "unknown") in value

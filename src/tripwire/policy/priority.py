@@ -7,6 +7,10 @@ first (every number is configurable under ``[priority]`` in the TOML config):
 case                             default  why
 ===============================  =======  ===================================================================
 matches a hash bank              100      known material: confirmed abuse imagery, act now
+made with a banked model         90       its metadata names a model file in a bank (a person-LoRA may
+                                          depict a real, identifiable child though every pixel is
+                                          synthetic); above camera evidence because a bank entry is a
+                                          person's or hotline's decision, while EXIF can be forged
 camera evidence, no AI evidence  80       most likely a photograph of a real person
 AI-edited (img2img, inpaint,     70       an input picture was used, and it may be a real photograph
 composite)
@@ -21,7 +25,10 @@ Adjustments: ``conflict`` (default +5) when the provenance evidence disagrees (A
 a C2PA manifest that fails validation, a signature that does not verify) — somebody may have tried to dress a
 real photograph as synthetic, or the reverse; ``error`` (default 40) for an image that could not be analysed
 (corrupt, truncated), which is ranked like an unknown-origin image minus a little because a person may still
-be able to open it. A bank match with ``negative`` (allow-list) entries only does not count as a match.
+be able to open it. A bank match with ``negative`` (allow-list) entries only does not count as a match. A match by a model hash
+(a signal type that ``describes`` a model, not the item) is not a match of the item itself: it ranks
+``model_match``, and the reason names the model reference (``lora:style-alpha``), the form it matched by
+(AutoV2, AutoV3, SHA256; "ambiguous" when a short prefix fits several banked models) and the bank.
 
 The rule never lowers an item below zero and never *drops* anything: it only orders the queue.
 """
@@ -34,6 +41,7 @@ from ..records import BankMatch, ItemRecord
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "match": 100.0,
+    "model_match": 90.0,
     "camera_original": 80.0,
     "ai_edited": 70.0,
     "unknown": 60.0,
@@ -67,6 +75,26 @@ def _positive_matches(record: Mapping[str, Any]) -> list[BankMatch]:
     return [m for m in matches if not (isinstance(m, dict) and m.get("negative"))]
 
 
+def _about_model(match: Mapping[str, Any]) -> bool:
+    from ..signals.registry import registry
+
+    name = str(match.get("signal_type") or "")
+    return name in registry and registry.get(name).describes == "model"
+
+
+def _model_reason(matches: list[BankMatch]) -> str:
+    """``made with banked model(s): lora:style-alpha (AutoV3, bank models-a: style-alpha.safetensors); ...``"""
+    seen: dict[tuple[str, str], str] = {}
+    for m in matches:
+        ref = str(m.get("variant") or "model")
+        what = f"{m.get('form') or m.get('signal_type')}{', ambiguous prefix' if m.get('ambiguous') else ''}"
+        where = f"bank {m.get('bank', '?')}" + (f": {m['source_id']}" if m.get("source_id") else "")
+        seen.setdefault((ref, str(m.get("bank"))), f"{ref} ({what}, {where})")
+    listed = list(seen.values())
+    more = f"; and {len(listed) - 5} more" if len(listed) > 5 else ""
+    return f"made with banked model{'s' if len(listed) > 1 else ''}: {'; '.join(listed[:5])}{more}"
+
+
 def prioritise(record: Mapping[str, Any], settings: Mapping[str, Any] | None = None) -> tuple[float, str]:
     """(priority, reason) for one item record; higher = look sooner. ``settings`` = the ``[priority]`` table."""
     w = _weights(settings)
@@ -76,9 +104,14 @@ def prioritise(record: Mapping[str, Any], settings: Mapping[str, Any] | None = N
     bonus = w["conflict"] if conflicts else 0.0
     conflict_note = f"; {len(conflicts)} provenance conflict(s)" if conflicts else ""
 
+    models = [m for m in matches if isinstance(m, dict) and _about_model(m)]
+    matches = [m for m in matches if not (isinstance(m, dict) and _about_model(m))]
+    model_note = f"; {_model_reason(models)}" if models else ""
     if matches:
         banks = sorted({str(m.get("bank", "?")) for m in matches if isinstance(m, dict)})
-        return w["match"] + bonus, f"matches {len(matches)} bank entr{'y' if len(matches) == 1 else 'ies'} ({', '.join(banks) or 'bank'}){conflict_note}"
+        return w["match"] + bonus, f"matches {len(matches)} bank entr{'y' if len(matches) == 1 else 'ies'} ({', '.join(banks) or 'bank'}){model_note}{conflict_note}"
+    if models:
+        return w["model_match"] + bonus, _model_reason(models) + conflict_note
 
     media_type = str(record.get("media_type") or "")
     error = record.get("error")

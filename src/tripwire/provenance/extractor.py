@@ -5,8 +5,10 @@ Adds two top-level fields to an image's record:
 - ``provenance``: ``{label, confidence, tool, evidence: [...], conflicts: [...], basis: [...], notes: [...]}``
   (see verdict.py); evidence entries carry ``source`` = c2pa | xmp | exif | generator | watermark | detector;
 - ``generator``: the normalised facts of the most specific generator found (tool, tool_version, model,
-  model_hash, seed, steps, sampler, cfg, size, prompt, negative_prompt, mode, carrier, raw), or null.
-  Prompts live here, in full (bounded), for the case database and the detail view; summaries truncate them.
+  model_hash, seed, steps, sampler, cfg, size, prompt, negative_prompt, mode, carrier, model_ref, loras,
+  embeddings, vae, prompt_template, raw), or null. Prompts (and the prompt template) live here, in full
+  (bounded), for the case database and the detail view; summaries truncate them. Evidence entries keep the
+  model facts (model_ref, loras, embeddings, vae) of every parser that recognised the file.
 
 Settings come from ``[provenance]`` in the TOML config::
 
@@ -36,7 +38,7 @@ from .generators import ParseInput, parse_all
 from .verdict import decide
 from .xmp import parse_xmp, xmp_evidence
 
-_EVIDENCE_SKIP = ("raw", "prompt", "negative_prompt")
+_EVIDENCE_SKIP = ("raw", "prompt", "negative_prompt", "prompt_template")
 
 
 def _generator_entry(facts: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +53,8 @@ class ProvenanceExtractor:
     """C2PA, XMP/IPTC, EXIF, generator metadata, watermarks and the optional detector -> one verdict."""
 
     name = "provenance"
-    version = "1"
+    #: 2: model facts (model_ref, loras, embeddings, vae, prompt_template) in ``generator`` and the evidence
+    version = "2"
     produces = ("provenance", "generator")
 
     def __init__(self, config: Config | None = None, base_dir: Path | None = None) -> None:

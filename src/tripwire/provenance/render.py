@@ -102,16 +102,61 @@ def _exif(entry: dict[str, Any], table: Table) -> None:
         table.add_row("thumbnail", "none")
 
 
+#: LoRAs / embeddings listed on the terminal (the record keeps all, up to the parser's cap)
+REF_ROWS = 24
+
+
+def _hashes(ref: dict[str, Any]) -> str:
+    hashes = ref.get("hashes")
+    if not isinstance(hashes, dict) or not hashes:
+        return "no hash"
+    return ", ".join(f"{form} {digest}" for form, digest in hashes.items())
+
+
+def _ref_text(ref: Any, weighted: bool = False) -> str | None:
+    """``name ×weight (form digest, ...)`` for one model reference."""
+    if not isinstance(ref, dict):
+        return None
+    text = str(ref.get("name") or "(unnamed)")
+    if weighted:
+        weight = ref.get("weight")
+        text += f" ×{weight:g}" if isinstance(weight, int | float) else " ×?"
+    text += f" ({_hashes(ref)})"
+    if ref.get("air"):
+        text += f" {ref['air']}"
+    return text
+
+
+def _models(entry: dict[str, Any], table: Table) -> None:
+    """The checkpoint, VAE, each LoRA and embedding with its hash forms, and what was dropped."""
+    for key, label in (("model_ref", "model ref"), ("vae", "vae")):
+        text = _ref_text(entry.get(key))
+        if text:
+            table.add_row(label, _s(text))
+    for key, label in (("loras", "lora"), ("embeddings", "embedding")):
+        value = entry.get(key)
+        refs: list[Any] = value if isinstance(value, list) else []
+        for ref in refs[:REF_ROWS]:
+            text = _ref_text(ref, weighted=key == "loras")
+            if text:
+                table.add_row(label, _s(text))
+        if len(refs) > REF_ROWS:
+            table.add_row(label, f"… {len(refs) - REF_ROWS} more in the record")
+    for note in (entry.get("model_notes") or [])[:8]:
+        table.add_row("model note", _s(note))
+
+
 def _generator(entry: dict[str, Any], generator: dict[str, Any] | None, table: Table) -> None:
     for key in ("tool", "tool_version", "model", "model_hash", "seed", "steps", "sampler", "cfg", "size", "mode", "carrier", "job_id", "error"):
         if entry.get(key) is not None:
             table.add_row(key.replace("_", " "), _s(entry[key]))
+    _models(entry, table)
     signature = entry.get("signature") or {}
     if signature.get("present"):
         ok = signature.get("verified")
         table.add_row("signature", "[green]verifies[/]" if ok else f"[red]does not verify[/] {_s(signature.get('error') or '')}")
     if generator is not None and generator.get("carrier") == entry.get("carrier") and generator.get("tool") == entry.get("tool"):
-        for key in ("prompt", "negative_prompt"):
+        for key in ("prompt", "negative_prompt", "prompt_template"):
             text = generator.get(key)
             if text:
                 cut = text if len(text) <= PROMPT_PREVIEW else text[:PROMPT_PREVIEW] + " …"

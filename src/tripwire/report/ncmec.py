@@ -102,6 +102,14 @@ def validate(xml: bytes) -> None:
         raise ReportValidationError(f"<{doc.tag}> does not validate against cyber_tipline.xsd", errors)
 
 
+def pretty_xml(xml: bytes) -> bytes:
+    """``xml`` indented for people (``report ncmec --dry-run`` prints this). Only the whitespace between
+    elements changes; the document validates the same, and what is submitted is the compact form."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
+    doc = etree.fromstring(xml, parser)
+    return etree.tostring(doc, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+
+
 # -- configuration -------------------------------------------------------------------------------------
 
 _PERSON_KEYS = {"first_name", "last_name", "email", "phone", "phone_country_code", "phone_type", "address"}
@@ -252,10 +260,11 @@ class NcmecSettings:
         """What stops a real submission (a dry run only warns)."""
         problems = []
         if not self.username or not self.password:
-            problems.append(f"CyberTipline credentials missing: set ${USERNAME_ENV} and ${PASSWORD_ENV} "
-                            "(or [reporting.ncmec] username / password_file)")
+            problems.append(f"the CyberTipline credentials are missing: set ${USERNAME_ENV} and ${PASSWORD_ENV} "
+                            "(or username and password_file in [reporting.ncmec])")
         if self.reporter.empty or not self.reporter.email:
-            problems.append("[reporting.ncmec.reporter] needs at least a name and an email address")
+            problems.append("the reporting person is incomplete: [reporting.ncmec.reporter] needs at least a name "
+                            "and an email address")
         return problems
 
 

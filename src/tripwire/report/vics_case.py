@@ -6,7 +6,9 @@ VICS tools write them), ``MediaSize``, ``AlternativeHashes`` with ``PDQ`` and ``
 the decision (``[reporting.vics.categories]``, default confirmed_abuse 1 = CAM, ai_generated 3 = CGI/animation,
 not_abuse 0 = non-pertinent), ``IsPrecategorized`` (true: a person categorised it before the export),
 ``MediaFiles`` with every path the file occurred at, and ``Tags`` carrying tripwire's decision, provenance label
-and generator tool (``tripwire:provenance=ai_generated``, ``tripwire:tool=ComfyUI``). Files nobody decided on
+and generator tool (``tripwire:provenance=ai_generated``, ``tripwire:tool=ComfyUI``) and, for a file in a
+series (:mod:`tripwire.match.series`), ``tripwire:series=<id>`` (the database's series id, so every Media of
+one creator's run can be grouped by that tag). Files nobody decided on
 are not exported: an export to investigators is sharing, and sharing needs a human decision.
 
 Import (the same shape read back) is :mod:`tripwire.review.vics_import`; both use the vocabulary in
@@ -49,8 +51,12 @@ def _tags(group: list[ReviewedItem], decision: str) -> list[str]:
             tags.add(f"{TAG_PREFIX}provenance={label}")
         if item.provenance_tool:
             tags.add(f"{TAG_PREFIX}tool={item.provenance_tool}")
+        series = item.record.get("series")
+        if isinstance(series, int) and not isinstance(series, bool):
+            tags.add(f"{TAG_PREFIX}series={series}")
         for tag in _imported(item).get("tags") or []:  # carried from an imported VICS file
-            if isinstance(tag, str) and tag.strip() and not tag.startswith(f"{TAG_PREFIX}decision="):
+            if (isinstance(tag, str) and tag.strip() and not tag.startswith(f"{TAG_PREFIX}decision=")
+                    and not tag.startswith(f"{TAG_PREFIX}series=")):  # another database's series ids
                 tags.add(tag.strip())
     return sorted(tags)
 

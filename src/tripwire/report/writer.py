@@ -23,6 +23,7 @@ CSV_COLUMNS = [
     "path", "size", "media_type", "width", "height", "md5", "sha1", "sha256", "pdq", "pdq_quality",
     "error_code", "error_message", "provenance_label", "provenance_confidence", "provenance_tool",
     "prompt", "match_count", "priority", "priority_reason", "cluster",
+    "item_id",
 ]
 CSV_TEXT_LIMIT = 200
 MAX_ERRORS_LISTED = 2000
@@ -64,6 +65,8 @@ class Summary:
     with_matches: int = 0
     match_count: int = 0
     clusters: dict[Any, list[str]] = field(default_factory=dict)
+    #: series id -> {members, model, loras, template (first member's prompt), paths (first 50)}
+    series: dict[Any, dict[str, Any]] = field(default_factory=dict)
     errors: list[dict[str, str]] = field(default_factory=list)
 
     def add(self, record: ItemRecord) -> None:
@@ -85,6 +88,19 @@ class Summary:
         cluster = record.get("cluster")
         if cluster is not None:
             self.clusters.setdefault(cluster, []).append(record["path"])
+        series = record.get("series")
+        if series is not None:
+            entry = self.series.get(series)
+            if entry is None:
+                gen: Mapping[str, Any] = record.get("generator") or {}
+                loras = gen.get("loras")
+                entry = self.series[series] = {
+                    "id": series, "members": 0, "model": gen.get("model"), "paths": [],
+                    "prompt": _truncate(gen.get("prompt")),
+                    "loras": [str(x.get("name")) for x in loras if isinstance(x, dict)] if isinstance(loras, list) else []}
+            entry["members"] += 1
+            if len(entry["paths"]) < 50:
+                entry["paths"].append(record["path"])
 
 
 def _atomic_open(path: Path, newline: str | None = None):
@@ -116,6 +132,7 @@ def write_reports(records: Iterable[ItemRecord], out: str | Path, case: str,
         summary=summary,
         duplicates=duplicates() if duplicates else [],
         clusters=sorted((paths for paths in summary.clusters.values() if len(paths) > 1), key=len, reverse=True),
+        series=sorted((e for e in summary.series.values() if e["members"] > 1), key=lambda e: (-e["members"], e["id"])),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         version=__version__,
         max_errors=MAX_ERRORS_LISTED,

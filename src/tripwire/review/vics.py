@@ -60,7 +60,8 @@ def join_media_file(media_file: Mapping[str, Any]) -> str | None:
 
 def decision_from(media: Mapping[str, Any], categories: Mapping[str, int]) -> str | None:
     """The decision a VICS Media stands for: tripwire's own tag first, else its Category number."""
-    for tag in media.get("Tags") or []:
+    tags = media.get("Tags")
+    for tag in tags if isinstance(tags, list) else [tags]:  # a lone tag may come as text
         if isinstance(tag, str) and tag.startswith(f"{TAG_PREFIX}decision="):
             value = tag.split("=", 1)[1]
             if value in DECISIONS:

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import IO, Any, Iterator, Mapping
+from typing import IO, Any, Iterator
 
 import ijson
 from sqlalchemy import select
 
 from ..banks.importer import RawEntry, RowError
 from ..signals.registry import registry
-from ..banks.vics import MAX_RECORD_EVENTS, media_entries
+from ..banks.vics import MAX_RECORD_EVENTS, check_media, media_entries
 from ..errors import UsageError
 from ..jsonl import JsonDepthError, parse_events
 from ..records import path_bytes, shown_path
@@ -197,6 +197,8 @@ def import_case(db: Database, stream: IO[bytes], case: str, source: str, *, conf
 
     def take(position: str, media: dict[str, Any], fields: dict[str, Any]) -> None:
         summary.media += 1
+        media, problems = check_media(media, position)  # a malformed field costs that field, with an error
+        summary.errors.extend(e.as_dict() for e in problems)
         hashes = _hashes(media, position, summary.errors)
         if not hashes:
             return
@@ -219,7 +221,7 @@ def import_case(db: Database, stream: IO[bytes], case: str, source: str, *, conf
         stage: dict[str, Any] = {**hashes, "vics": vics}
         if media.get("MediaSize") is not None:
             stage["size"] = media.get("MediaSize")
-        paths = [p for p in (join_media_file(f) for f in media.get("MediaFiles") or [] if isinstance(f, Mapping)) if p]
+        paths = [p for p in (join_media_file(f) for f in media.get("MediaFiles") or []) if p]
         if not paths:
             paths = [f"vics:{source}:{media.get('MediaID', summary.media)}"]
         decision = decision_from(media, categories)
@@ -228,7 +230,7 @@ def import_case(db: Database, stream: IO[bytes], case: str, source: str, *, conf
             item = {"case_id": case_id, "path_key": path_key(path), "path": shown_path(path), "path_raw": path_bytes(path),
                     "source_path": shown_path(source),
                     "sha256": sha if sha in known_contents else None,
-                    "size": int(media["MediaSize"]) if isinstance(media.get("MediaSize"), (int, float)) else None,
+                    "size": media.get("MediaSize"),
                     "media_type": None, "error_code": None, "error_message": None, "stage_data": stage,
                     "priority": None}
             pending.append(({"item": item, "content": content, "why": why}, decision))

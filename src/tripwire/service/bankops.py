@@ -3,7 +3,7 @@
 :class:`~tripwire.banks.store.BankStore` opens one transaction per operation (per batch, for imports). The
 service needs the change and its audit event to commit or roll back *together* — an acknowledged bank
 change with no audit event, or an audit event for a change that never happened, would both break the
-trail. :class:`JoinedDatabase` is a thin adapter: a Database look-alike whose ``session()`` hands out one
+trail. :class:`~tripwire.banks.joined.JoinedDatabase` is a thin adapter: a Database look-alike whose ``session()`` hands out one
 already-open session, so every BankStore call made through it joins the caller's transaction, in which
 the audit event is appended last. Its engine stand-in does the same for code that opens connections
 (``engine.begin()``), so the guarantee does not depend on how BankStore manages its transactions.
@@ -13,61 +13,14 @@ from __future__ import annotations
 
 import gzip
 import io
-from contextlib import contextmanager
-from typing import IO, Any, Iterator, Sequence
-
-from sqlalchemy.orm import Session
+from typing import IO, Any, Sequence
 
 from ..banks.importer import ImportReport, ProgressReader, RawEntry, detect_format, normalise_entry, read_entries, run_import
 from ..signals.registry import registry
-from ..banks.store import BankError, BankInfo, BankStore
+from ..banks.store import BankError, BankInfo
+from ..banks.joined import JoinedDatabase, joined_store  # noqa: F401  (JoinedDatabase: re-exported)
 from ..review import audit
 from ..store.db import Database
-
-
-class _JoinedEngine:
-    """The engine as BankStore uses it (``begin()``, ``connect()``), handing out the session's connection:
-    whatever BankStore executes lands in the caller's transaction and commits (or not) with it."""
-
-    def __init__(self, engine: Any, session: Session) -> None:
-        self._engine = engine
-        self._session = session
-        self.dialect = engine.dialect
-        self.url = engine.url
-
-    @contextmanager
-    def begin(self) -> Iterator[Any]:
-        yield self._session.connection()
-
-    @contextmanager
-    def connect(self) -> Iterator[Any]:
-        yield self._session.connection()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-
-class JoinedDatabase:
-    """Looks like :class:`~tripwire.store.db.Database` to BankStore and the store queries; every session is
-    ``session`` and every engine connection is that session's connection."""
-
-    def __init__(self, db: Database, session: Session) -> None:
-        self._db = db
-        self._session = session
-        self.url = db.url
-        self.engine = _JoinedEngine(db.engine, session)
-
-    @property
-    def dialect(self) -> str:
-        return self._db.dialect
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        yield self._session
-
-
-def joined_store(db: Database, session: Session) -> BankStore:
-    return BankStore(JoinedDatabase(db, session))  # type: ignore[arg-type]
 
 
 def create_bank(db: Database, actor: str, name: str, **settings: Any) -> BankInfo:

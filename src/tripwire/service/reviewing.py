@@ -1,52 +1,26 @@
 """The review queue, item details and decisions — shared by the JSON API and the console.
 
-A decision is a row in ``decisions`` (append-only: a later decision supersedes, never overwrites), a
-queue-state change, optionally the item's hashes added to a bank, and an audit event — all in one
-transaction, so an acknowledged decision is never half-recorded.
-
-Decisions and banks:
-
-* ``confirmed_abuse`` may add the item's hashes to a *positive* bank: the next upload of the same file
-  (or, through PDQ, a near-duplicate) matches it;
-* ``not_abuse`` may add them to a *negative* bank (an allow-list), which suppresses a false positive;
-* ``needs_escalation`` moves the item to the ``escalated`` queue for a second reviewer;
-* every other decision closes the item's queue entry.
+Recording a decision lives one layer down, in :mod:`tripwire.review.deciding` (``tripwire decide`` uses the
+same function); it is re-exported here for the routes.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..banks.store import BankError
 from ..records import ItemRecord, flatten
 from ..review import audit
-from ..review.models import DECISIONS, QUEUE_STATES, Decision, ItemContext, QueueEntry
+from ..review.deciding import BANKABLE, ReviewError, decide
+from ..review.deciding import iso as _iso
+from ..review.models import QUEUE_STATES, Decision, ItemContext, QueueEntry
 from ..store.db import Database
-from ..store.models import Case, Content, Fact, ItemRow
-from .bankops import joined_store
+from ..store.models import Case, Fact, ItemRow
 
-#: hashes a decision can put in a bank
-BANKABLE = ("md5", "sha1", "sha256", "pdq")
-
-
-class ReviewError(Exception):
-    """The request cannot be carried out as asked (status: 400 unless ``status`` says otherwise)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
+__all__ = ["BANKABLE", "ReviewError", "decide", "item_detail", "item_record", "next_item", "queue", "queue_counts",
+           "record_reveal"]
 
 
 def _summary(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -129,81 +103,6 @@ def item_detail(db: Database, item_id: int) -> dict[str, Any]:
             "decisions": [{"id": d.id, "decision": d.decision, "note": d.note, "reviewer": d.reviewer, "bank": d.bank,
                            "created_at": _iso(d.created_at)} for d in decisions],
         }
-
-
-def decide(db: Database, item_id: int, decision: str, actor: str, note: str | None = None,
-           bank: str | None = None, category: str | None = None, signals: list[str] | None = None) -> dict[str, Any]:
-    """Record a decision (see the module docs); returns the decision and what was added to a bank."""
-    if decision not in DECISIONS:
-        raise ReviewError(f"unknown decision {decision!r} (expected one of {', '.join(DECISIONS)})")
-    note = (note or "").strip() or None
-    if note is not None and len(note) > 10_000:
-        raise ReviewError("the note is longer than 10,000 characters")
-    bank = (bank or "").strip() or None
-    if bank and decision not in ("confirmed_abuse", "not_abuse"):
-        raise ReviewError("only confirmed_abuse (positive bank) or not_abuse (allow-list bank) can add hashes to a bank")
-    wanted = list(signals or BANKABLE)
-    unknown = [t for t in wanted if t not in BANKABLE]
-    if unknown:
-        raise ReviewError(f"cannot bank {', '.join(unknown)} (expected some of {', '.join(BANKABLE)})")
-    now = datetime.now(timezone.utc)
-    with db.session() as s:
-        item = s.get(ItemRow, item_id)
-        if item is None:
-            raise ReviewError(f"no item {item_id}", 404)
-        banked: dict[str, Any] | None = None
-        if bank:
-            banked = _bank_item(db, s, item, bank, decision, category, wanted, actor)
-        row = Decision(item_id=item_id, decision=decision, note=note, reviewer=actor, bank=bank if banked else None,
-                       created_at=now)
-        s.add(row)
-        s.flush()
-        q = s.get(QueueEntry, item_id)
-        new_state = "escalated" if decision == "needs_escalation" else "decided"
-        if q is not None:
-            q.state = new_state
-            q.updated_at = now
-        audit.append(s, "decision", actor, subject=f"item:{item_id}",
-                     data={"decision_id": row.id, "decision": decision, "note": note, "sha256": item.sha256,
-                           "queue_state": new_state if q is not None else None, "bank": banked})
-        return {"id": row.id, "item_id": item_id, "decision": decision, "note": note, "reviewer": actor,
-                "created_at": _iso(now), "queue_state": new_state if q is not None else None, "bank": banked}
-
-
-def _bank_item(db: Database, s, item: ItemRow, bank: str, decision: str, category: str | None,
-               wanted: list[str], actor: str) -> dict[str, Any]:
-    from ..banks.importer import RawEntry, normalise_entry
-
-    store = joined_store(db, s)
-    try:
-        info = store.get_bank(bank)
-    except BankError as exc:
-        raise ReviewError(str(exc), 404) from exc
-    if decision == "confirmed_abuse" and info.negative:
-        raise ReviewError(f"bank {bank!r} is an allow-list: a confirmed item goes into a positive bank")
-    if decision == "not_abuse" and not info.negative:
-        raise ReviewError(f"bank {bank!r} is not an allow-list: a not_abuse item can only go into a negative bank")
-    content = s.get(Content, item.sha256) if item.sha256 else None
-    if content is None:
-        raise ReviewError("this item has no digests (it could not be read): nothing to add to a bank", 409)
-    rows = []
-    for signal_type in wanted:
-        value = getattr(content, signal_type, None)
-        if not value:
-            continue
-        raw = RawEntry(f"item {item.id}", signal_type, value, category, False, f"item:{item.id}", None, None,
-                       f"{decision} by {actor}")
-        try:
-            rows.append(normalise_entry(raw, info))
-        except ValueError as exc:
-            raise ReviewError(str(exc)) from exc
-    result = store.insert_batch(info.id, rows)
-    audit.append(s, "bank.add", actor, subject=f"bank:{info.name}",
-                 data={"bank": info.name, "from_item": item.id, "added": result.added, "existing": result.existing,
-                       "tombstoned": result.tombstoned, "count": len(rows),
-                       "values": [{"signal_type": r["signal_type"], "value": r["value"], "category": r.get("category")} for r in rows]})
-    return {"name": info.name, "added": result.added, "existing": result.existing, "tombstoned": result.tombstoned,
-            "signals": [r["signal_type"] for r in rows]}
 
 
 def next_item(db: Database, after: int | None = None, state: str = "open") -> int | None:

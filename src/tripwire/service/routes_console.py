@@ -29,6 +29,7 @@ from .auth import (LOGIN_CSRF_MAX_AGE_S, SESSION_COOKIE, AuthError, Principal, c
                    login_csrf_ok, login_csrf_token)
 from .deps import need, service_of
 from .reviewing import ReviewError, decide, item_detail, next_item, queue, queue_counts, record_reveal
+from .series_view import decide_series, series_detail
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -180,6 +181,33 @@ def decision(request: Request, item_id: int, decision: str = Form(...), note: st
     nxt = next_item(svc.db, after=item_id, state=state)
     target = f"/console/items/{nxt}" if nxt is not None else f"/console/queue?state={state}&done={item_id}"
     return RedirectResponse(target, status_code=303)
+
+
+@router.get("/series/{series_id}")
+def series_page(request: Request, series_id: int, done: int | None = None,
+                principal: Principal = need("review.read")) -> HTMLResponse:
+    """A series as one unit: shared facts, a concealed grid of the members that have preserved media,
+    every member with its state, the accounts and cases it spans, and the bulk decision form."""
+    svc = service_of(request)
+    try:
+        detail = series_detail(svc.db, series_id)
+    except ReviewError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    can_media = principal.can("media")
+    grid = [m for m in detail["items"] if can_media and svc.media.has_media(m["id"])][:60]
+    return _page(request, "series.html", principal, series=detail, grid=grid, decisions=DECISION_KEYS, done=done)
+
+
+@router.post("/series/{series_id}/decision")
+def series_decision(request: Request, series_id: int, decision: str = Form(...), note: str = Form(""),
+                    csrf: str = Form(""), principal: Principal = need("review.decide")) -> Response:
+    """One decision for every member; each member gets its own audited decision row."""
+    _check_csrf(principal, csrf)
+    try:
+        result = decide_series(service_of(request).db, series_id, decision, principal.actor, note)
+    except ReviewError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    return RedirectResponse(f"/console/series/{series_id}?done={result['decided']}", status_code=303)
 
 
 @router.get("/audit")

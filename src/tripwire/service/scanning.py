@@ -25,6 +25,7 @@ from typing import IO, Any, Callable
 from sqlalchemy.orm import Session
 
 from ..config import Config
+from ..match.series import assign_series
 from ..pipeline.pipeline import Batch, Pipeline, by_depth
 from ..pipeline.stages import Stage
 from ..policy.policy import Policy, most_severe
@@ -98,12 +99,15 @@ class Scanner:
                 batch.append((display, rows))
                 files.append({"filename": name, "path": display, "rows": rows})
         ids = self._store(batch, context)
+        series_of = assign_series(self.db, self.case_id, self.config, item_ids=ids.values()).series_of
         out_files = []
         for f in files:
             records = []
             for _, flat, _ in f["rows"]:
                 rec: dict[str, Any] = dict(shown(flat))  # a member name that is not UTF-8 as \xNN (records.shown_path)
                 rec["item_id"] = ids.get(flat["path"])
+                if rec["item_id"] in series_of:
+                    rec["series"] = series_of[rec["item_id"]]
                 rec["action"] = flat["policy"]["action"]
                 records.append(rec)
             action = most_severe(r["action"] for r in records)

@@ -1,7 +1,7 @@
 """The whole database schema in one metadata: every package's tables, for comparing with the migrations.
 
 Each package owns its tables (``store.models``, ``banks.models``, ``review.models``, ``evidence.models``,
-``report.models``, ``service.models``): its models subclass :class:`tripwire.store.models.Base`, which
+``report.models``, ``service.models``, ``match.models``): its models subclass :class:`tripwire.store.models.Base`, which
 registers them in ``Base.metadata`` when the module is imported. The store cannot import them (it is below
 all of them), so the complete set is assembled here, at the top of the layers. Running migrations needs none
 of this (they are op-based); comparing or autogenerating does (tests/test_store.py; for ``alembic revision
@@ -15,6 +15,7 @@ from sqlalchemy import MetaData
 
 from ..banks import models as _banks  # noqa: F401  (registers the bank tables)
 from ..evidence import models as _evidence  # noqa: F401  (registers the preserved-evidence tables)
+from ..match import models as _match  # noqa: F401  (registers the series tables)
 from ..report import models as _report  # noqa: F401  (registers the CyberTipline submission tables)
 from ..review import models as _review  # noqa: F401  (registers review and audit tables)
 from ..store.models import Base

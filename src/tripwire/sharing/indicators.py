@@ -24,13 +24,15 @@ Formats:
     one MD5 type; it applies to any file's bytes), ``video_sha256``, ``url``, and keywords as ``trend_query``
     (``{"and":[{"or":["keyword"]}],"not":[]}``). A peer loads it with
     ``threatexchange config collab edit local_file --create --filename FILE NAME`` and ``threatexchange fetch``.
-    The format has no room for metadata and no account type: accounts are counted as skipped.
+    The format has no room for metadata and no account or model type: accounts and model hashes are counted
+    as skipped.
 ``te-csv``
     the CSV ``threatexchange dataset -P --csv`` prints (``signal_type,signal_str,collab,category,tags``) with
     ``POSITIVE_CLASS`` and the metadata as space-separated tags (``category:confirmed_abuse confidence:1.00
     provenance:ai_generated``).
 ``lantern``
-    a flat CSV, one indicator per row, every type including accounts: ``signal_type, signal_value,
+    a flat CSV, one indicator per row, every type including accounts and model hashes (``model_sha256``
+    full or AutoV2 prefix, ``model_autov3``, ``model_autov1``; the note is the model's file name): ``signal_type, signal_value,
     category, confidence, provenance_label, platform, account_handle, source, confirmed_at, note``.
 ``jsonl``
     one JSON object per signal (all fields).
@@ -55,7 +57,11 @@ from ..report.reviewed import REPORTABLE, ReviewedItem, reviewed_items
 from ..signals.registry import registry
 from ..store.db import Database
 
-SIGNAL_TYPES = ("md5", "sha256", "pdq", "url", "account", "keyword")
+#: model-file hashes (:mod:`tripwire.signals.types.model`): shared from model banks, whose entries a person put
+#: there with ``bank add-model`` or an import; never from the models an item's metadata names (every AI image
+#: names a base checkpoint: naming is not evidence)
+MODEL_SIGNAL_TYPES = ("model_sha256", "model_autov3", "model_autov1")
+SIGNAL_TYPES = ("md5", "sha256", "pdq", "url", "account", "keyword", *MODEL_SIGNAL_TYPES)
 FORMATS = ("te", "te-csv", "lantern", "jsonl")
 #: tripwire type -> python-threatexchange signal type class
 TE_CLASSES = {**{k: v for k, v in registry.te_classes().items() if k in SIGNAL_TYPES}, "url": URLSignal,
@@ -155,6 +161,22 @@ def signals_of_item(item: ReviewedItem, *, min_pdq_quality: int = 50,
     return out
 
 
+def model_bank_signals(db: Database, bank: str, *, category: str = "banked_model") -> list[SharedSignal]:
+    """The model hashes of a model bank as signals (each entry was put there by a person: ``bank add-model``
+    or an import); the entry's source id (the file name) is the note, its category the category when set."""
+    from ..banks.store import BankStore
+
+    store = BankStore(db)
+    info = store.get_bank(bank)
+    out: list[SharedSignal] = []
+    for e in store.iter_entries(info.id):
+        if e.signal_type in MODEL_SIGNAL_TYPES:
+            out.append(SharedSignal(e.signal_type, e.value, e.category or category, HASH_CONFIDENCE,
+                                    source=f"tripwire bank {info.name}", confirmed_at=_iso(e.added_at),
+                                    note=e.source_id or ""))
+    return out
+
+
 class Shareable(Protocol):
     """Something a person confirmed elsewhere (a trade signal) that knows its shared form."""
 
@@ -183,9 +205,21 @@ def merge(signals: Iterable[SharedSignal]) -> list[SharedSignal]:
 
 def collect_signals(db: Database | None, *, case: str | None = None, item_ids: Sequence[int] | None = None,
                     trade_signals: Iterable[Shareable] = (), min_pdq_quality: int = 50,
-                    categories: Mapping[str, str] | None = None) -> list[SharedSignal]:
-    """Signals from human-confirmed items (a case, or named items that must all be confirmed) and trade."""
+                    categories: Mapping[str, str] | None = None,
+                    model_banks: Sequence[str] = ()) -> list[SharedSignal]:
+    """Signals from human-confirmed items (a case, or named items that must all be confirmed), trade, and the
+    model hashes of ``model_banks``."""
     out: list[SharedSignal] = []
+    if model_banks:
+        if db is None:
+            raise UsageError("model bank signals need the database")
+        from ..banks.store import BankError
+
+        for bank in model_banks:
+            try:
+                out.extend(model_bank_signals(db, bank))
+            except BankError as exc:
+                raise UsageError(str(exc)) from exc
     if case is not None or item_ids is not None:
         if db is None:
             raise UsageError("signals of a case or of items need the database")
@@ -294,6 +328,11 @@ def _entry(position: str, kind: str, value: str, *, category: str = "", confiden
             value = TE_CLASSES[kind].validate_signal_str(value.lower())
         except ValueError as exc:
             return RowError(position, f"{kind}: {exc}")
+    elif kind in MODEL_SIGNAL_TYPES:
+        try:
+            value = registry.normalise_value(kind, value)
+        except ValueError as exc:
+            return RowError(position, str(exc))
     tags = [t for t in (f"category:{_tag(category)}" if category else "",
                         f"confidence:{confidence}" if confidence not in (None, "") else "",
                         f"provenance:{_tag(provenance)}" if provenance else "",

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 from .types.base import OpaqueSignal, SignalType
 from .types.md5 import Md5Signal
+from .types.model import ModelAutoV1Signal, ModelAutoV3Signal, ModelSha256Signal
 from .types.opaque import PhotoDnaSignal, TmkPdqfSignal
 from .types.pdq import PdqSignal
 from .types.sha1 import Sha1Signal
@@ -143,9 +144,10 @@ class SignalRegistry:
                 f"a {len(text)}-character hex value may be {names}: pass the signal type explicitly")
         raise ValueError(f"cannot infer the type of a {len(text)}-character hex value")
 
-    def display_name(self, signal_type: str) -> str:
-        """The VICS ``HashName`` of a type (unknown types: upper case)."""
-        return self.kind(signal_type).display_name
+    def display_name(self, signal_type: str, value: str | None = None) -> str:
+        """The VICS ``HashName`` of a type (unknown types: upper case); with ``value``, of that value's form."""
+        kind = self.kind(signal_type)
+        return kind.display_name if value is None else kind.display_name_for(value)
 
     # -- other systems' names ---------------------------------------------------------------------------
 
@@ -171,3 +173,6 @@ registry.register(Sha256Signal)
 registry.register(PdqSignal)
 registry.register(PhotoDnaSignal)
 registry.register(TmkPdqfSignal)
+registry.register(ModelSha256Signal)
+registry.register(ModelAutoV3Signal)
+registry.register(ModelAutoV1Signal)

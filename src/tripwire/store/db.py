@@ -144,7 +144,9 @@ class Database:
         if self.is_current():
             return
         try:
-            if self.dialect == "sqlite":
+            if self.dialect == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+                # an in-memory database dies with the process, so it needs no crash safety; and a second
+                # engine would open a second, empty memory database
                 engine = create_engine(self.engine.url, poolclass=NullPool)
                 event.listen(engine, "connect", _sqlite_pragmas)
                 event.listen(engine, "connect", _sqlite_transactional_ddl)

@@ -130,7 +130,9 @@ def iter_records(db: Database, case_id: int, chunk: int = 1000) -> Iterator[Item
                         "version": f.version, "data": f.data, "error": _error(f.error_code, f.error_message)}
         for r in rows:
             error = _error(r.error_code, r.error_message)
-            yield flatten(r.path, r.size, r.media_type, error, facts.get(r.sha256, {}) if r.sha256 else {}, r.stage_data)
+            record = flatten(r.path, r.size, r.media_type, error, facts.get(r.sha256, {}) if r.sha256 else {}, r.stage_data)
+            record["item_id"] = r.id  # what `tripwire decide` and `report ncmec` take
+            yield record
         last_id = rows[-1].id
 
 

@@ -17,7 +17,8 @@ Risk (0..1) starts at seeds and spreads along the strongest chain of evidence:
   has none (its own evidence was judged a false positive); a reviewer-confirmed URL or media hash gives
   the entity itself 1.0;
 * each edge multiplies risk by its strength (``EDGE_WEIGHTS``: account-destination 0.85 for paid pages,
-  invites and lockers, 0.8 aggregators, 0.75 short links; media 0.95; near-duplicate PDQ 0.9; handle 0.8),
+  invites and lockers, 0.8 aggregators, 0.75 short links; media 0.95; near-duplicate PDQ 0.9; handle 0.8;
+  series 0.8 — accounts publishing outputs of the same series, see ``trade/series.py``),
   so two accounts funnelling to the same paid page pass on 0.85 x 0.85 = 0.72;
 * an account's risk is the best product over all chains from any seed (max-product paths), and the chain
   itself is recorded (``risk_path``) so a reviewer sees exactly why.
@@ -55,6 +56,7 @@ EDGE_WEIGHTS: dict[str, float] = {
     "media": 0.95,
     "pdq_near": 0.9,
     "handle": 0.8,
+    "series": 0.8,
 }
 
 
@@ -118,7 +120,7 @@ class _Account:
 
 @dataclass
 class _Entity:
-    kind: str  # dest | media | handle
+    kind: str  # dest | media | handle | series
     weight_key: str
     label: str
     meta: dict[str, Any]
@@ -202,6 +204,10 @@ class AccountGraph:
                 if st == "pdq" and isinstance(quality, (int, float)) and quality < self.config.pdq_min_quality:
                     continue
                 self._link(akey, f"media|{st}:{v}", "media", "media", f"{st}:{v}", {"signal_type": st})
+        for entry in result.series:  # outputs of the same creator's run (trade/series.py)
+            self._link(akey, f"series|{entry['id']}", "series", "series", f"series:{entry['id']}",
+                       {"model": entry.get("model"), "model_hash": entry.get("model_hash"),
+                        "loras": entry.get("loras") or []})
 
     def add_seed(self, platform: str, account_id: str, source: str = "seed_list", **detail: Any) -> None:
         """An operator-supplied seed account (``--seed-accounts``)."""
@@ -396,7 +402,7 @@ class AccountGraph:
             acc = self.accounts[key]
             return {"type": "account", **acc.ref()}
         ent = self.entities[key]
-        return {"type": {"dest": "destination", "media": "media", "handle": "handle"}[ent.kind],
+        return {"type": {"dest": "destination", "media": "media", "handle": "handle", "series": "series"}[ent.kind],
                 "value": ent.label}
 
     def _path(self, key: str, parent: dict[str, str | None], risk: dict[str, float],
@@ -462,6 +468,9 @@ class AccountGraph:
                                          "b": self.entities[nb].label, "distance": data.get("distance"),
                                          "accounts": refs + [self.accounts[a].ref()
                                                              for a in sorted(self.entities[nb].accounts)]})
+            elif ent.kind == "series" and len(refs) > 1:
+                evidence.append({"type": "shared_series", "series": ent.label, "model": ent.meta.get("model"),
+                                 "loras": ent.meta.get("loras"), "accounts": refs})
             elif ent.kind == "handle" and len(refs) > 1:
                 evidence.append({"type": "shared_handle", "handle": ent.label, "accounts": refs})
             if ent.seed:

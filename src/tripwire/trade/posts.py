@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from ..jsonl import JsonlError, read_jsonl
 from .ages import find_ages
@@ -130,6 +130,8 @@ class PostResult:
     features: list[Feature] = field(default_factory=list)
     media_matches: list[dict[str, Any]] = field(default_factory=list)
     truncated: list[str] = field(default_factory=list)
+    #: series the post's media belong to (tripwire.trade.series), with the media index
+    series: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def flagged(self) -> bool:
@@ -159,6 +161,8 @@ class PostResult:
             "tiers": [f.as_dict() for f in feats if f.kind == "tier"],
             "media_matches": self.media_matches,
         }
+        if self.series:
+            rec["series"] = self.series
         if self.truncated:
             rec["truncated_fields"] = self.truncated
         return rec
@@ -169,11 +173,13 @@ class PostAnalyzer:
     are analysed once per distinct value and cached, since an account posts many times."""
 
     def __init__(self, engine: TermEngine, rules: RuleSet, catalogue: Catalogue | None = None,
-                 media_matcher: MediaMatcher | None = None, account_cache: int = 50_000) -> None:
+                 media_matcher: MediaMatcher | None = None, account_cache: int = 50_000,
+                 series_lookup: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None) -> None:
         self.engine = engine
         self.rules = rules
         self.catalogue = catalogue or default_catalogue()
         self.media_matcher = media_matcher
+        self.series_lookup = series_lookup
         self._cache: OrderedDict[tuple[str, str, str], tuple[list[TermHit], list[Link], list[Feature]]] = (
             OrderedDict())
         self._cache_size = account_cache
@@ -271,8 +277,13 @@ class PostAnalyzer:
                     matches.append(match)
                     feats.append(Feature("bank", str(match.get("bank", "bank")), f"media[{i}]", None, None,
                                          str(match.get("value", "")), 1.0, dict(match)))
+        series: dict[int, dict[str, Any]] = {}
+        if self.series_lookup is not None:
+            for i, m in enumerate(post["media"][:100]):
+                for entry in self.series_lookup(m):
+                    series.setdefault(entry["id"], dict(entry, media_index=i))
         evaluation = self.rules.evaluate(feats, texts)
-        return PostResult(line, post, evaluation, hits, links, feats, matches, truncated)
+        return PostResult(line, post, evaluation, hits, links, feats, matches, truncated, list(series.values()))
 
 
 def _term_feature(h: TermHit) -> Feature:

@@ -3,7 +3,8 @@
 Order matters only for choosing the *primary* result when several parsers recognise the same file (a
 Fooocus image in A1111 scheme also reads as an infotext; a NovelAI alpha copy also has a stealth signature):
 the most specific tool comes first, the generic A1111 infotext last. Every result is kept as evidence.
-A parser that crashes on hostile input is recorded as an error; it never loses the item.
+A parser that crashes on hostile input is recorded as an error; it never loses the item. Every result
+carries the model keys (models.py ``complete``), whether or not its tool writes more than a checkpoint name.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, Callable
 
 from . import a1111, comfyui, fooocus, invokeai, midjourney, novelai, swarmui
 from .base import FIELDS, ParseInput, make_facts
+from .models import complete
 from .stealth import read_stealth
 
 #: (name, parse function), most specific first
@@ -58,12 +60,12 @@ def parse_all(inp: ParseInput) -> tuple[list[dict[str, Any]], list[str]]:
             continue
         for facts in results:
             if not any(f["tool"] == facts["tool"] and f["carrier"] == facts["carrier"] for f in found):
-                found.append(facts)
+                found.append(complete(facts))
     for stealth in inp.stealth:
         carrier = f"stealth:{stealth['signature']}"
         if not any(f["carrier"] == carrier for f in found):
             # the signature alone is the stealth-pnginfo extension's: report it even when the payload is junk
             facts = make_facts(a1111.TOOL, carrier, {"payload": (stealth.get("payload") or b"")[:4096].decode("utf-8", "replace")})
             facts["error"] = stealth.get("error") or "payload is not a recognised parameter block"
-            found.append(facts)
+            found.append(complete(facts))
     return found, errors

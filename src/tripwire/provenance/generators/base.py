@@ -4,7 +4,11 @@ Each tool writes its parameters its own way (a text block, a JSON graph, EXIF fi
 parsers turn them into one shape so a report, a CSV column or a query never needs to know the tool:
 
 ``{tool, tool_version, model, model_hash, seed, steps, sampler, cfg, size, prompt, negative_prompt, mode,
-carrier, raw}``
+carrier, model_ref, loras, embeddings, vae, prompt_template, raw}``
+
+``model`` and ``model_hash`` are the strings as written; ``model_ref``/``loras``/``embeddings``/``vae`` are the
+validated model facts and ``prompt_template`` the normalised prompt (see models.py; the registry fills them in
+for a parser that gave none).
 
 ``mode`` is ``txt2img``, ``img2img`` or ``inpaint`` when the metadata says (an img2img/inpaint workflow started
 from an existing picture, which may be a real photograph: the verdict calls that ``ai_edited``). ``carrier``

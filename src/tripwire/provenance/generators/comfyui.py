@@ -8,19 +8,35 @@ The ``prompt`` graph maps node ids to ``{"class_type", "inputs"}``; an input tha
 pair is a link. The sampler node (KSampler, KSamplerAdvanced, SamplerCustom...) gives seed/steps/cfg/sampler;
 its ``model`` link leads to the checkpoint loader, ``positive``/``negative`` to the text encoders, and
 ``latent_image`` tells txt2img (EmptyLatentImage) from img2img (VAEEncode of a LoadImage) and inpaint.
+
+Model facts: the checkpoint loader's name; ``LoraLoader``/``LoraLoaderModelOnly`` (and other nodes with a
+``lora_name`` input) give each LoRA with ``strength_model`` as its weight (``strength`` for some custom
+nodes); LoRA stacks (``lora_name_N`` + ``model_weight_N``/``lora_wt_N``/``strength_N``, ``switch_N`` "Off"
+skipped) and rgthree's Power Lora Loader (``lora_N: {"on", "lora", "strength"}``); ``VAELoader``'s
+``vae_name``; ``embedding:name`` in the prompt texts. Hashes come only from custom nodes that write them as
+inputs (``hash``, ``sha256``, ``model_hash``, ``lora_hash``...). Nodes are read in id order; the API graph
+holds only nodes that ran (muted and bypassed ones are left out by ComfyUI), the UI graph skips them by mode.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .base import ParseInput, load_json, make_facts
+from .models import ModelFacts
 
 TOOL = "ComfyUI"
 _MAX_HOPS = 24
 _TEXT_KEYS = ("text", "text_g", "text_l", "string", "value", "prompt", "positive", "wildcard_text", "populated_text")
 _INPAINT = ("inpaint", "setlatentnoisemask", "vaeencodeforinpaint")
 _CKPT_KEYS = ("ckpt_name", "unet_name", "model_name", "base_ckpt_name", "checkpoint")
+_HASH_KEYS = ("sha256", "hash", "model_hash", "lora_hash", "ckpt_hash", "lora_sha256", "model_sha256")
+_STACK = re.compile(r"^lora_name_(\d{1,3})$")
+#: at most this many graph nodes are read for model facts
+_MAX_NODES = 5000
+#: UI-graph node modes that did not run (2 = muted, 4 = bypassed)
+_SKIPPED_MODES = (2, 4)
 
 
 def _is_link(value: Any) -> bool:
@@ -100,6 +116,60 @@ def _latent(graph: dict[str, Any], link: Any, hops: int = 0) -> tuple[str, str |
     return "txt2img", None
 
 
+def _hash_input(inputs: dict[str, Any]) -> Any:
+    for key in _HASH_KEYS:
+        value = inputs.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _node_order(key: str) -> tuple[int, int, str]:
+    return (0, int(key), "") if key.isdigit() and len(key) < 12 else (1, 0, key)
+
+
+def _number(inputs: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = inputs.get(key)
+        if isinstance(value, int | float | str) and not _is_link(value):
+            return value
+    return None
+
+
+def _node_models(collected: ModelFacts, ctype: str, inputs: dict[str, Any]) -> None:
+    """LoRAs and the VAE one API-graph node loads."""
+    if "lora_name" in inputs and not _is_link(inputs["lora_name"]):
+        collected.loras.add(inputs.get("lora_name"), _number(inputs, "strength_model", "strength", "lora_strength"))
+        collected.loras.hash_for(inputs.get("lora_name"), _hash_input(inputs))
+    for key, value in list(inputs.items())[:256]:
+        stack = _STACK.match(key)
+        if stack:
+            n = stack.group(1)
+            if str(inputs.get(f"switch_{n}", "On")).lower() != "off":
+                collected.loras.add(value, _number(inputs, f"model_weight_{n}", f"lora_wt_{n}", f"strength_{n}"))
+        elif isinstance(value, dict) and "lora" in value and key.lower().startswith("lora"):
+            if value.get("on", True) is not False:
+                collected.loras.add(value.get("lora"), _number(value, "strength", "strength_model"))
+    if "vaeloader" in ctype and isinstance(inputs.get("vae_name"), str):
+        collected.set_vae(inputs["vae_name"], _hash_input(inputs))
+
+
+def _prompt_models(graph: dict[str, Any], nodes: dict[str, dict[str, Any]], values: dict[str, Any]) -> dict[str, Any]:
+    collected = ModelFacts()
+    model = values.get("model")
+    for key in sorted(nodes, key=_node_order)[:_MAX_NODES]:
+        node = nodes[key]
+        inputs = _inputs(node)
+        ctype = str(node.get("class_type", "")).lower()
+        if model is not None and any(inputs.get(k) == model for k in _CKPT_KEYS):
+            collected.set_model(model, _hash_input(inputs))
+        _node_models(collected, ctype, inputs)
+    collected.set_model(model)
+    for key in ("prompt", "negative_prompt"):
+        collected.add_prompt_tags(values.get(key))
+    return collected.values()
+
+
 def facts_from_prompt(graph: dict[str, Any], carrier: str, raw: dict[str, Any]) -> dict[str, Any] | None:
     nodes = {k: v for k, v in graph.items() if isinstance(v, dict) and "class_type" in v}
     if not nodes:
@@ -148,7 +218,7 @@ def facts_from_prompt(graph: dict[str, Any], carrier: str, raw: dict[str, Any]) 
                 break
     if any(any(tag in str(n.get("class_type", "")).lower() for tag in _INPAINT) for n in nodes.values()):
         mode = "inpaint"
-    return make_facts(TOOL, carrier, raw, size=size, mode=mode, **values)
+    return make_facts(TOOL, carrier, raw, size=size, mode=mode, **values, **_prompt_models(graph, nodes, values))
 
 
 def facts_from_workflow(workflow: dict[str, Any], carrier: str, raw: dict[str, Any]) -> dict[str, Any] | None:
@@ -159,12 +229,18 @@ def facts_from_workflow(workflow: dict[str, Any], carrier: str, raw: dict[str, A
     values: dict[str, Any] = {}
     texts: list[str] = []
     mode = "txt2img"
-    for node in nodes[:5000]:
+    collected = ModelFacts()
+    for node in nodes[:_MAX_NODES]:
         if not isinstance(node, dict):
             continue
         ntype = str(node.get("type", "")).lower()
         widgets = node.get("widgets_values")
         widgets = widgets if isinstance(widgets, list) else []
+        if node.get("mode") not in _SKIPPED_MODES and widgets:
+            if "loraloader" in ntype:
+                collected.loras.add(widgets[0], widgets[1] if len(widgets) > 1 else None)
+            elif "vaeloader" in ntype:
+                collected.set_vae(widgets[0])
         if "checkpointloader" in ntype and widgets and isinstance(widgets[-1], str):
             values.setdefault("model", widgets[-1])
         elif ntype.startswith("ksampler") and len(widgets) >= 6:
@@ -182,7 +258,10 @@ def facts_from_workflow(workflow: dict[str, Any], carrier: str, raw: dict[str, A
             mode = "img2img"
     if texts:
         values["prompt"] = texts[0]  # UI graphs do not say which encoder is positive without following links
-    return make_facts(TOOL, carrier, raw, mode=mode, **values)
+    collected.set_model(values.get("model"))
+    for text in texts[:16]:
+        collected.add_prompt_tags(text)
+    return make_facts(TOOL, carrier, raw, mode=mode, **values, **collected.values())
 
 
 def _exif_payloads(inp: ParseInput) -> dict[str, tuple[str, str]]:

@@ -6,6 +6,11 @@ PNG: ``parameters`` is JSON (scheme ``fooocus``) or an A1111 infotext (scheme ``
 full_prompt, base_model, base_model_hash, seed (a string), steps, guidance_scale, sampler, scheduler,
 resolution "(w, h)", version "Fooocus v2.4.3", performance, styles; input-image tasks add keys such as
 ``inpaint_method`` / ``uov_method``.
+
+Model facts: ``base_model`` + ``base_model_hash`` (Fooocus hashes are the first 10 hex of the file's SHA-256:
+AutoV2), ``vae`` (unless "Default (model)"), ``loras`` = ``[[name, weight, hash], ...]`` (v2.4+) or
+``[[name, weight]]``, and older ``lora_combined_N`` = ``"name : weight"`` / ``"True : name : weight"``. The A1111
+scheme is read by a1111.py (``Lora hashes`` and ``Lora weights``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from .a1111 import facts_from_infotext
 from .base import ParseInput, load_json, make_facts
+from .models import ModelFacts
 
 TOOL = "Fooocus"
 _RES = re.compile(r"\(?\s*(\d+)\s*[,x]\s*(\d+)\s*\)?")
@@ -27,6 +33,28 @@ def _is_fooocus_json(data: dict[str, Any]) -> bool:
         or data.get("metadata_scheme") == "fooocus"
         or ("full_prompt" in data and "base_model" in data)
     )
+
+
+def _models(data: dict[str, Any]) -> dict[str, Any]:
+    collected = ModelFacts()
+    collected.set_model(data.get("base_model"), data.get("base_model_hash"))
+    vae = data.get("vae")
+    collected.set_vae(vae if isinstance(vae, str) else None)
+    loras = data.get("loras")
+    for item in loras[:256] if isinstance(loras, list) else []:
+        if isinstance(item, list | tuple) and item:
+            collected.loras.add(item[0], item[1] if len(item) > 1 else None)
+            if len(item) > 2:
+                collected.loras.hash_for(item[0], item[2])
+    for key, value in list(data.items())[:512]:
+        if isinstance(key, str) and key.startswith("lora_combined_") and isinstance(value, str):
+            parts = [p.strip() for p in value.split(" : ")]
+            if len(parts) == 3 and parts[0].lower() == "false":
+                continue
+            if len(parts) >= 2:
+                collected.loras.add(parts[-2], parts[-1])
+    collected.add_prompt_tags(data.get("prompt"))
+    return collected.values()
 
 
 def _from_json(data: dict[str, Any], carrier: str, raw: dict[str, Any], software: str | None) -> dict[str, Any]:
@@ -52,6 +80,7 @@ def _from_json(data: dict[str, Any], carrier: str, raw: dict[str, Any], software
         prompt=data.get("prompt"),
         negative_prompt=data.get("negative_prompt"),
         mode=mode,
+        **_models(data),
     )
 
 

@@ -8,6 +8,10 @@
 - v2 ``sd-metadata``: {"model_weights", "model_hash", "app_id": "invoke-ai/InvokeAI", "app_version", "image":
   {"prompt": [{"prompt", "weight"}] | str, "steps", "cfg_scale", "seed", "width", "height", "sampler", "type"}};
   ``Dream``: ``"prompt [negative]" -s 50 -S 42 -W 512 -H 512 -C 7.5 -A k_lms`` (command-line style).
+
+Model facts: ``model {name|model_name, hash}`` (v4 hashes are ``blake3:<64 hex>`` by default or
+``sha256:<64 hex>``), ``vae`` likewise, ``loras [{"model"|"lora": {name|model_name, hash, key}, "weight"}]``
+(v4 / v3) in the metadata, ``lora_loader`` nodes in a graph, and v2.3's ``withLora(name, weight)`` prompt syntax.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import shlex
 from typing import Any
 
 from .base import ParseInput, load_json, make_facts, size_of
+from .models import ModelFacts
 
 TOOL = "InvokeAI"
+_WITH_LORA = re.compile(r"withLora\(\s*([^,()]{1,256}?)\s*(?:,\s*([-+]?[\d.]{1,16})\s*)?\)")
 
 
 def _mode(generation_mode: Any) -> str | None:
@@ -43,6 +49,27 @@ def _model(model: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _ref(value: Any) -> tuple[Any, Any]:
+    """(name, hash) of a v3/v4 model identifier (a dict with name/model_name and hash), without str()."""
+    if isinstance(value, dict):
+        return value.get("name") or value.get("model_name"), value.get("hash")
+    return (value if isinstance(value, str) else None), None
+
+
+def _v3_models(meta: dict[str, Any], prompt: Any) -> dict[str, Any]:
+    collected = ModelFacts()
+    collected.set_model(*_ref(meta.get("model")))
+    collected.set_vae(*_ref(meta.get("vae")))
+    loras = meta.get("loras")
+    for item in loras[:256] if isinstance(loras, list) else []:
+        if isinstance(item, dict):
+            name, digest = _ref(item.get("model") if "model" in item else item.get("lora"))
+            collected.loras.add(name, item.get("weight"))
+            collected.loras.hash_for(name, digest)
+    collected.add_prompt_tags(prompt)
+    return collected.values()
+
+
 def _from_v3(meta: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
     model, model_hash = _model(meta.get("model"))
     return make_facts(
@@ -60,6 +87,7 @@ def _from_v3(meta: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
         prompt=meta.get("positive_prompt"),
         negative_prompt=meta.get("negative_prompt"),
         mode=_mode(meta.get("generation_mode")),
+        **_v3_models(meta, meta.get("positive_prompt")),
     )
 
 
@@ -69,7 +97,8 @@ def _from_graph(graph: dict[str, Any], carrier: str, raw: dict[str, Any]) -> dic
         nodes = list(nodes.values())
     values: dict[str, Any] = {}
     mode = "txt2img"
-    for node in (nodes or [])[:5000]:
+    collected = ModelFacts()
+    for node in (nodes if isinstance(nodes, list) else [])[:5000]:
         if not isinstance(node, dict):
             continue
         wrapped = node.get("data")
@@ -91,17 +120,26 @@ def _from_graph(graph: dict[str, Any], carrier: str, raw: dict[str, Any]) -> dic
             denoise = val("denoising_start")
             if isinstance(denoise, int | float) and denoise > 0:
                 mode = "img2img"
+        elif "lora" in ntype and "loader" in ntype or ntype == "lora_selector":
+            name, digest = _ref(val("lora"))
+            collected.loras.add(name, val("weight"))
+            collected.loras.hash_for(name, digest)
+        elif "vae_loader" in ntype:
+            collected.set_vae(*_ref(val("vae_model")))
         elif "model_loader" in ntype:
             name, model_hash = _model(val("model"))
             values.setdefault("model", name)
             values.setdefault("model_hash", model_hash)
+            collected.set_model(*_ref(val("model")))
         elif "compel" in ntype or "prompt" in ntype:
             prompt = val("prompt")
             if isinstance(prompt, str):
                 values.setdefault("prompt", prompt)
         elif "inpaint" in ntype or "mask" in ntype:
             mode = "inpaint"
-    return make_facts(TOOL, carrier, raw, mode=mode, **{k: v for k, v in values.items() if v is not None})
+    collected.set_model(values.get("model"))
+    collected.add_prompt_tags(values.get("prompt"))
+    return make_facts(TOOL, carrier, raw, mode=mode, **{k: v for k, v in values.items() if v is not None}, **collected.values())
 
 
 def _dream(text: str) -> dict[str, Any]:
@@ -140,6 +178,12 @@ def _from_v2(meta: Any, dream: str | None, raw: dict[str, Any]) -> dict[str, Any
         prompt = re.sub(r"\s*\[[^\]]*\]", "", prompt).strip()
     d = _dream(dream) if dream else {}
     kind = str(image.get("type", "")).lower() or ("img2img" if d.get("init") else "")
+    collected = ModelFacts()
+    collected.set_model(meta.get("model_weights") or d.get("model"), meta.get("model_hash"))
+    for text in (prompt, d.get("prompt")):
+        if isinstance(text, str):
+            for match in _WITH_LORA.finditer(text[:32768]):
+                collected.loras.add(match.group(1), match.group(2) or 1.0)
     return make_facts(
         TOOL,
         "png:sd-metadata" if meta else "png:Dream",
@@ -155,6 +199,7 @@ def _from_v2(meta: Any, dream: str | None, raw: dict[str, Any]) -> dict[str, Any
         prompt=prompt or d.get("prompt"),
         negative_prompt=negative or d.get("negative_prompt"),
         mode=_mode(kind) or ("txt2img" if kind else None),
+        **collected.values(),
     )
 
 

@@ -17,6 +17,9 @@ a base64 Ed25519 signature over the image's RGB bytes (row-major, alpha dropped)
 public key ``Y2JcQAOhLwzwSDUJPNgL04nS0Tbqm7cSRc4xk0vRMic=``. A verifying signature is definitive evidence that
 NovelAI generated these exact pixels; one that fails means the pixels or the metadata were changed (or forged).
 Extra keys can be configured (``[provenance] novelai_verify_keys = [...]``) without dropping the default.
+
+Model facts: NovelAI runs only its own models, so ``model_ref`` has the name from ``Source`` and no hash forms
+(the 8 hex after it are NovelAI's model id, not the AutoV1 of a file); there are no LoRAs or embeddings.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import re
 from typing import Any
 
 from .base import ParseInput, load_json, make_facts
+from .models import clean_name
 
 TOOL = "NovelAI"
 #: NovelAI's published Ed25519 verify key (base64 of the raw 32-byte public key)
@@ -155,6 +159,8 @@ def _facts(fields: dict[str, str], carrier: str, inp: ParseInput) -> dict[str, A
         prompt=prompt,
         negative_prompt=negative,
         mode=_MODES.get(request),
+        # the Source tail is NovelAI's own model id, not a hash of any file anyone else can hold
+        model_ref={"name": clean_name(model), "hashes": {}} if clean_name(model) else None,
     )
     facts["signature"] = verify_signed_hash(inp.pixels, comment_text, comment, inp.settings) if comment else {"present": False}
     return facts

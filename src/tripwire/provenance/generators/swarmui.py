@@ -3,6 +3,12 @@
 PNG text chunk ``parameters``, or EXIF ``UserComment`` for JPEG/WebP output. Keys inside ``sui_image_params``:
 prompt, negativeprompt, model, seed, steps, cfgscale, width, height, sampler, scheduler, swarm_version;
 ``initimage``/``initimagecreativity`` mark img2img, ``maskimage``/``maskblur`` inpainting.
+
+Model facts: ``model``, ``vae``, ``loras`` with ``loraweights`` (JSON lists or comma separated strings, in the
+same order), ``<lora:name:weight>`` / ``<embed:name>`` in the prompt, and ``sui_models`` =
+``[{"name", "param": "model"|"loras"|"vae"|"used_embeddings", "hash": "0x<64 hex>"}]``. Swarm's hash is the
+SHA-256 of the tensor data after the safetensors header (``GetOrGenerateTensorHashSha256``, the ModelSpec
+``hash_sha256``), the full form of AutoV3, so its first 12 hex are kept as ``autov3``.
 """
 
 from __future__ import annotations
@@ -10,8 +16,34 @@ from __future__ import annotations
 from typing import Any
 
 from .base import ParseInput, load_json, make_facts, size_of
+from .models import ModelFacts, as_list
 
 TOOL = "SwarmUI"
+
+
+def _models(params: dict[str, Any], models: Any) -> dict[str, Any]:
+    collected = ModelFacts()
+    collected.set_model(params.get("model"))
+    vae = params.get("vae")
+    collected.set_vae(vae if isinstance(vae, str) else None)
+    weights = as_list(params.get("loraweights"))
+    for i, name in enumerate(as_list(params.get("loras"))):
+        collected.loras.add(name, weights[i] if i < len(weights) else None)
+    collected.add_prompt_tags(params.get("prompt"))
+    for entry in models[:256] if isinstance(models, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        param, name, digest = str(entry.get("param", "")).lower(), entry.get("name"), entry.get("hash")
+        if param == "model":
+            collected.set_model(None, digest, scheme="tensor")
+        elif param == "vae":
+            collected.set_vae(name if collected.vae is None else None, digest, scheme="tensor")
+        elif param == "loras":
+            collected.loras.add(name, entry.get("weight"))
+            collected.loras.hash_for(name, digest, scheme="tensor")
+        elif param in ("used_embeddings", "embeddings"):
+            collected.embeddings.hash_for(name, digest, scheme="tensor")
+    return collected.values()
 
 
 def _facts(data: dict[str, Any], carrier: str, raw_text: str) -> dict[str, Any] | None:
@@ -44,6 +76,7 @@ def _facts(data: dict[str, Any], carrier: str, raw_text: str) -> dict[str, Any] 
         prompt=params.get("prompt"),
         negative_prompt=params.get("negativeprompt"),
         mode=mode,
+        **_models(params, models),
     )
 
 

@@ -39,29 +39,25 @@
     });
   }
 
-  // ---- item: reveal on click only (audited first), decisions by key ----------------------------------
-  function setupReveal() {
-    var button = document.getElementById("reveal");
-    var frame = document.getElementById("media-frame");
-    var panel = document.getElementById("media-panel");
-    if (!button || !frame || !panel) return;
+  // ---- reveal on click only (audited first): the item's media, or one tile of a series --------------------
+  function wireReveal(button, frame, itemId, label, hideLabel) {
     button.addEventListener("click", function (e) {
       // Only a real user action (a click, or Enter/Space on the focused button): never a script.
       if (!e.isTrusted) return;
       if (!frame.classList.contains("concealed")) {
         frame.classList.add("concealed");
-        button.textContent = "Reveal for this item";
+        button.textContent = label;
         button.setAttribute("aria-pressed", "false");
         return;
       }
       button.disabled = true;
-      fetch("/console/items/" + panel.getAttribute("data-item") + "/reveal", {
+      fetch("/console/items/" + itemId + "/reveal", {
         method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() }
       }).then(function (r) {
         button.disabled = false;
         if (r.status === 204) {
           frame.classList.remove("concealed");
-          button.textContent = "Blur again";
+          button.textContent = hideLabel;
           button.setAttribute("aria-pressed", "true");
         } else {
           button.textContent = "Could not record the reveal (" + r.status + "): not shown";
@@ -70,6 +66,23 @@
         button.disabled = false;
         button.textContent = "Could not record the reveal: not shown";
       });
+    });
+  }
+
+  function setupReveal() {
+    var button = document.getElementById("reveal");
+    var frame = document.getElementById("media-frame");
+    var panel = document.getElementById("media-panel");
+    if (!button || !frame || !panel) return;
+    wireReveal(button, frame, panel.getAttribute("data-item"), "Reveal for this item", "Blur again");
+  }
+
+  // series: each tile reveals on its own click, never by a key
+  function setupTiles() {
+    Array.prototype.forEach.call(document.querySelectorAll("figure.tile"), function (tile) {
+      var button = tile.querySelector("button.tile-reveal");
+      var frame = tile.querySelector(".media-frame");
+      if (button && frame) wireReveal(button, frame, tile.getAttribute("data-item"), "Reveal", "Blur");
     });
   }
 
@@ -117,5 +130,6 @@
   document.addEventListener("DOMContentLoaded", function () {
     if (document.body.classList.contains("queue")) setupQueue();
     if (document.body.classList.contains("item")) { setupReveal(); setupDecisions(); }
+    if (document.body.classList.contains("series")) setupTiles();
   });
 })();

@@ -63,6 +63,15 @@ class SignalType:
     radius: ClassVar[int] = 0
     #: default quality floor for queries that carry a quality
     min_quality: ClassVar[int] = 0
+    #: what a match by this type says: "media" (the item itself is in a bank) or "model" (the item names a
+    #: banked model/LoRA in its metadata: a fact about how it was made, ranked and ruled on separately)
+    describes: ClassVar[str] = "media"
+    #: shorter lengths (hex characters) a value may have: a prefix of the full value (AutoV2 is the first 10
+    #: hex of a file's SHA-256). A value of such a length matches every value it is a prefix of, and the
+    #: reverse; :meth:`form` names the form a length stands for.
+    prefix_lengths: ClassVar[tuple[int, ...]] = ()
+    #: names of the forms by length (prefix types), e.g. {64: "SHA256", 10: "AutoV2"}
+    forms: ClassVar[dict[int, str]] = {}
 
     def __repr__(self) -> str:
         return f"<signal type {self.name}>"
@@ -83,10 +92,37 @@ class SignalType:
         text = text.lower()
         if text.startswith("0x"):
             text = text[2:]
-        if len(text) != self.hex_length or not _HEX.match(text):
+        if (len(text) != self.hex_length and len(text) not in self.prefix_lengths) or not _HEX.match(text):
             shown = text if len(text) <= 80 else text[:77] + "..."
-            raise ValueError(f"{shown!r} is not a {self.name} value ({self.hex_length} hex characters)")
+            lengths = " or ".join(str(n) for n in (self.hex_length, *self.prefix_lengths))
+            raise ValueError(f"{shown!r} is not a {self.name} value ({lengths} hex characters)")
         return text
+
+    # -- prefix forms (types with ``prefix_lengths``) -------------------------------------------------------
+
+    def lookup_values(self, value: str) -> list[str]:
+        """The values an exact look-up of ``value`` asks for: itself and its shorter forms (a full SHA-256
+        also finds a bank entry that holds only its AutoV2 prefix)."""
+        return [value] + [value[:n] for n in self.prefix_lengths if n < len(value)]
+
+    def prefix_search(self, value: str) -> bool:
+        """True when ``value`` is a short form: entries it is a prefix of must be found by a range look-up."""
+        return bool(self.prefix_lengths) and self.hex_length is not None and len(value) < self.hex_length
+
+    def same(self, query: str, entry: str) -> bool:
+        """Does an entry value match a query value (equal, or one a registered prefix form of the other)?"""
+        if query == entry or not self.prefix_lengths:
+            return query == entry
+        short, long = (query, entry) if len(query) < len(entry) else (entry, query)
+        return len(short) in self.prefix_lengths and long.startswith(short)
+
+    def form(self, value: str) -> str:
+        """The name of the form a value of this length is (``AutoV2``); the display name otherwise."""
+        return self.forms.get(len(value), self.display_name)
+
+    def display_name_for(self, value: str) -> str:
+        """The VICS ``HashName`` written for one value (a prefix type may name its short form)."""
+        return self.display_name
 
     def valid(self, value: Any) -> str | None:
         """The normalised value, or None when ``value`` is not one (for values computed or sent by others)."""

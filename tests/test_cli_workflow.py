@@ -1,0 +1,287 @@
+"""The analyst's workflow on the command line: scan a case, decide from items.csv, report; and CLI manners.
+
+Benign stand-ins only (../shared/SAFETY.md): the "known" material is a synthesised gradient picture and the
+camera fixtures, put in a bank; the decisions are decisions about those.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from typer.testing import CliRunner
+
+from helpers import read_jsonl, tripwire, write_images
+
+from tripwire.cli import app
+
+
+class _Result:
+    def __init__(self, result) -> None:
+        self.returncode = result.exit_code
+        self.stdout = result.stdout
+        self.stderr = result.stderr
+
+
+def cli(*args: str, env: dict | None = None) -> _Result:
+    """The command line in this process (no interpreter start per call)."""
+    return _Result(CliRunner().invoke(app, list(args), env=env))
+
+
+def cli_ok(*args: str, env: dict | None = None) -> _Result:
+    result = cli(*args, env=env)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    """A scanned case c1 of four synthesised pictures, and a positive bank 'own'."""
+    root = tmp_path_factory.mktemp("case")
+    paths = write_images(root / "media", 4)
+    db = str(root / "t.db")
+    proc = tripwire("scan", str(root / "media"), "--case", "c1", "--db", db, "--out", str(root / "out"), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    cli_ok("bank", "create", "own", "--db", db)
+    return root, db, paths
+
+
+def _items(root: Path) -> dict[str, dict]:
+    return {Path(r["path"]).name: r for r in read_jsonl(root / "out" / "items.jsonl")}
+
+
+def _audit_events(db: str, kind: str) -> list:
+    from sqlalchemy import select
+
+    from tripwire.review.models import AuditEvent
+    from tripwire.store.db import open_db
+
+    database = open_db(db)
+    try:
+        with database.session() as s:
+            return list(s.scalars(select(AuditEvent).where(AuditEvent.kind == kind).order_by(AuditEvent.seq)))
+    finally:
+        database.dispose()
+
+
+# -- item_id in the outputs -----------------------------------------------------------------------------------
+
+
+def test_items_jsonl_and_csv_carry_the_item_id(case):
+    root, db, paths = case
+    records = read_jsonl(root / "out" / "items.jsonl")
+    ids = [r["item_id"] for r in records]
+    assert all(isinstance(i, int) for i in ids) and len(set(ids)) == len(paths)
+    with open(root / "out" / "items.csv", newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+    # the column order is a stable interface: item_id is appended after the columns that were there before
+    assert reader.fieldnames is not None and reader.fieldnames[-2:] == ["cluster", "item_id"]
+    assert reader.fieldnames[:3] == ["path", "size", "media_type"]
+    assert [int(r["item_id"]) for r in rows] == ids
+    again = root / "again"
+    cli_ok("report", "c1", "--db", db, "--out", str(again))
+    assert [r["item_id"] for r in read_jsonl(again / "items.jsonl")] == ids
+    cli_ok("report", "case:c1", "--db", db, "--out", str(again))  # case:NAME names a case everywhere
+
+
+# -- tripwire decide ------------------------------------------------------------------------------------------
+
+
+def test_decide_one_item_banks_its_hashes_like_the_console(case):
+    root, db, _ = case
+    item = _items(root)["img_00000.jpg"]
+    res = cli_ok("decide", str(item["item_id"]), "--decision", "confirmed_abuse", "--bank", "own", "--category", "1",
+                 "--note", "placeholder note", "--reviewer", "alice", "--db", db, "--json")
+    out = json.loads(res.stdout)
+    assert out["item_id"] == item["item_id"] and out["decision"] == "confirmed_abuse" and out["reviewer"] == "alice"
+    assert out["bank"]["name"] == "own" and sorted(out["bank"]["signals"]) == ["md5", "pdq", "sha1", "sha256"]
+    # the same audit trail as the console: the decision event (naming the reviewer) and the bank.add event
+    decision = [e for e in _audit_events(db, "decision") if e.subject == f"item:{item['item_id']}"][-1]
+    assert decision.actor == "alice" and decision.data["decision"] == "confirmed_abuse" and decision.data["via"] == "cli"
+    assert decision.data["bank"]["name"] == "own"
+    added = [e for e in _audit_events(db, "bank.add") if e.data.get("from_item") == item["item_id"]]
+    assert added and added[-1].actor == "alice"
+    assert {v["category"] for v in added[-1].data["values"]} == {"1"}
+    # ... and the file now matches the bank
+    matched = cli("match", item["path"], "--db", db, "--json")
+    assert matched.returncode == 0 and {m["bank"] for m in json.loads(matched.stdout)[0]["matches"]} == {"own"}
+    # a human line by default
+    text = cli_ok("decide", f"item:{item['item_id']}", "--decision", "ai_generated", "--reviewer", "bob", "--db", db)
+    assert f"item {item['item_id']}: ai_generated by bob" in text.stdout
+
+
+def test_decide_reviewer_defaults_to_the_actor(case, monkeypatch):
+    root, db, _ = case
+    item = _items(root)["img_00001.jpg"]
+    res = cli_ok("decide", str(item["item_id"]), "--decision", "needs_escalation", "--db", db, "--json",
+                 env={"TRIPWIRE_ACTOR": "carol"})
+    assert json.loads(res.stdout)["reviewer"] == "carol"
+
+
+def test_decide_usage_errors(case):
+    root, db, _ = case
+    item_id = str(_items(root)["img_00002.jpg"]["item_id"])
+    assert cli("decide", "999999", "--decision", "not_abuse", "--db", db).returncode == 2  # no such item
+    assert cli("decide", "c1", "--decision", "not_abuse", "--db", db).returncode == 2  # a case name is not an item
+    bad = cli("decide", item_id, "--decision", "maybe", "--db", db)
+    assert bad.returncode == 2 and "confirmed_abuse" in bad.stderr
+    assert cli("decide", item_id, "--db", db).returncode == 2  # no --decision
+    wrong_bank = cli("decide", item_id, "--decision", "not_abuse", "--bank", "own", "--db", db)
+    assert wrong_bank.returncode == 2 and "allow-list" in wrong_bank.stderr  # own is a positive bank
+    assert cli("decide", item_id, "--decision", "confirmed_abuse", "--category", "1", "--db", db).returncode == 2
+    assert cli("decide", item_id, "--decision", "confirmed_abuse", "--bank", "nope", "--db", db).returncode == 2
+
+
+def test_decide_from_csv_applies_valid_rows_and_lists_the_rest(case, tmp_path):
+    root, db, _ = case
+    items = _items(root)
+    a, b, c = (items[f"img_0000{n}.jpg"]["item_id"] for n in (1, 2, 3))
+    sheet = tmp_path / "decisions.csv"
+    sheet.write_text(
+        "item_id,decision,category,note\n"          # line 1
+        f"{a},confirmed_abuse,2,first\n"             # line 2: recorded, banked with --bank
+        f"{b},bogus,,\n"                             # line 3: unknown decision
+        "999999,not_abuse,,\n"                       # line 4: no such item
+        f"{c},,,\n"                                  # line 5: no decision: skipped
+        "x,not_abuse,,\n"                            # line 6: not an id
+        f'{c},not_abuse,,"two\nlines"\n'             # lines 7-8: recorded
+        f"{b},ai_generated,,\n",                     # line 9: recorded
+        encoding="utf-8")
+    res = cli("decide", "--from", str(sheet), "--bank", "own", "--reviewer", "dana", "--db", db, "--json")
+    assert res.returncode == 3, res.stderr
+    out = json.loads(res.stdout)
+    assert [(r["line"], r["item_id"], r["decision"]) for r in out["recorded"]] == [
+        (2, a, "confirmed_abuse"), (7, c, "not_abuse"), (9, b, "ai_generated")]
+    assert out["recorded"][0]["bank"]["name"] == "own" and out["recorded"][1]["bank"] is None
+    assert [e["line"] for e in out["errors"]] == [3, 4, 6] and out["skipped"] == 1
+    assert all(r["reviewer"] == "dana" for r in out["recorded"])
+    text = cli("decide", "--from", str(sheet), "--db", db, "--reviewer", "dana")
+    assert text.returncode == 3 and f"{sheet}:3: unknown decision" in text.stderr.replace("\n", "")
+    # the decisions are what reporting sees: `report ncmec ITEM` now finds item a (confirmed)
+    assert cli("report", "ncmec", str(a), "--db", db).returncode == 0
+
+
+def test_decide_from_items_csv_with_a_decision_column(case, tmp_path):
+    """items.csv with a decision column added is a valid --from file (other columns are ignored)."""
+    root, db, _ = case
+    with open(root / "out" / "items.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    sheet = tmp_path / "items-decided.csv"
+    with open(sheet, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=[*rows[0], "decision"])
+        writer.writeheader()
+        for n, r in enumerate(rows):
+            writer.writerow({**r, "decision": "not_abuse" if n == 0 else ""})
+    res = cli_ok("decide", "--from", str(sheet), "--reviewer", "erin", "--db", db, "--json")
+    out = json.loads(res.stdout)
+    assert len(out["recorded"]) == 1 and out["skipped"] == len(rows) - 1
+
+
+def test_decide_from_csv_refuses_a_file_without_the_columns(tmp_path):
+    sheet = tmp_path / "bad.csv"
+    sheet.write_text("id,verdict\n1,not_abuse\n", encoding="utf-8")
+    db = tmp_path / "never.db"
+    res = cli("decide", "--from", str(sheet), "--db", str(db))
+    assert res.returncode == 2 and "item_id" in res.stderr
+    assert not db.exists()  # refused before any database was opened
+    assert cli("decide", "--from", str(tmp_path / "missing.csv"), "--db", str(db)).returncode == 2
+    assert cli("decide", "3", "--from", str(sheet), "--db", str(db)).returncode == 2  # one or the other
+
+
+# -- CLI manners ----------------------------------------------------------------------------------------------
+
+
+def test_scan_of_a_missing_path_is_a_usage_error_that_touches_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    proc = tripwire("scan", str(tmp_path / "nonexistent"))
+    assert proc.returncode == 2 and "no such file or folder" in proc.stderr
+    assert list(tmp_path.iterdir()) == []  # no ./tripwire-out, no ./tripwire.db
+    write_images(tmp_path / "m", 1)
+    mixed = tripwire("scan", str(tmp_path / "m"), str(tmp_path / "typo"), "--db", str(tmp_path / "t.db"),
+                     "--out", str(tmp_path / "o"))
+    assert mixed.returncode == 2 and "typo" in mixed.stderr
+    assert not (tmp_path / "t.db").exists() and not (tmp_path / "o").exists()
+
+
+def test_inspect_refuses_a_folder(tmp_path):
+    res = cli("inspect", str(tmp_path))
+    assert res.returncode == 2 and "is a folder" in res.stderr and res.stdout == ""
+
+
+def test_match_prints_a_table_and_exits_like_grep(case, fixtures):
+    root, db, _ = case
+    item = _items(root)["img_00000.jpg"]  # banked in "own" by an earlier test, or now
+    cli_ok("decide", str(item["item_id"]), "--decision", "confirmed_abuse", "--bank", "own", "--reviewer", "t", "--db", db)
+    hit = cli("match", item["path"], "--db", db)
+    assert hit.returncode == 0, hit.stderr
+    for header in ("bank", "category", "signal", "distance", "variant"):
+        assert header in hit.stdout
+    assert "own" in hit.stdout and "img_00000.jpg" in hit.stdout.replace("\n", "").replace("│", "").replace(" ", "")
+    miss = cli("match", "--sha256", "0" * 64, "--db", db)
+    assert miss.returncode == 1 and "no match" in miss.stdout
+    as_json = cli("match", "--sha256", "0" * 64, "--db", db, "--json")
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)[0]["matches"] == []
+    assert cli("match", "--db", db).returncode == 2  # nothing to match
+    assert cli("match", str(root / "nope.jpg"), "--db", db).returncode == 2
+    assert cli("match", "--pdq", "xyz", "--db", db).returncode == 2
+
+
+def test_posts_explain_prints_for_people_and_json_on_request():
+    text = cli_ok("posts", "explain", "alpha bravo, see https://example.com/page for 5 USD")
+    assert text.stdout.lstrip().startswith(("flagged", "not flagged")) and "5 USD" in text.stdout
+    assert "example.com" in text.stdout
+    rec = json.loads(cli_ok("posts", "explain", "alpha bravo", "--json").stdout)
+    assert {"flagged", "score", "flags", "terms", "links", "prices"} <= set(rec)
+
+
+def test_keys_list_shows_whole_key_ids(tmp_path):
+    db = str(tmp_path / "k.db")
+    created = json.loads(cli_ok("keys", "create", "--role", "reviewer", "--name", "a-rather-long-reviewer-name",
+                                "--db", db, "--json").stdout)
+    narrow = cli_ok("keys", "list", "--db", db, env={"COLUMNS": "50"})
+    assert created["key_id"] in narrow.stdout  # whole, however narrow the terminal
+    assert cli("keys", "revoke", created["key_id"], "--db", db).returncode == 0
+
+
+def test_report_ncmec_reads_a_number_as_an_item_and_prints_pretty_xml(case):
+    root, db, _ = case
+    item = _items(root)["img_00000.jpg"]
+    cli_ok("decide", str(item["item_id"]), "--decision", "confirmed_abuse", "--reviewer", "t", "--db", db)
+    res = cli("report", "ncmec", str(item["item_id"]), "--db", db)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("\n") > 5 and "\n  <incidentSummary>" in res.stdout  # indented, one element a line
+    doc = etree.fromstring(res.stdout.encode("utf-8"))
+    assert doc.tag == "report"
+    # the warnings are whole sentences: the config section names survive the terminal markup
+    assert "[reporting.ncmec]" in res.stderr and "[reporting.ncmec.reporter]" in res.stderr
+    # a number is an item id, never a case name: an unknown one says so
+    missing = cli("report", "ncmec", "999999", "--db", db)
+    assert missing.returncode == 2 and "no item with id 999999" in missing.stderr and "case" not in missing.stderr
+    # a case is still reachable by name, or as case:NAME
+    assert cli("report", "ncmec", "case:c1", "--db", db).returncode == 0
+    assert cli("report", "ncmec", "c1", "--db", db).returncode == 0
+
+
+def test_a_case_named_by_a_number_is_case_prefixed(tmp_path):
+    write_images(tmp_path / "m", 1)
+    db = str(tmp_path / "n.db")
+    assert tripwire("scan", str(tmp_path / "m"), "--case", "2024", "--db", db, "--out", str(tmp_path / "o"),
+                    "--quiet").returncode == 0
+    item_id = read_jsonl(tmp_path / "o" / "items.jsonl")[0]["item_id"]
+    cli_ok("decide", str(item_id), "--decision", "ai_generated", "--reviewer", "t", "--db", db)
+    by_number = cli("report", "ncmec", "2024", "--db", db)  # an item id, never the case "2024"
+    assert by_number.returncode == 2 and "no item with id 2024" in by_number.stderr
+    assert cli("report", "ncmec", "case:2024", "--db", db).returncode == 0
+    assert cli("export", "vics", "case:2024", "--db", db).returncode == 0
+    assert cli("report", "item:1", "--db", db, "--out", str(tmp_path / "r")).returncode == 2
+
+
+def test_decide_offers_the_consoles_decisions():
+    from tripwire.cli.review import DECISION_CHOICES
+    from tripwire.review.models import DECISIONS
+
+    assert DECISION_CHOICES == DECISIONS  # the command line names them without importing the models at start-up
