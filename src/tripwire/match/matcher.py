@@ -50,7 +50,6 @@ second without a rebuild.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import threading
@@ -71,6 +70,7 @@ from ..records import BankMatch, ItemRecord
 from ..signals.registry import registry
 from ..signals.types.base import Query, SignalType
 from ..store.db import Database
+from .index_state import STATE, fingerprint, read_state, write_state
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,6 @@ DEFAULT_REFRESH_S = 1.0
 SAVE_AFTER_CHANGES = 10_000
 _CHUNK = 500
 _LOAD_CHUNK = 200_000
-_STATE = "state.json"
 _STATE_VERSION = 1
 
 __all__ = ["BankIndex", "LookupResult", "MatchFields", "MatchResult", "MatchStage", "Matcher", "PdqQuery", "Query",
@@ -136,9 +135,8 @@ def default_index_path(db: Database, config: Config | None = None) -> Path | Non
         if not url.database or url.database == ":memory:":
             return None
         return Path(url.database + ".pdqindex")
-    key = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "tripwire" / f"pdqindex-{key}"
+    return cache / "tripwire" / f"pdqindex-{fingerprint(db)}"
 
 
 @dataclass
@@ -182,16 +180,13 @@ class BankIndex:
 
     # -- persistence -------------------------------------------------------------------------------------
 
-    def _fingerprint(self) -> str:
-        return hashlib.sha256(make_url(self.db.url).render_as_string(hide_password=True).encode()).hexdigest()[:16]
-
     def load(self) -> bool:
         """Read the persisted index if it belongs to this database; False when there is none to trust."""
         if self.path is None:
             return False
         try:
-            state = json.loads((self.path / _STATE).read_text(encoding="utf-8"))
-            if state.get("version") != _STATE_VERSION or state.get("db") != self._fingerprint():
+            state = read_state(self.path, self.db, _STATE_VERSION)
+            if state is None:
                 return False
             index = self.signal.index_class().load(self.path / state["file"], mmap=self.mmap)  # type: ignore[union-attr]
         except (OSError, ValueError, KeyError) as exc:
@@ -208,24 +203,16 @@ class BankIndex:
         """Write index + watermarks atomically (a new index file, then the state that names it)."""
         if self.path is None:
             return
-        if len(self.index) == 0 and not (self.path / _STATE).exists():
+        if len(self.index) == 0 and not (self.path / STATE).exists():
             return  # no PDQ entries anywhere: leave no empty index folder behind
         self.path.mkdir(parents=True, exist_ok=True)
         with self._lock:
             name = f"index-{time.time_ns()}.pdqidx"
             self.index.save(self.path / name)
-            state = {"version": _STATE_VERSION, "db": self._fingerprint(), "file": name, "count": len(self.index),
-                     "last_entry_id": self.last_entry_id, "last_change_id": self.last_change_id,
-                     "saved_at": time.time()}
-            tmp = self.path / f".{_STATE}.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps(state), encoding="utf-8")
-            os.replace(tmp, self.path / _STATE)
-        for old in self.path.glob("index-*.pdqidx"):
-            if old.name != name:
-                try:
-                    old.unlink()
-                except OSError:
-                    pass
+            write_state(self.path, self.db, _STATE_VERSION,
+                        {"file": name, "count": len(self.index), "last_entry_id": self.last_entry_id,
+                         "last_change_id": self.last_change_id},
+                        keep=(name,), patterns=("index-*.pdqidx",))
 
     # -- keeping in step -------------------------------------------------------------------------------
 

@@ -23,8 +23,6 @@ again by the :class:`~tripwire.match.matcher.Matcher`, which decides.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import threading
@@ -36,7 +34,6 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 from sqlalchemy import and_, func, select
-from sqlalchemy.engine import make_url
 
 from ..config import Config
 from ..signals.hamming import hex_to_codes
@@ -45,6 +42,7 @@ from ..signals.pdq_labels import DIHEDRAL_VARIANTS, UNLETTERBOX, trimmed_label
 from ..signals.registry import registry
 from ..store.db import Database
 from ..store.models import Content, Fact, ItemRow
+from .index_state import read_state, write_state
 from .matcher import default_index_path
 
 log = logging.getLogger(__name__)
@@ -56,7 +54,6 @@ SLOT_LABELS: tuple[str, ...] = ("pdq", *DIHEDRAL_VARIANTS, *(trimmed_label(v) fo
 _SLOT = {label: n for n, label in enumerate(SLOT_LABELS)}
 #: ids per content (room for more labels without renumbering)
 SLOTS = 32
-_STATE = "state.json"
 _STATE_VERSION = 1
 #: item ids re-read behind the watermark on PostgreSQL (a transaction may commit after a later id)
 PG_SLACK_IDS = 10_000
@@ -142,15 +139,12 @@ class StoredHashIndex:
 
     # -- persistence -------------------------------------------------------------------------------------
 
-    def _fingerprint(self) -> str:
-        return hashlib.sha256(make_url(self.db.url).render_as_string(hide_password=True).encode()).hexdigest()[:16]
-
     def load(self) -> bool:
         if self.path is None:
             return False
         try:
-            state = json.loads((self.path / _STATE).read_text(encoding="utf-8"))
-            if state.get("version") != _STATE_VERSION or state.get("db") != self._fingerprint():
+            state = read_state(self.path, self.db, _STATE_VERSION)
+            if state is None:
                 return False
             index = PdqIndex.load(self.path / state["index"], mmap=True)
             shas = np.load(self.path / state["shas"], allow_pickle=False)
@@ -176,19 +170,11 @@ class StoredHashIndex:
             self.index.save(self.path / index_name)
             with open(self.path / shas_name, "wb") as fh:
                 np.save(fh, self._shas, allow_pickle=False)
-            state = {"version": _STATE_VERSION, "db": self._fingerprint(), "index": index_name, "shas": shas_name,
-                     "contents": len(self), "codes": self.codes, "last_item_id": self.last_item_id,
-                     "saved_at": time.time()}
-            tmp = self.path / f".{_STATE}.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps(state), encoding="utf-8")
-            os.replace(tmp, self.path / _STATE)
+            write_state(self.path, self.db, _STATE_VERSION,
+                        {"index": index_name, "shas": shas_name, "contents": len(self), "codes": self.codes,
+                         "last_item_id": self.last_item_id},
+                        keep=(index_name, shas_name), patterns=("codes-*.pdqidx", "shas-*.npy"))
             self.unsaved = 0
-        for old in list(self.path.glob("codes-*.pdqidx")) + list(self.path.glob("shas-*.npy")):
-            if old.name not in (index_name, shas_name):
-                try:
-                    old.unlink()
-                except OSError:
-                    pass
 
     def _set_shas(self, shas: np.ndarray) -> None:
         keys = _sha_key(shas)
