@@ -12,24 +12,22 @@ import time
 import zipfile
 from contextlib import contextmanager
 
+import hang_signal
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from helpers import image_bytes, synth_image
-from PIL import Image
 from service_helpers import make_config, make_keys, make_settings, scan
 
 from tripwire.config import Limits
 from tripwire.service.app import create_app
+from tripwire.signals.registry import registry
 from tripwire.store.db import open_db
 
 
-def _slow_png() -> bytes:
-    """A 144-megapixel flat grey PNG: 0.6 MB on the wire, seconds of decoding and hashing (a stand-in for an
-    upload that hangs a decoder; the same input tests/test_bad_input.py uses for ``tripwire scan``)."""
-    buf = io.BytesIO()
-    Image.new("L", (12_000, 12_000), 128).save(buf, "PNG", compress_level=1)
-    return buf.getvalue()
+def _hanging_upload() -> bytes:
+    """Bytes the test-only extractor of :mod:`hang_signal` blocks on for a minute (a decoder that hangs)."""
+    return b"not an image, " + hang_signal.MARKER + b" and then nothing"
 
 
 def _codes(body: dict) -> list[str | None]:
@@ -37,14 +35,22 @@ def _codes(body: dict) -> list[str | None]:
 
 
 def test_hanging_upload_times_out_and_does_not_block_other_uploads(tmp_path):
-    """Two uploads that would each occupy a decoder for many seconds fill both scan slots; each comes back with
+    """Two uploads that would each occupy an extractor for a minute fill both scan slots; each comes back with
     a ``timeout`` record soon after the per-item limit, and an ordinary upload sent meanwhile is served."""
     db = open_db(f"sqlite:///{tmp_path / 'case.db'}")
     keys = make_keys(db)
     config = make_config(tmp_path)
-    config = dataclasses.replace(config, limits=dataclasses.replace(Limits(), item_timeout_s=1.0, max_pixels=500_000_000))
+    config = dataclasses.replace(config, limits=dataclasses.replace(Limits(), item_timeout_s=1.0),
+                                 sections={**config.sections, "signals": {"types": [hang_signal.SPEC]}})
     settings = make_settings(config, scan_concurrency=2)
-    slow, good = _slow_png(), image_bytes(synth_image(3))
+    slow, good = _hanging_upload(), image_bytes(synth_image(3))
+    try:
+        _hanging_uploads_time_out(tmp_path, db, keys, config, settings, slow, good)
+    finally:
+        registry.unregister(hang_signal.HangSignal.name)
+
+
+def _hanging_uploads_time_out(tmp_path, db, keys, config, settings, slow: bytes, good: bytes) -> None:
     app = create_app(config=config, settings=settings, database=db)
     with TestClient(app, base_url="https://testserver") as client:
         warm = scan(client, keys.h("submitter"), [("warm.jpg", image_bytes(synth_image(2)))])  # workers started
@@ -66,8 +72,8 @@ def test_hanging_upload_times_out_and_does_not_block_other_uploads(tmp_path):
             t.join(timeout=120)
         # inside an archive only the hanging member times out: the others are still processed
         buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w") as zf:
-            zf.writestr("a.jpg", image_bytes(synth_image(4)))
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:  # deflated: the archive's own bytes
+            zf.writestr("a.jpg", image_bytes(synth_image(4)))      # do not carry the marker
             zf.writestr("slow.png", slow)
             zf.writestr("b.jpg", image_bytes(synth_image(5)))
         bundle = scan(client, keys.h("submitter"), [("bundle.zip", buf.getvalue())])
