@@ -501,15 +501,28 @@ def _assign_chunk(s: Any, rows: Sequence[Any], index: SeriesIndex, loaded: set[i
             series_rows[sid] = row
             summary.created.add(sid)
         else:
-            if len(found) > 1:  # a merge (rare): everything so far goes to the database first
-                materialise()
-                found = {index.resolve(f): v for f, v in found.items()}
-                _flush_writes(s, index, members, dirty)
             sid = min(found)  # the oldest series survives a merge
             for other in sorted(found):
-                if other != sid:
-                    _merge(s, other, sid, index, summary)
+                if other == sid:
+                    continue
+                if other in pending:  # started in this chunk, not stored yet: folded in memory
+                    gone = pending.pop(other)
                     series_rows.pop(other, None)
+                    kept = series_rows.get(sid) or s.get(Series, sid)
+                    series_rows[sid] = kept
+                    kept.members = (kept.members or 0) + (gone.members or 0)
+                    seeds = [v for v in (kept.seed_min, kept.seed_max, gone.seed_min, gone.seed_max) if v is not None]
+                    kept.seed_min, kept.seed_max = (min(seeds), max(seeds)) if seeds else (None, None)
+                    index.merge(other, sid)
+                    continue
+                # a stored series is folded (rare): what the chunk has so far goes to the database first
+                materialise()
+                sid, other = index.resolve(sid), index.resolve(other)
+                if other == sid:
+                    continue
+                _flush_writes(s, index, members, dirty)
+                _merge(s, other, sid, index, summary)
+                series_rows.pop(other, None)
             row = series_rows.get(sid) or s.get(Series, sid)
             series_rows[sid] = row
             if sid not in summary.created:
