@@ -18,11 +18,14 @@ from fastapi.testclient import TestClient
 from helpers import read_jsonl, synth_image
 from PIL.PngImagePlugin import PngInfo
 from service_helpers import make_config, make_keys, make_settings
-from sqlalchemy import func, select
+import numpy as np
+from sqlalchemy import func, insert, select
 
 from tripwire.config import Config
 from tripwire.match.models import Series, SeriesBucket, SeriesMember
-from tripwire.match.series import assign_series, group_records, normalise_prompt, series_facts
+from tripwire.match import series as series_module
+from tripwire.match.series import (MAX_PER_BUCKET, SeriesIndex, assign_series, group_records, normalise_prompt,
+                                   series_facts, signature)
 from tripwire.pipeline.scan import run_scan
 from tripwire.review import audit
 from tripwire.review.models import AuditEvent, Decision
@@ -91,6 +94,62 @@ def test_synthetic_creators_recovered():
     # a stricter threshold splits the creators: the threshold is what decides, not the blocks alone
     strict = bench.score([t for t, _ in records], group_records([g for _, g in records], threshold=0.95))
     assert strict["completeness"] < 0.95
+
+
+def test_buckets_keep_the_most_recent_series():
+    """A full bucket evicts the series that joined it least recently; joining again moves a series to the
+    end, and candidates are verified against its latest member there: the work per item is bounded."""
+    index = SeriesIndex(0.5, cap=2)
+    a, b, c = (signature(t) for t in ("red barn in a field", "blue boat on a lake", "green tree on a hill"))
+    assert index.add([7], 1, a, 11) == [] and index.add([7], 2, b, 12) == []
+    assert index.add([7], 1, a, 13) == []  # 1 joined again: now the most recent
+    assert index.add([7], 3, c, 14) == [(7, 2)]  # 2 is evicted, not 1
+    assert [e[0] for e in index.buckets[7]] == [1, 3] and index.entry(7, 1)[2] == 13
+    assert index.matches([7], a) == {1: 1.0} and index.matches([7], b) == {}
+    index.merge(3, 1)  # 1 already in the bucket: 3's entry goes, lookups resolve to 1
+    assert [e[0] for e in index.buckets[7]] == [1] and index.resolve(3) == 1
+
+
+def _store_records(db, gens) -> list[int]:
+    from tripwire.store.models import Content, Fact, ItemRow
+    case = db.case_id("bulk")
+    with db.session() as s:
+        for n, gen in enumerate(gens):
+            sha = f"{n:064x}"
+            s.execute(insert(Content).values(sha256=sha, md5=sha[:32], sha1=sha[:40], size=1, media_type="image/png"))
+            s.execute(insert(Fact).values(sha256=sha, extractor="provenance", version="1", data={"generator": gen}))
+            s.execute(insert(ItemRow).values(case_id=case, path_key=sha, path=f"/b/{n}.png", source_path=f"/b/{n}.png",
+                                             sha256=sha, size=1, media_type="image/png", stage_data={}))
+        return list(s.scalars(select(ItemRow.id).order_by(ItemRow.id)))
+
+
+def _partition(labels) -> set[frozenset[int]]:
+    groups: dict = {}
+    for i, lab in enumerate(labels):
+        if lab is not None:
+            groups.setdefault(lab, set()).add(i)
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_assign_series_in_chunks_and_calls_equals_in_memory(db_url, monkeypatch):
+    """Bulk assignment (new series inserted per chunk, buckets capped and persisted as the index has them)
+    gives exactly the in-memory grouping, whether in one call or several, in chunks of any size."""
+    bench = _bench()
+    gens = [g for _, g in bench.make_records(per_creator=60, unrelated=420, seed=8)]
+    expected = _partition(group_records(gens))
+    monkeypatch.setattr(series_module, "_CHUNK", 70)
+    db = open_db(db_url)
+    ids = _store_records(db, gens)
+    for part in (ids[:100], ids[100:390], ids[390:]):
+        assign_series(db, item_ids=part)
+    with db.session() as s:
+        of = dict(s.execute(select(SeriesMember.item_id, SeriesMember.series_id)).all())
+        per_bucket = s.execute(select(SeriesBucket.bucket, func.count()).group_by(SeriesBucket.bucket)).all()
+        stored = {sid: n for sid, n in s.execute(select(Series.id, Series.members)).all()}
+    assert _partition([of[i] for i in ids]) == expected
+    assert max(n for _, n in per_bucket) <= MAX_PER_BUCKET
+    assert stored == {sid: sum(1 for i in ids if of[i] == sid) for sid in set(of.values())}
+    db.dispose()
 
 
 def _write(folder: Path, name: str, data: bytes) -> None:

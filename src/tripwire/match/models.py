@@ -60,6 +60,7 @@ class SeriesBucket(Base):
 
     #: signed 64-bit hash of (block, band number, the band's MinHash values)
     bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    series_id: Mapped[int] = mapped_column(ForeignKey("series.id", ondelete="CASCADE"), primary_key=True)
+    #: indexed on its own too (migration 0008): a merge reads and deletes the folded series' buckets
+    series_id: Mapped[int] = mapped_column(ForeignKey("series.id", ondelete="CASCADE"), primary_key=True, index=True)
     #: the member whose signature produced the bucket (its signature verifies a candidate)
     item_id: Mapped[int] = mapped_column(ForeignKey("series_members.item_id", ondelete="CASCADE"), index=True)

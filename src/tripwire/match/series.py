@@ -12,8 +12,9 @@ Method (docs/series.md has the reasoning and the measured figures):
 3. Within a block, an item joins the series of the most similar earlier item whose template has an
    estimated Jaccard similarity ≥ ``threshold`` (default 0.5) over 64 MinHash permutations; otherwise it
    starts a new series. Candidates come from LSH banding (16 bands of 2 rows: a pair at Jaccard 0.5 is a
-   candidate with probability 0.99, at 0.1 with 0.15), so an item is compared with a handful of earlier
-   ones, never with all of them. Joining the best match of any member (single linkage) lets a template drift
+   candidate with probability 0.99, at 0.1 with 0.15). A bucket keeps the ``MAX_PER_BUCKET`` series that
+   joined it most recently (each with its latest member's signature), so an item is verified against at
+   most 16 × 8 signatures however many series exist. Joining the best match of any member (single linkage) lets a template drift
    slowly across a long series.
 4. Seeds are recorded per member and as the series' range; consecutive or fixed seeds are shown as a signal,
    never required.
@@ -25,6 +26,8 @@ the structured ``model_ref``/``loras``/``prompt_template`` when the parser gives
 :func:`assign_series` runs after a scan (and after each service upload): it examines only items that have
 no ``series_members`` row yet, looks their LSH buckets up in ``series_buckets`` (the persisted index), and
 stores each item's ``series`` id in its stage data for items.jsonl — work proportional to the new items.
+Per chunk of items it loads the buckets in a few queries, inserts the new series together (provisional ids
+until then) and writes members, buckets and stage data with one statement each.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 
 from ..config import Config
 from ..store.db import Database
@@ -53,8 +56,9 @@ DEFAULT_THRESHOLD = 0.5
 NUM_PERM = 64
 BANDS = 16
 ROWS = 2
-#: series kept per LSH bucket (a bucket shared by more is a template every creator uses: no signal)
-MAX_PER_BUCKET = 64
+#: series kept per LSH bucket, the most recently joined (a bucket shared by many series is a phrase every
+#: creator uses; an active run keeps its place by joining again). Bounds the verifications per item.
+MAX_PER_BUCKET = 8
 _CHUNK = 1000
 _IN_CHUNK = 500
 _INT64 = 2 ** 63
@@ -242,59 +246,101 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class SeriesIndex:
-    """LSH buckets -> (series, representative signature); the in-memory half of the persisted index.
+    """LSH buckets -> the series with a member there, most recently joined last; the in-memory half of the
+    persisted index.
 
-    Series merged into another are resolved through ``alias`` (single linkage: an item close to members of
-    two series joins them)."""
+    A bucket keeps at most ``MAX_PER_BUCKET`` series, each with the signature of its latest member in that
+    bucket (what a candidate is verified against). A series joined again moves to the end of the bucket; when
+    a bucket is full, the series that joined it least recently is evicted from that bucket (it stays findable
+    through its other buckets). So an item is verified against at most ``BANDS * MAX_PER_BUCKET`` signatures
+    however many series exist. Series merged into another are resolved through ``alias``."""
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, cap: int | None = None) -> None:
         self.threshold = threshold
-        self.buckets: dict[int, list[tuple[int, np.ndarray]]] = {}
+        self.cap = MAX_PER_BUCKET if cap is None else cap
+        #: bucket -> [[series id, signature, item id], ...], least recently joined first
+        self.buckets: dict[int, list[list[Any]]] = {}
         self.alias: dict[int, int] = {}
+        #: series -> buckets it may hold an entry in (a superset: evictions are not removed)
         self.of_series: dict[int, set[int]] = {}
 
     def resolve(self, sid: int) -> int:
-        while sid in self.alias:
-            sid = self.alias[sid]
-        return sid
+        root = sid
+        while root in self.alias:
+            root = self.alias[root]
+        while sid != root:  # path compression: chains of merges stay short
+            self.alias[sid], sid = root, self.alias[sid]
+        return root
 
     def matches(self, bands: Sequence[int], sig: np.ndarray) -> dict[int, float]:
         """Series (resolved) with a candidate at or above the threshold -> best similarity."""
-        cands: list[tuple[int, np.ndarray]] = []
-        seen: set[int] = set()
+        cands: list[list[Any]] = []
         for b in bands:
-            for entry in self.buckets.get(b, ()):
-                if id(entry[1]) not in seen:
-                    seen.add(id(entry[1]))
-                    cands.append(entry)
+            entries = self.buckets.get(b)
+            if entries:
+                cands.extend(entries)
         if not cands:
             return {}
-        sims = np.count_nonzero(np.stack([c[1] for c in cands]) == sig, axis=1) / NUM_PERM
+        sims = np.count_nonzero(np.stack([c[1] for c in cands]) == sig, axis=1)
+        need = self.threshold * NUM_PERM
         found: dict[int, float] = {}
-        for (sid, _), sim in zip(cands, sims.tolist()):
-            if sim >= self.threshold:
-                sid = self.resolve(sid)
-                found[sid] = max(found.get(sid, 0.0), sim)
+        for i in np.flatnonzero(sims >= need - 1e-9).tolist():
+            sid = self.resolve(cands[i][0])
+            sim = float(sims[i]) / NUM_PERM
+            if sim > found.get(sid, -1.0):
+                found[sid] = sim
         return found
 
-    def add(self, bands: Sequence[int], sid: int, sig: np.ndarray) -> list[int]:
-        """Record ``sid`` under ``bands``; returns the bands that were new for this series."""
-        mine = self.of_series.setdefault(sid, set())
-        new = []
+    def load(self, bucket: int, sid: int, sig: np.ndarray, item_id: int | None) -> None:
+        """A stored entry (oldest first); beyond the cap the least recent is dropped."""
+        self._put(bucket, self.resolve(sid), sig, item_id)
+
+    def add(self, bands: Sequence[int], sid: int, sig: np.ndarray,
+            item_id: int | None = None) -> list[tuple[int, int]]:
+        """Record ``sid`` (its latest member ``item_id``) under ``bands``; returns the (bucket, series) entries
+        evicted to make room."""
+        evicted: list[tuple[int, int]] = []
         for b in bands:
-            if b in mine:
-                continue
-            entries = self.buckets.setdefault(b, [])
-            if len(entries) >= MAX_PER_BUCKET:
-                continue
-            entries.append((sid, sig))
-            mine.add(b)
-            new.append(b)
-        return new
+            gone = self._put(b, sid, sig, item_id)
+            if gone is not None:
+                evicted.append((b, gone))
+        return evicted
+
+    def _put(self, b: int, sid: int, sig: np.ndarray, item_id: int | None) -> int | None:
+        entries = self.buckets.setdefault(b, [])
+        for i, entry in enumerate(entries):
+            if entry[0] == sid:
+                del entries[i]
+                break
+        entries.append([sid, sig, item_id])
+        self.of_series.setdefault(sid, set()).add(b)
+        if len(entries) > self.cap:
+            gone = int(entries.pop(0)[0])
+            self.of_series.get(gone, set()).discard(b)
+            return gone
+        return None
+
+    def entry(self, bucket: int, sid: int) -> list[Any] | None:
+        for entry in self.buckets.get(bucket, ()):
+            if entry[0] == sid:
+                return entry
+        return None
 
     def merge(self, other: int, keep: int) -> None:
+        """Fold ``other`` into ``keep``: its entries are relabelled (where ``keep`` has none in that bucket)."""
         self.alias[other] = keep
-        self.of_series.setdefault(keep, set()).update(self.of_series.pop(other, set()))
+        mine = self.of_series.setdefault(keep, set())
+        for b in self.of_series.pop(other, set()):
+            entries = self.buckets.get(b, [])
+            has_keep = any(e[0] == keep for e in entries)
+            for i, entry in enumerate(entries):
+                if entry[0] == other:
+                    if has_keep:
+                        del entries[i]
+                    else:
+                        entry[0] = keep
+                        mine.add(b)
+                    break
 
 
 def group_records(generators: Iterable[Any], threshold: float = DEFAULT_THRESHOLD) -> list[int | None]:
@@ -391,8 +437,13 @@ def assign_series(db: Database, case_id: int | None = None, config: Config | Non
     return summary
 
 
+_PROVISIONAL = 1 << 62
+
+
 def _assign_chunk(s: Any, rows: Sequence[Any], index: SeriesIndex, loaded: set[int],
                   summary: SeriesSummary) -> None:
+    """One chunk, in bulk: its buckets loaded in a few queries, its new series inserted together (provisional
+    ids until then), its members, buckets and stage data written with one statement each."""
     now = datetime.now(timezone.utc)
     prepared: list[tuple[int, int, Any, SeriesFacts | None, np.ndarray | None, list[int]]] = []
     wanted: set[int] = set()
@@ -406,21 +457,38 @@ def _assign_chunk(s: Any, rows: Sequence[Any], index: SeriesIndex, loaded: set[i
     missing = sorted(wanted)
     for start in range(0, len(missing), _IN_CHUNK):
         part = missing[start:start + _IN_CHUNK]
-        found = s.execute(select(SeriesBucket.bucket, SeriesBucket.series_id, SeriesMember.signature)
+        found = s.execute(select(SeriesBucket.bucket, SeriesBucket.series_id, SeriesBucket.item_id,
+                                 SeriesMember.signature)
                           .join(SeriesMember, SeriesMember.item_id == SeriesBucket.item_id)
                           .where(SeriesBucket.bucket.in_(part))
-                          .order_by(SeriesBucket.series_id)).all()
-        for bucket, sid, blob in found:
+                          .order_by(SeriesBucket.item_id)).all()
+        for bucket, sid, member, blob in found:
             if blob:
-                index.add([bucket], sid, np.frombuffer(blob, dtype="<u4").astype(np.uint32))
+                index.load(bucket, sid, np.frombuffer(blob, dtype="<u4").astype(np.uint32), member)
         loaded.update(part)
     series_rows: dict[int, Series] = {}
-    buckets: list[SeriesBucket] = []
+    pending: dict[int, Series] = {}  # provisional id -> new row, not inserted yet
+    dirty: set[tuple[int, int]] = set()  # (bucket, series) entries to rewrite from the index
+    members: list[dict[str, Any]] = []
     stage_updates: list[dict[str, Any]] = []
+
+    def materialise() -> None:  # insert the pending series (one batched INSERT) and relabel them
+        if not pending:
+            return
+        s.add_all(pending.values())
+        s.flush()
+        for prov, row in pending.items():
+            index.merge(prov, row.id)
+            series_rows[row.id] = series_rows.pop(prov)
+            summary.created.discard(prov)
+            summary.created.add(row.id)
+        pending.clear()
+
     for item_id, case, stage_data, facts, sig, bands in prepared:
         summary.examined += 1
         if facts is None or sig is None:
-            s.add(SeriesMember(item_id=item_id, series_id=None, case_id=case, joined_at=now))
+            members.append({"item_id": item_id, "series_id": None, "case_id": case, "seed": None,
+                            "signature": None, "joined_at": now})
             continue
         found = index.matches(bands, sig)
         if not found:
@@ -428,17 +496,33 @@ def _assign_chunk(s: Any, rows: Sequence[Any], index: SeriesIndex, loaded: set[i
                          model_hash=facts.model_hash, loras=[{"key": k, "name": n} for k, n in facts.loras],
                          template=facts.template, seed_min=facts.seed, seed_max=facts.seed, members=0,
                          first_seen=now, last_seen=now)
-            s.add(row)
-            s.flush()  # its id
-            sid = row.id
+            sid = _PROVISIONAL + summary.examined
+            pending[sid] = row
             series_rows[sid] = row
             summary.created.add(sid)
         else:
             sid = min(found)  # the oldest series survives a merge
             for other in sorted(found):
-                if other != sid:
-                    _merge(s, other, sid, index, summary)
+                if other == sid:
+                    continue
+                if other in pending:  # started in this chunk, not stored yet: folded in memory
+                    gone = pending.pop(other)
                     series_rows.pop(other, None)
+                    kept = series_rows.get(sid) or s.get(Series, sid)
+                    series_rows[sid] = kept
+                    kept.members = (kept.members or 0) + (gone.members or 0)
+                    seeds = [v for v in (kept.seed_min, kept.seed_max, gone.seed_min, gone.seed_max) if v is not None]
+                    kept.seed_min, kept.seed_max = (min(seeds), max(seeds)) if seeds else (None, None)
+                    index.merge(other, sid)
+                    continue
+                # a stored series is folded (rare): what the chunk has so far goes to the database first
+                materialise()
+                sid, other = index.resolve(sid), index.resolve(other)
+                if other == sid:
+                    continue
+                _flush_writes(s, index, members, dirty)
+                _merge(s, other, sid, index, summary)
+                series_rows.pop(other, None)
             row = series_rows.get(sid) or s.get(Series, sid)
             series_rows[sid] = row
             if sid not in summary.created:
@@ -448,22 +532,15 @@ def _assign_chunk(s: Any, rows: Sequence[Any], index: SeriesIndex, loaded: set[i
                 row.seed_max = facts.seed if row.seed_max is None else max(row.seed_max, facts.seed)
         row.members = (row.members or 0) + 1
         row.last_seen = now
-        s.add(SeriesMember(item_id=item_id, series_id=sid, case_id=case, seed=facts.seed,
-                           signature=sig.astype("<u4").tobytes(), joined_at=now))
-        buckets.extend(SeriesBucket(bucket=b, series_id=sid, item_id=item_id) for b in index.add(bands, sid, sig))
+        members.append({"item_id": item_id, "series_id": sid, "case_id": case, "seed": facts.seed,
+                        "signature": sig.astype("<u4").tobytes(), "joined_at": now})
+        dirty.update((b, sid) for b in bands)
+        dirty.update(index.add(bands, sid, sig, item_id))
         stage_updates.append({"id": item_id, "stage_data": {**(stage_data or {}), "series": sid}})
         summary.assigned += 1
         summary.series_of[item_id] = sid
-    s.flush()  # members before the buckets that point at them
-    for bucket in buckets:
-        bucket.series_id = index.resolve(bucket.series_id)
-    unique = {(b.bucket, b.series_id): b for b in buckets}
-    keys = sorted({b for b, _ in unique})
-    for start in range(0, len(keys), _IN_CHUNK):  # a merge may have moved an equal bucket in already
-        part = keys[start:start + _IN_CHUNK]
-        for key in s.execute(select(SeriesBucket.bucket, SeriesBucket.series_id).where(SeriesBucket.bucket.in_(part))).all():
-            unique.pop(tuple(key), None)
-    s.add_all(unique.values())
+    materialise()
+    _flush_writes(s, index, members, dirty)
     for update_ in stage_updates:
         update_["stage_data"]["series"] = index.resolve(update_["stage_data"]["series"])
     if stage_updates:
@@ -472,6 +549,33 @@ def _assign_chunk(s: Any, rows: Sequence[Any], index: SeriesIndex, loaded: set[i
         summary.series_of[item_id] = index.resolve(sid)
     summary.created = {index.resolve(sid) for sid in summary.created}
     summary.new_series = len(summary.created)
+
+
+def _flush_writes(s: Any, index: SeriesIndex, members: list[dict[str, Any]], dirty: set[tuple[int, int]]) -> None:
+    """Write the pending members, then the touched bucket entries as the index now has them (evicted ones
+    deleted): one executemany each. Series ids must be real (no provisional ones left among them)."""
+    s.flush()
+    if members:
+        for m in members:
+            if m["series_id"] is not None:
+                m["series_id"] = index.resolve(m["series_id"])
+        s.execute(insert(SeriesMember), members)
+        members.clear()
+    if not dirty:
+        return
+    keys = {(b, index.resolve(sid)) for b, sid in dirty}
+    dirty.clear()
+    # executemany by key: Core level (the ORM has no bulk DELETE by parameters)
+    s.connection().execute(delete(SeriesBucket).where(SeriesBucket.bucket == bindparam("b"),
+                                                      SeriesBucket.series_id == bindparam("s")),
+                           [{"b": b, "s": sid} for b, sid in keys])
+    rows = []
+    for b, sid in keys:
+        entry = index.entry(b, sid)
+        if entry is not None and entry[2] is not None:
+            rows.append({"bucket": b, "series_id": sid, "item_id": entry[2]})
+    if rows:
+        s.execute(insert(SeriesBucket), rows)
 
 
 def _aware(value: datetime) -> datetime:
