@@ -8,31 +8,14 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from evidence_helpers import KEY, OTHER_KEY, env, events  # noqa: F401  (env is a fixture)
 from helpers import image_bytes, synth_image, tripwire
-from sqlalchemy import select
 
 from tripwire.config import Config
 from tripwire.evidence.store import EvidenceError, EvidenceStore, generate_key, key_fingerprint, parse_key
 from tripwire.evidence.models import EvidenceObject
 from tripwire.review import audit
-from tripwire.review.models import AuditEvent
-from tripwire.store.db import open_db
 
-KEY = bytes(range(32))
-OTHER_KEY = bytes(range(1, 33))
-
-
-@pytest.fixture
-def env(db_url, tmp_path):
-    db = open_db(db_url)
-    store = EvidenceStore(tmp_path / "evidence", KEY)
-    yield db, store
-    db.dispose()
-
-
-def _events(db, kind):
-    with db.session() as s:
-        return list(s.scalars(select(AuditEvent).where(AuditEvent.kind == kind).order_by(AuditEvent.seq)))
 
 
 def test_encrypted_at_rest_and_unreadable_without_the_key(env, tmp_path):
@@ -70,12 +53,12 @@ def test_every_read_is_in_the_audit_trail(env):
     for who in ("analyst-1", "analyst-2", "analyst-1"):
         with db.session() as s:
             store.read(s, sha, who, reason=f"review by {who}")
-    reads = _events(db, "evidence.read")
+    reads = events(db, "evidence.read")
     assert [(e.actor, e.subject, e.data["reason"]) for e in reads] == [
         ("analyst-1", f"evidence:{sha}", "review by analyst-1"),
         ("analyst-2", f"evidence:{sha}", "review by analyst-2"),
         ("analyst-1", f"evidence:{sha}", "review by analyst-1")]
-    assert len(_events(db, "evidence.preserve")) == 1
+    assert len(events(db, "evidence.preserve")) == 1
     with db.session() as s:
         assert audit.verify(s).ok
 
@@ -108,7 +91,7 @@ def test_purge_respects_retention_and_legal_hold(env):
         store.release(s, held, "counsel", "matter closed")
     with db.session() as s:
         assert [p.sha256 for p in store.purge(s, now=now + timedelta(days=366))] == [held]
-    assert [e.subject for e in _events(db, "evidence.purge")] == [f"evidence:{x}" for x in (expired, kept, reported, held)]
+    assert [e.subject for e in events(db, "evidence.purge")] == [f"evidence:{x}" for x in (expired, kept, reported, held)]
     with db.session() as s:
         assert audit.verify(s).ok
 

@@ -8,30 +8,14 @@ import base64
 import time
 
 import pytest
+from evidence_helpers import KEY, OTHER_KEY, env, events  # noqa: F401  (env is a fixture)
 from helpers import image_bytes, synth_image
-from sqlalchemy import select
 
 from tripwire.config import Config
 from tripwire.evidence.store import EvidenceError, EvidenceStore, generate_key
 from tripwire.review import audit
-from tripwire.review.models import AuditEvent
 from tripwire.store.db import open_db
 
-KEY = bytes(range(32))
-OTHER_KEY = bytes(range(1, 33))
-
-
-@pytest.fixture
-def env(db_url, tmp_path):
-    db = open_db(db_url)
-    store = EvidenceStore(tmp_path / "evidence", KEY)
-    yield db, store
-    db.dispose()
-
-
-def _events(db, kind):
-    with db.session() as s:
-        return list(s.scalars(select(AuditEvent).where(AuditEvent.kind == kind).order_by(AuditEvent.seq)))
 
 
 
@@ -86,7 +70,7 @@ def test_evidence_get_never_follows_links_or_overwrites(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     assert fresh.read_bytes() == data and (fresh.stat().st_mode & 0o777) == 0o600
     database = open_db(db)
-    assert len(_events(database, "evidence.read")) == 1  # refusals read (and disclosed) nothing
+    assert len(events(database, "evidence.read")) == 1  # refusals read (and disclosed) nothing
     database.dispose()
 
 
@@ -110,13 +94,13 @@ def test_failed_evidence_reads_are_audited(env, tmp_path):
     with pytest.raises(EvidenceError, match="missing"):
         with db.session() as s:
             store.read(s, sha, "analyst-1", reason="review again")
-    failed = _events(db, "evidence.read_failed")
+    failed = events(db, "evidence.read_failed")
     assert [(e.actor, e.subject, e.data["reason"]) for e in failed] == [
         ("analyst-2", f"evidence:{sha}", "curious"), ("analyst-1", f"evidence:{sha}", "review"),
         ("analyst-1", f"evidence:{sha}", "review again")]
     assert "encrypted with key" in failed[0].data["error"] and "authentication failed" in failed[1].data["error"]
     assert failed[0].data["key_id"] == other.key_id
-    assert _events(db, "evidence.read") == []  # nothing was disclosed
+    assert events(db, "evidence.read") == []  # nothing was disclosed
     with db.session() as s:
         assert audit.verify(s).ok
 
@@ -134,7 +118,7 @@ def test_a_failed_read_in_a_transaction_that_already_wrote(env):
         with pytest.raises(EvidenceError, match="encrypted with key"):
             EvidenceStore(store.root, OTHER_KEY).read(s, sha, "analyst-2", reason="second look")
     assert time.monotonic() - started < 5
-    assert [e.data["reason"] for e in _events(db, "evidence.read_failed")] == ["second look"]
+    assert [e.data["reason"] for e in events(db, "evidence.read_failed")] == ["second look"]
     with db.session() as s:
         assert audit.verify(s).ok
 
