@@ -267,6 +267,8 @@ def test_cli_submit_resume_and_list(world, fake, tmp_path):
     proc = tripwire("report", "ncmec-resume", "--db", db.url, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "finished, NCMEC report" in proc.stdout
+    proc = tripwire("report", "ncmec-retract", "999999", "--reason", "entered by mistake", "--db", db.url, env=env)
+    assert proc.returncode == 2 and "999999" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     proc = tripwire("report", "ncmec", "c1", "--submit", "--db", db.url, "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     listed = tripwire("report", "ncmec-list", "--db", db.url, "--json", env=env)

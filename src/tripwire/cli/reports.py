@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Any, Iterator, Optional
 
 import typer
 from typer.core import TyperGroup
@@ -203,8 +204,11 @@ def ncmec_list(
                    f"{r['subject'] or ''}  {r['created_at']}" + (f"  ({r['last_error']})" if r['last_error'] else ""))
 
 
-def _submitter(cfg, database, actor):
-    from ..report.cybertip import CyberTiplineClient, Submitter
+@contextmanager
+def _submitting(cfg: Any, database: Any, actor: Optional[str]) -> Iterator[Any]:
+    """A Submitter for the commands that continue or withdraw submissions: its client is closed afterwards, an
+    unreachable CyberTipline exits EXIT_UNREACHABLE and a busy or refused submission exits 2."""
+    from ..report.cybertip import CyberTiplineClient, CyberTiplineError, Submitter, SubmissionBusy
     from ..report.ncmec import NcmecSettings
 
     try:
@@ -215,7 +219,14 @@ def _submitter(cfg, database, actor):
     if problems:
         _fail("; ".join(problems))
     client = CyberTiplineClient.from_settings(settings)
-    return Submitter(database, client, settings, actor=_actor(actor), evidence=_evidence_store(cfg, required=False)), client
+    try:
+        yield Submitter(database, client, settings, actor=_actor(actor), evidence=_evidence_store(cfg, required=False))
+    except CyberTiplineError as exc:
+        _fail(str(exc), code=EXIT_UNREACHABLE)
+    except (SubmissionBusy, UsageError) as exc:
+        _fail(str(exc))
+    finally:
+        client.close()
 
 
 @report_app.command("ncmec-resume")
@@ -227,11 +238,8 @@ def ncmec_resume(
 ) -> None:
     """Resume every unfinished submission after a crash or an outage; stale ones are retracted."""
     cfg = _config(config)
-    submitter, client = _submitter(cfg, _db(db), actor)
-    try:
+    with _submitting(cfg, _db(db), actor) as submitter:
         outcomes = submitter.recover()
-    finally:
-        client.close()
     if not outcomes and not as_json:
         typer.echo("nothing to resume")
     _print_outcomes(outcomes, as_json)
@@ -249,18 +257,9 @@ def ncmec_retract(
     as_json: bool = JsonOption,
 ) -> None:
     """Withdraw an unfinished submission (a finished report cannot be retracted)."""
-    from ..report.cybertip import CyberTiplineError, SubmissionBusy
-
     cfg = _config(config)
-    submitter, client = _submitter(cfg, _db(db), actor)
-    try:
+    with _submitting(cfg, _db(db), actor) as submitter:
         outcome = submitter.retract(submission, reason)
-    except CyberTiplineError as exc:
-        _fail(str(exc), code=EXIT_UNREACHABLE)
-    except (SubmissionBusy, UsageError) as exc:
-        _fail(str(exc))
-    finally:
-        client.close()
     _print_outcomes([outcome], as_json)
 
 
