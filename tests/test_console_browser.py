@@ -91,11 +91,9 @@ def _filter(page, selector: str) -> str:
     return page.eval_on_selector(selector, "el => getComputedStyle(el).filter")
 
 
-def test_review_console_in_chromium(tmp_path, fixtures):
-    _require_browser()
-    from playwright.sync_api import expect, sync_playwright
-
-    db = open_db(f"sqlite:///{tmp_path / 'console.db'}")
+def console_app(tmp_path: Path, name: str):
+    """A service on a fresh SQLite case database with a preserved-media folder: (db, keys, app, media, shots)."""
+    db = open_db(f"sqlite:///{tmp_path / name}")
     keys = make_keys(db)
     media_dir = tmp_path / "preserved"
     media_dir.mkdir()
@@ -103,6 +101,14 @@ def test_review_console_in_chromium(tmp_path, fixtures):
     app = create_app(config=config, settings=make_settings(config, media_dir=str(media_dir)), database=db)
     shots = tmp_path / "screenshots"
     shots.mkdir()
+    return db, keys, app, media_dir, shots
+
+
+def test_review_console_in_chromium(tmp_path, fixtures):
+    _require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    db, keys, app, media_dir, shots = console_app(tmp_path, "console.db")
 
     known = image_bytes(synth_image(77, (480, 360)))
     duck = (fixtures / "generators" / "a1111_duck.png").read_bytes()

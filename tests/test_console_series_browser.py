@@ -19,14 +19,11 @@ import shutil
 from pathlib import Path
 
 import httpx
-from service_helpers import make_config, make_keys, make_settings
 from sqlalchemy import select
-from test_console_browser import CHROMIUM, CHROMIUM_ARGS, _filter, _require_browser, _Server, _wait_for
+from test_console_browser import CHROMIUM, CHROMIUM_ARGS, _filter, _require_browser, _Server, _wait_for, console_app
 from test_series import LAKE, a1111_png
 
 from tripwire.review.models import AuditEvent, Decision
-from tripwire.service.app import create_app
-from tripwire.store.db import open_db
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,14 +32,7 @@ def test_series_bulk_decision_in_chromium(tmp_path):
     _require_browser()
     from playwright.sync_api import expect, sync_playwright
 
-    db = open_db(f"sqlite:///{tmp_path / 'series.db'}")
-    keys = make_keys(db)
-    media_dir = tmp_path / "preserved"
-    media_dir.mkdir()
-    config = make_config(tmp_path)
-    app = create_app(config=config, settings=make_settings(config, media_dir=str(media_dir)), database=db)
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
+    db, keys, app, media_dir, shots = console_app(tmp_path, "series.db")
 
     with _Server(app) as base:
         api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {keys.admin}"}, timeout=60)
