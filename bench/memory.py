@@ -42,6 +42,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from proctree import process_tree
 
 HERE = Path(__file__).resolve().parents[1]
 
@@ -105,21 +106,6 @@ def peak_rss_mib(cmd: list[str], env: dict[str, str]) -> tuple[float, int, float
     _pid, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return usage.ru_maxrss / 1024, proc.returncode, time.monotonic() - started
-
-
-def _tree(root: int) -> list[int]:
-    """``root`` and its descendants, from ``/proc/<pid>/task/*/children``."""
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/children") as fh:
-                    todo.extend(int(c) for c in fh.read().split())
-        except OSError:
-            pass
-    return out
 
 
 def _status_kib(pid: int, field: str) -> int:
@@ -186,13 +172,13 @@ class Served:
         stable, last = 0, None
         while stable < 3:
             time.sleep(1)
-            now = [(p, _status_kib(p, "VmRSS") // 4096) for p in _tree(self.proc.pid)]
+            now = [(p, _status_kib(p, "VmRSS") // 4096) for p in process_tree(self.proc.pid)]
             stable = stable + 1 if now == last and (want is None or len(now) >= want + 1) else 0
             last = now
 
     def peaks_mib(self) -> tuple[float, float, float, int]:
         """(server VmHWM, largest descendant VmHWM, sum over all, process count) in MiB."""
-        pids = _tree(self.proc.pid)
+        pids = process_tree(self.proc.pid)
         hwm = {p: _status_kib(p, "VmHWM") / 1024 for p in pids}
         children = [v for p, v in hwm.items() if p != self.proc.pid]
         return hwm[self.proc.pid], max(children, default=0.0), sum(hwm.values()), len(pids)

@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO / "src"))
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
+from proctree import process_tree  # noqa: E402
 
 CACHE = REPO / "bench" / "out"
 SEED = 20261125
@@ -135,17 +136,7 @@ class Server:
         """The server process and its workers (for CPU accounting)."""
         if self.proc is None:
             return []
-        out, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            try:
-                for task in os.listdir(f"/proc/{pid}/task"):
-                    with open(f"/proc/{pid}/task/{task}/children") as fh:
-                        todo.extend(int(c) for c in fh.read().split())
-            except OSError:
-                pass
-        return out
+        return process_tree(self.proc.pid)
 
     def cpu_seconds(self) -> float:
         tick = os.sysconf("SC_CLK_TCK")
