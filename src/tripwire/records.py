@@ -140,9 +140,10 @@ TAIL_FIELDS = ("extractors", "case", "item_id")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _escape_surrogate(m: re.Match[str]) -> str:
-    code = ord(m.group())
-    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+#: how each lone surrogate is written out (``str.translate`` table): as the byte it stands for (``\xe9``) when
+#: it came from ``surrogateescape``, else as ``\udXXX``; terminal output (:mod:`tripwire.termsafe`) uses it too
+SURROGATE_ESCAPES: dict[int, str] = {code: f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+                                     for code in range(0xD800, 0xE000)}
 
 
 def shown_path(path: str) -> str:
@@ -154,7 +155,7 @@ def shown_path(path: str) -> str:
     reversible on its own (a name may contain a real ``\\x``): the store keeps the exact bytes beside it
     (:func:`path_bytes`, the ``path_raw`` columns) and keys rows by a hash of those bytes.
     """
-    return _SURROGATE.sub(_escape_surrogate, path) if _SURROGATE.search(path) else path
+    return path.translate(SURROGATE_ESCAPES) if _SURROGATE.search(path) else path
 
 
 def os_bytes(path: str) -> bytes:

@@ -25,6 +25,8 @@ from rich.console import Console
 from rich.markup import escape as _escape_markup
 from rich.text import Text
 
+from .records import SURROGATE_ESCAPES
+
 #: invisible format characters that reorder or break text: bidi marks, embeddings, overrides, isolates,
 #: and the Unicode line/paragraph separators
 _FORMAT = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029)
@@ -37,9 +39,8 @@ def _visible(code: int) -> str:
 
 _TABLE = {code: _visible(code) for code in _UNSAFE}
 #: lone surrogates (a file name's bytes that are not UTF-8, as os.fsdecode keeps them) cannot be printed at
-#: all: written as the byte (``\xe9``) like records.shown_path does, any other as ``\udXXX``
-_TABLE.update({code: f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
-               for code in range(0xD800, 0xE000)})
+#: all: written as records.shown_path writes them
+_TABLE.update(SURROGATE_ESCAPES)
 #: for whole messages that tripwire itself laid out on several lines
 _TABLE_LINES = {code: text for code, text in _TABLE.items() if code != 0x0A}
 _TABLE_JSON = {code: f"\\u{code:04x}" for code in (*_UNSAFE, *range(0xD800, 0xE000)) if code >= 0x7F}
