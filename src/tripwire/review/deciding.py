@@ -24,11 +24,11 @@ from ..banks.importer import RawEntry, normalise_entry
 from ..banks.joined import joined_store
 from ..banks.store import BankError
 from ..store.db import Database
-from ..store.models import Content, ItemRow
+from ..store.models import Content, ItemRow, iso
 from . import audit
 from .models import DECISIONS, Decision, QueueEntry
 
-__all__ = ["BANKABLE", "ReviewError", "decide", "iso"]
+__all__ = ["BANKABLE", "ReviewError", "decide"]
 
 #: hashes a decision can put in a bank
 BANKABLE = ("md5", "sha1", "sha256", "pdq")
@@ -40,14 +40,6 @@ class ReviewError(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
-
-
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
 
 
 def decide(db: Database, item_id: int, decision: str, actor: str, note: str | None = None,

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from ..review import audit
 from ..store.db import Database
+from ..store.models import iso as _iso
 from .models import ROLES, ApiKey, ConsoleSession
 
 KEY_PREFIX = "twk"
@@ -164,14 +165,6 @@ def list_keys(session: Session) -> list[dict[str, Any]]:
     return [{"key_id": r.key_id, "name": r.name, "role": r.role, "rate_per_s": r.rate_per_s,
              "created_at": _iso(r.created_at), "created_by": r.created_by, "revoked_at": _iso(r.revoked_at),
              "last_used_at": _iso(r.last_used_at)} for r in rows]
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
 
 
 @dataclass

@@ -14,10 +14,9 @@ from sqlalchemy.orm import Session
 from ..records import ItemRecord, flatten
 from ..review import audit
 from ..review.deciding import BANKABLE, ReviewError, decide
-from ..review.deciding import iso as _iso
 from ..review.models import QUEUE_STATES, Decision, ItemContext, QueueEntry
 from ..store.db import Database
-from ..store.models import Case, Fact, ItemRow
+from ..store.models import Case, Fact, ItemRow, iso as _iso
 
 __all__ = ["BANKABLE", "ReviewError", "decide", "item_detail", "item_record", "next_item", "queue", "queue_counts",
            "record_reveal"]

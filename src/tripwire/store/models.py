@@ -30,6 +30,15 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def iso(value: datetime | None) -> str | None:
+    """A stored time as ISO 8601 with its UTC offset (SQLite hands back naive datetimes; they are UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat()
+
+
 class Base(DeclarativeBase):
     pass
 
