@@ -16,8 +16,8 @@ from sqlalchemy import select
 from ..match.models import Series, SeriesMember
 from ..review.models import Decision, ItemContext, QueueEntry
 from ..store.db import Database
-from ..store.models import Case, ItemRow
-from .reviewing import ReviewError, _iso, decide
+from ..store.models import Case, ItemRow, iso as _iso
+from .reviewing import ReviewError, decide
 
 #: members listed on the page (the bulk decision still covers every member)
 MAX_LISTED = 1000
