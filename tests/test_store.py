@@ -76,3 +76,30 @@ def test_resolve_url(tmp_path):
     assert resolve_url(str(tmp_path / "x.db")) == f"sqlite:///{tmp_path / 'x.db'}"
     assert resolve_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
     assert resolve_url("sqlite:///rel.db") == "sqlite:///rel.db"
+
+
+def test_a_case_created_by_another_process_meanwhile_is_read_not_refused(db_url):
+    """``serve --workers N`` opens its case in every process at once: the insert that loses the race on the
+    unique case name must return the winner's id (it used to kill the worker with an IntegrityError)."""
+    from sqlalchemy import event, insert
+    from sqlalchemy.orm import Session
+
+    from tripwire.store.models import Case
+
+    db = open_db(db_url)
+    rivals: list[int] = []
+
+    def rival_inserts_first(session, _context, _instances):
+        if not rivals:  # between our SELECT (nothing found) and our INSERT, another process creates the case
+            with db.engine.begin() as conn:
+                rivals.append(conn.execute(insert(Case.__table__).values(name="race").returning(Case.id)).scalar_one())
+
+    event.listen(Session, "before_flush", rival_inserts_first)
+    try:
+        got = db.case_id("race")
+    finally:
+        event.remove(Session, "before_flush", rival_inserts_first)
+    assert rivals and got == rivals[0] == db.case_id("race", create=False)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Case).where(Case.name == "race")) == 1
+    db.dispose()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator, Literal, overload
 
 from sqlalchemy import Connection, Engine, create_engine, event, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -184,15 +184,23 @@ class Database:
     def case_id(self, name: str, create: bool) -> int | None: ...
 
     def case_id(self, name: str, create: bool = True) -> int | None:
-        """The case's id, created when missing unless ``create`` is false (then None for an unknown case)."""
-        with self.session() as session:
-            found = session.scalar(select(Case.id).where(Case.name == name))
-            if found is not None or not create:
-                return found
-            case = Case(name=name)
-            session.add(case)
-            session.flush()
-            return case.id
+        """The case's id, created when missing unless ``create`` is false (then None for an unknown case).
+
+        Several processes may open a new case at once (``serve --workers N``, a scan beside the service): the
+        loser of the insert race reads the winner's row instead of failing on the unique name."""
+        for _attempt in range(2):
+            try:
+                with self.session() as session:
+                    found = session.scalar(select(Case.id).where(Case.name == name))
+                    if found is not None or not create:
+                        return found
+                    case = Case(name=name)
+                    session.add(case)
+                    session.flush()
+                    return case.id
+            except IntegrityError:
+                continue  # another process created it between our read and our insert: read it now
+        raise DatabaseError(f"cannot create case {name!r}")
 
     def dispose(self) -> None:
         self.engine.dispose()
