@@ -38,7 +38,8 @@ def test_every_route_but_healthz_needs_a_key(env):
     client, keys, _ = env
     routes = all_routes(client.app)
     assert ("POST", "/v1/scan") in routes and ("GET", "/m/lookup") in routes and ("GET", "/console/queue") in routes
-    public = {("GET", "/healthz"), ("GET", "/console/login"), ("POST", "/console/login")}
+    public = {("GET", "/healthz"), ("GET", "/console/login"), ("POST", "/console/login"),
+              ("GET", "/status"), ("GET", "/status/live")}  # HMA's load-balancer checks: no information given
     checked = 0
     for method, path in routes:
         if (method, path) in public:

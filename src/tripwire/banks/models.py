@@ -7,6 +7,10 @@ deliberately removed false positive back, and the matcher sees removals through 
 ``bank_changes`` is an append-only log of the operations that the PDQ index cannot see by watching new
 entry ids (removals, restores, dropped banks). A persisted index remembers the last entry id and the last
 change id it has applied, so reopening it costs two indexed range queries, not a rebuild.
+
+``bank_contents`` and ``bank_content_entries`` group entries into content items as HMA keeps them (one
+piece of content carrying several signals, a note, metadata and a disable time): see
+:mod:`tripwire.banks.contents`. An entry in no item is an item of its own, whose id is the entry's id.
 """
 
 from __future__ import annotations
@@ -89,3 +93,32 @@ class BankChange(Base):
     entry_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     op: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BankContent(Base):
+    """One content item (HMA's ``bank_content``): the entries added together, with a note and metadata.
+
+    Its id is the smallest id of its entries, so content ids and the ids of entries in no item never clash
+    (entry ids are never reused) and an HMA client sees one id space."""
+
+    __tablename__ = "bank_contents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), index=True)
+    note: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: HMA's user metadata (content_id, content_uri, json)
+    user_metadata: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    #: HMA's magic values: 1 enabled, 0 disabled, else a Unix time until which look-ups skip the item
+    disable_until_ts: Mapped[int] = mapped_column(BigInteger, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BankContentEntry(Base):
+    """Which content item an entry belongs to (an entry belongs to at most one)."""
+
+    __tablename__ = "bank_content_entries"
+
+    entry_id: Mapped[int] = mapped_column(BigId, ForeignKey("bank_entries.id", ondelete="CASCADE"), primary_key=True,
+                                          autoincrement=False)
+    content_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("bank_contents.id", ondelete="CASCADE"), index=True)

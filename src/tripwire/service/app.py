@@ -44,7 +44,7 @@ from .state import Service
 
 HERE = Path(__file__).parent
 #: reachable without a key
-PUBLIC_PATHS = frozenset({"/healthz", "/console/login", "/favicon.ico"})
+PUBLIC_PATHS = frozenset({"/healthz", "/console/login", "/favicon.ico", "/status", "/status/live"})  # /status*: HMA's
 PUBLIC_PREFIXES = ("/static/", "/docs-static/")
 #: where a console session cookie is accepted instead of a Bearer key
 COOKIE_PREFIXES = ("/console", "/docs", "/openapi.json")
@@ -281,11 +281,13 @@ def create_app(db_url: str | None = None, config: Config | None = None, *, polic
     )
     app.state.service = service
 
-    from . import hma, routes_api, routes_banks, routes_console
+    from . import hma, hma_curation, hma_hashing, hma_matching, routes_api, routes_banks, routes_console
 
     app.include_router(routes_api.router)
     app.include_router(routes_banks.router)
-    app.include_router(hma.router)
+    # HMA's routes, one module per HMA blueprint (the exchange routes: hma_exchanges)
+    for hma_router in (hma.router, hma_hashing.router, hma_matching.router, hma_curation.router):
+        app.include_router(hma_router)
     app.include_router(routes_console.router)
     _docs(app)
     _console_errors(app)

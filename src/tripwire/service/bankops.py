@@ -30,7 +30,9 @@ def create_bank(db: Database, actor: str, name: str, **settings: Any) -> BankInf
         return info
 
 
-def update_bank(db: Database, actor: str, name: str, **changes: Any) -> BankInfo:
+def update_bank(db: Database, actor: str, name: str, /, **changes: Any) -> BankInfo:
+    """Change a bank's settings with its audit event; ``changes`` may hold ``name`` (a rename), so the bank
+    is named positionally."""
     with db.session() as s:
         info = joined_store(db, s).update_bank(name, **changes)
         audit.append(s, "bank.update", actor, subject=f"bank:{name}",

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: how often the background thread catches the match index up with the database
 REFRESH_EVERY_S = 1.0
+#: an index not caught up for this long makes the service not ready (/readyz, HMA's /status)
+STALE_AFTER_S = max(30.0, 10 * REFRESH_EVERY_S)
 
 
 class Service:
@@ -114,6 +116,14 @@ class Service:
     def index_age(self) -> float:
         return time.monotonic() - self.last_refresh_ok
 
+    def index_problem(self) -> str | None:
+        """Why look-ups cannot be trusted now (HMA's words: ``INDEX-NOT-LOADED``, ``INDEX-STALE``), or None."""
+        if not self.matcher._opened:
+            return "INDEX-NOT-LOADED"
+        if self.index_age() >= STALE_AFTER_S:
+            return "INDEX-STALE"
+        return None
+
     def state(self) -> dict[str, Any]:
         return {"index_hashes": len(self.matcher.bank_index), "index_age_s": self.index_age(),
                 "queue": queue_counts(self.db), "uptime_s": time.time() - self.started}
@@ -129,7 +139,7 @@ class Service:
             ok = False
             checks["database"] = {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"[:300]}
         age = self.index_age()
-        index_ok = self.matcher._opened and age < max(30.0, 10 * REFRESH_EVERY_S)
+        index_ok = self.index_problem() is None
         checks["index"] = {"ok": index_ok, "hashes": len(self.matcher.bank_index), "age_s": round(age, 3),
                            "banks": len(self.matcher.banks), "error": self.last_refresh_error}
         ok = ok and index_ok

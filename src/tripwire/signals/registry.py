@@ -165,6 +165,14 @@ class SignalRegistry:
         out.update({t.name: t.name for t in self.matchable()})
         return out
 
+    def hma_content_types(self) -> dict[str, list[str]]:
+        """{HMA content type (``photo``): canonical names of the matchable types its uploads are hashed with}."""
+        out: dict[str, list[str]] = {}
+        for t in self.matchable():
+            for content_type in t.hma_content_types:
+                out.setdefault(content_type, []).append(t.name)
+        return out
+
 
 registry = SignalRegistry()
 registry.register(Md5Signal)

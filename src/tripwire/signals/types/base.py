@@ -51,6 +51,8 @@ class SignalType:
     te_class_path: ClassVar[str | None] = None
     #: the name HMA clients use, when it differs from ``name`` (HMA's ``video_md5`` is our md5)
     hma_name: ClassVar[str | None] = None
+    #: HMA content types (``photo``, ``video``) whose uploads the HMA routes hash with this type
+    hma_content_types: ClassVar[tuple[str, ...]] = ()
     #: VICS ``HashName`` (``AlternativeHashes`` on export)
     display_name: ClassVar[str]
     #: "exact", "distance", or None (known but not matchable)

@@ -11,6 +11,7 @@ class Md5Signal(DigestSignal):
     te_name = "video_md5"
     te_class_path = "threatexchange.signal_type.md5:VideoMD5Signal"
     hma_name = "video_md5"
+    hma_content_types = ("video",)
     display_name = "MD5"
     hex_length = 32
     inferable = True

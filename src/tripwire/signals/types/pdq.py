@@ -24,6 +24,7 @@ class PdqSignal(SignalType):
     te_name = "pdq"
     te_class_path = "threatexchange.signal_type.pdq.signal:PdqSignal"
     hma_name = "pdq"
+    hma_content_types = ("photo",)
     display_name = "PDQ"
     matching = "distance"
     hex_length = 64
