@@ -40,8 +40,13 @@ def _pg_database():
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
     """A fresh, empty database URL: SQLite always; PostgreSQL when TRIPWIRE_TEST_PG_URL is set (CI sets it)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'case.db'}"
+    yield from database_url(request.param, tmp_path)
+
+
+def database_url(kind: str, folder: Path):
+    """Yields a fresh database URL of ``kind`` ("sqlite" in ``folder``, or "postgresql"), for fixtures of any scope."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'case.db'}"
         return
     if not PG_URL:
         if os.environ.get("CI") == "true":

@@ -410,4 +410,4 @@ def signal_type_index(request: Request, _: Principal = need("banks.read")) -> JS
 @router.get("/content_type")
 def content_types(_: Principal = need("banks.read")) -> JSONResponse:
     """The HMA content types uploads may be (from the registry's types)."""
-    return JSONResponse([{"name": name, "enabled": True} for name in registry.hma_content_types()])
+    return JSONResponse([{"name": name, "enabled": True} for name in sorted(registry.hma_content_types())])
