@@ -426,3 +426,26 @@ def test_configuration_routes(hma):
         assert index[name]["index_out_of_date"] is False
         assert index[name]["newest_db_item"] == index[name]["index_built_to"] >= int(time.time()) - 120
     assert hma.get("/c/signal_type/index", params={"signal_type": "nope"}).status_code == 400
+
+
+def test_change_made_by_another_process_reaches_lookups(hma):
+    """curation.py::bank_update_content as HMA's other workers see it (after their 30 s index refresh): a
+    disable time written by another process (here: straight to the database) reaches this process's
+    /m/lookup through the service's background refresh, within about a second."""
+    from sqlalchemy import update
+
+    from tripwire.banks.models import BankContent
+    from tripwire.store.models import utcnow
+
+    create_bank(hma, "ELSEWHERE")
+    pdq = PdqSignal.get_examples()[1]
+    cid = hma.post("/c/bank/ELSEWHERE/signal", json={"pdq": pdq}).json()["id"]
+    query = {"signal": pdq, "signal_type": "pdq"}
+    assert list(hma.get("/m/lookup", params=query).json()) == ["ELSEWHERE"]
+    with hma.service.db.session() as s:
+        s.execute(update(BankContent).where(BankContent.id == cid).values(disable_until_ts=0, updated_at=utcnow()))
+    deadline = time.monotonic() + 10
+    while hma.get("/m/lookup", params=query).json() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert hma.get("/m/lookup", params=query).json() == {}
+    assert hma.get("/m/raw_lookup", params=query).json() == {"matches": [cid]}

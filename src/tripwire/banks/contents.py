@@ -14,20 +14,24 @@ keeps one entry per (bank, signal type, value) — what the matcher, the indexes
   active entry is gone.
 
 Every function takes the caller's session, so the change commits with the caller's audit event.
+:class:`ContentMap` answers "which item, and is it enabled" for a look-up's hits from memory.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..store.models import utcnow
 from .models import BankContent, BankContentEntry, BankEntry
 from .store import BankError, BankInfo, BankStore, _chunks
+from ..store.db import Database
 
 #: HMA's magic ``disable_until_ts`` values (any other value is a Unix time)
 ENABLED = 1
@@ -167,3 +171,74 @@ def update_content(session: Session, item: ContentItem, **changes: Any) -> Conte
     session.flush()
     return ContentItem(item.id, item.bank, item.signals, item.entry_ids, row.note, row.user_metadata,
                        int(row.disable_until_ts))
+
+
+_EPOCH = datetime(1970, 1, 2, tzinfo=timezone.utc)
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they are UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+class ContentMap:
+    """Which content item each bank entry belongs to, and the items' disable times, kept in memory so that a
+    look-up's hits are mapped without a database query (the look-up routes answer from memory).
+
+    An entry's item never changes (it is set in the transaction that adds the entry), so the entry map is
+    read once per entry and kept (up to ``max_entries``, then started afresh). Disable times change: the
+    owner calls :meth:`sync` regularly (the service: with the match index, every second, and at once after a
+    change it made), which reads the items updated since the last sync through the ``updated_at`` index."""
+
+    #: items updated this long before the last one seen are read again (a transaction committing late)
+    OVERLAP = timedelta(seconds=5)
+
+    def __init__(self, db: Database, max_entries: int = 1_000_000) -> None:
+        self.db = db
+        self.max_entries = max_entries
+        self._items: dict[int, int] = {}
+        #: disable_until_ts of the items that are not plainly enabled
+        self._disabled: dict[int, int] = {}
+        self._seen: datetime | None = None
+        self._lock = threading.Lock()
+
+    def sync(self) -> None:
+        """Catch up with the disable times changed since the last sync."""
+        with self.db.session() as s:
+            q = select(BankContent.id, BankContent.disable_until_ts, BankContent.updated_at)
+            rows = s.execute(q.where(BankContent.disable_until_ts != ENABLED) if self._seen is None
+                             else q.where(BankContent.updated_at >= self._seen - self.OVERLAP)).all()
+            newest = s.scalar(select(func.max(BankContent.updated_at))) if self._seen is None else None
+        with self._lock:
+            seen = [_utc(newest)] if newest is not None else []
+            for content_id, disable, updated in rows:
+                if int(disable) == ENABLED:
+                    self._disabled.pop(int(content_id), None)
+                else:
+                    self._disabled[int(content_id)] = int(disable)
+                seen.append(_utc(updated))
+            self._seen = max([*seen, *([self._seen] if self._seen else [])], default=_EPOCH)
+
+    def get(self, entry_ids: Sequence[int]) -> dict[int, tuple[int, int]] | None:
+        """{entry id: (item id, disable_until_ts)} from memory; None when an entry was never read (:meth:`load`)."""
+        with self._lock:
+            out = {}
+            for entry_id in entry_ids:
+                content_id = self._items.get(entry_id)
+                if content_id is None:
+                    return None
+                out[entry_id] = (content_id, self._disabled.get(content_id, ENABLED))
+            return out
+
+    def read(self, entry_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """:meth:`get`'s answer from the database."""
+        with self.db.session() as s:
+            return content_ids(s, entry_ids)
+
+    def load(self, entry_ids: Sequence[int]) -> None:
+        """Read the items of entries not read before."""
+        found = self.read(entry_ids)
+        with self._lock:
+            if len(self._items) + len(found) > self.max_entries:
+                self._items.clear()
+            self._items.update({e: c for e, (c, _) in found.items()})

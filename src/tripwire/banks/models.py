@@ -111,7 +111,8 @@ class BankContent(Base):
     #: HMA's magic values: 1 enabled, 0 disabled, else a Unix time until which look-ups skip the item
     disable_until_ts: Mapped[int] = mapped_column(BigInteger, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: indexed: look-up processes read the items changed since they last looked (contents.ContentMap)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
 class BankContentEntry(Base):

@@ -123,7 +123,7 @@ async def bank_update(request: Request, bank_name: str, principal: Principal = n
     svc = service_of(request)
     try:
         body = _object(await read_json(request))
-        _bank(svc, bank_name)
+        await run_in_threadpool(_bank, svc, bank_name)
         rename = _check_name(body["name"]) if body.get("name") is not None else None
         enabled = _enabled(body)
     except HmaError as exc:
@@ -240,7 +240,7 @@ async def bank_add_content(request: Request, bank_name: str, principal: Principa
     as form fields or a JSON body). ``?url=`` is refused: the service never fetches URLs."""
     svc = service_of(request)
     try:
-        _bank(svc, bank_name)
+        await run_in_threadpool(_bank, svc, bank_name)
         multipart = request.headers.get("content-type", "").startswith("multipart/")
         form = await request.form() if multipart else None
         if form is not None:
@@ -328,6 +328,7 @@ async def content_update(request: Request, bank_name: str, content_id: str,
             item = update_content(s, item, **changes)
             audit.append(s, "bank.update", principal.actor, subject=f"bank:{item.bank.name}",
                          data={"content_id": item.id, "changes": changes, "via": "hma"})
+        svc.contents.sync()  # this process's look-ups see the new disable time at once
         return JSONResponse({"id": item.id, "disable_until_ts": item.disable_until_ts, "collab_metadata": {},
                              "original_media_uri": None, "bank": _bank_json(item.bank),
                              "user_metadata": item.metadata, "note": item.note})

@@ -9,8 +9,8 @@
 * ``GET /m/index/status`` — ``{type: {present, built_to, size}}`` from the matcher's indexes;
   ``POST /m/compare`` — ``{type: [match, {"distance": d}]}`` with each type's own distance and radius.
 
-A hit names a bank entry; :func:`tripwire.banks.contents.content_ids` maps it to its content item (one
-query, only when there are hits). ``distance`` is a string, as HMA writes it.
+A hit names a bank entry; the service's :class:`~tripwire.banks.contents.ContentMap` maps it to its content
+item from memory (an entry never seen before is read once). ``distance`` is a string, as HMA writes it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from ..banks.contents import content_ids, is_enabled
+from ..banks.contents import is_enabled
 from ..banks.models import BankEntry
 from ..match.lookup import parse_query
 from ..signals.registry import registry
@@ -57,11 +57,6 @@ def _banks_filter(request: Request) -> set[str] | None:
     return {b for b in banks.split(",") if b} if banks else None
 
 
-def _entry_contents(svc: Service, entry_ids: list[int]) -> dict[int, tuple[int, int]]:
-    with svc.db.session() as s:
-        return content_ids(s, entry_ids)
-
-
 async def _hits(svc: Service, query: Query, *, check_enabled: bool, banks: set[str] | None) -> list[tuple[str, int, int, bool]]:
     """(bank, content id, distance, item enabled) per content item hit, closest first, one per item."""
     if svc.index_problem() == "INDEX-NOT-LOADED":
@@ -70,7 +65,13 @@ async def _hits(svc: Service, query: Query, *, check_enabled: bool, banks: set[s
                if banks is None or m["bank"] in banks]
     if not matches:
         return []
-    contents = await run_in_threadpool(_entry_contents, svc, [m["entry_id"] for m in matches])
+    ids = [m["entry_id"] for m in matches]
+    contents = svc.contents.get(ids)
+    if contents is None:  # entries never read before: read their items off the event loop
+        await run_in_threadpool(svc.contents.load, ids)
+        contents = svc.contents.get(ids)
+    if contents is None:  # the map was started afresh meanwhile (full): ask the database directly
+        contents = await run_in_threadpool(svc.contents.read, ids)
     out: dict[tuple[str, int], tuple[str, int, int, bool]] = {}
     now = time.time()
     for m in matches:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from ..banks.contents import ContentMap
 from ..config import Config
 from ..match.matcher import Matcher, MatchStage
 from ..pipeline.stages import default_stages
@@ -57,6 +58,8 @@ class Service:
         # look-ups verify candidates against rows kept in memory, refreshed every REFRESH_EVERY_S by the
         # background thread (and at once after a change made here): no database query per look-up
         self.matcher.enable_cache()
+        #: content items of the hits (the HMA routes), from memory like the look-ups themselves
+        self.contents = ContentMap(db)
         self.keys = KeyVerifier(db, settings.session_hours)
         self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
         self.metrics = Metrics(self.state)
@@ -84,6 +87,7 @@ class Service:
         """Open the match index (load or build; default_stages may have opened it already) and keep it caught
         up in the background."""
         self.matcher.refresh(force=True)
+        self.contents.sync()
         self.last_refresh_ok = time.monotonic()
         self._refresher = threading.Thread(target=self._refresh_loop, name="tripwire-index-refresh", daemon=True)
         self._refresher.start()
@@ -92,6 +96,7 @@ class Service:
         while not self._stop.wait(REFRESH_EVERY_S):
             try:
                 self.matcher.refresh()
+                self.contents.sync()
                 self.last_refresh_ok = time.monotonic()
                 self.last_refresh_error = None
             except Exception as exc:  # the database may be briefly away: report through /readyz, keep trying
@@ -111,6 +116,7 @@ class Service:
     def refresh_now(self) -> None:
         """Make a bank change visible to PDQ matching at once (exact digests are always current)."""
         self.matcher.refresh(force=True)
+        self.contents.sync()
         self.last_refresh_ok = time.monotonic()
 
     def index_age(self) -> float:

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_bank_contents_bank_id", "bank_contents", ["bank_id"])
+    op.create_index("ix_bank_contents_updated_at", "bank_contents", ["updated_at"])
     op.create_table(
         "bank_content_entries",
         sa.Column("entry_id", BigId, sa.ForeignKey("bank_entries.id", ondelete="CASCADE"), primary_key=True,
@@ -41,5 +42,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_bank_content_entries_content_id", table_name="bank_content_entries")
     op.drop_table("bank_content_entries")
+    op.drop_index("ix_bank_contents_updated_at", table_name="bank_contents")
     op.drop_index("ix_bank_contents_bank_id", table_name="bank_contents")
     op.drop_table("bank_contents")
