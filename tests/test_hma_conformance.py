@@ -12,6 +12,7 @@ Images are synthetic checkerboards (HMA's own test images), hashes are python-th
 from __future__ import annotations
 
 import io
+import json
 import time
 from datetime import datetime, timedelta
 
@@ -130,6 +131,7 @@ def test_banks_create_update_delete(hma):
     assert hma.get("/c/banks").json() == []
     assert hma.post("/c/banks", json={"name": "01_TEST_BANK"}).status_code == 400
     assert hma.post("/c/banks", json={"name": "my_test_bank"}).status_code == 400
+    assert hma.post("/c/banks", json={"enabled": True}).status_code == 422  # schemas/curation.py::BankCreateRequest
     created = hma.post("/c/banks", json={"name": "MY_TEST_BANK_01"})
     assert created.status_code == 201 and created.json() == {"matching_enabled_ratio": 1.0, "name": "MY_TEST_BANK_01"}
     assert hma.get("/c/banks").json() == [created.json()]
@@ -187,10 +189,11 @@ def test_content_metadata(hma):
     bad = add_image(hma, "TEST_BANK_METADATA", metadata='{"invalid_metadata": 5}')
     assert bad.status_code == 400 and bad.json()["message"].startswith("Invalid metadata")
     assert add_image(hma, "TEST_BANK_METADATA", metadata="{not json").status_code == 400
+    assert add_image(hma, "TEST_BANK_METADATA", metadata="[" * 10_000).status_code == 400  # not a RecursionError
+    huge = json.dumps({"json": {"blob": "x" * 70_000}})
+    assert add_image(hma, "TEST_BANK_METADATA", metadata=huge).json()["message"].startswith("Invalid metadata")
     metadata = {"content_id": "ext-id-123", "content_uri": "https://example.com/item/123",
                 "json": {"source": "test", "nested": {"key": "value"}}}
-    import json
-
     added = add_image(hma, "TEST_BANK_METADATA", metadata=json.dumps({**metadata, "collab": {"X": ["1"]}}))
     assert added.status_code == 200, added.text
     cid = added.json()["id"]

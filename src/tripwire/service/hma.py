@@ -21,7 +21,7 @@ from ..jsonl import MAX_DEPTH, nesting_error
 from ..signals.registry import registry
 from .deps import service_of
 
-__all__ = ["HmaError", "err", "hma_name", "hma_types", "read_json", "router", "truthy"]
+__all__ = ["HmaError", "err", "hma_name", "hma_types", "parse_json", "read_json", "router", "truthy"]
 
 router = APIRouter(tags=["hma"])
 
@@ -57,16 +57,20 @@ def hma_name(canonical: str) -> str:
     return kind.hma_name or kind.name
 
 
-async def read_json(request: Request, what: str = "a JSON object") -> Any:
-    """The request body as JSON (HmaError 400 when it is not JSON, or nests too deep to parse safely)."""
-    raw = await request.body()
-    text = raw.decode("utf-8", "replace")
+def parse_json(text: str, what: str) -> Any:
+    """``text`` as JSON, None when blank (HmaError 400 when it is not JSON, or nests too deep to parse safely)."""
     if nesting_error(text):  # json.loads would recurse (RecursionError: a 500)
-        raise HmaError(400, f"the body nests deeper than {MAX_DEPTH} levels")
+        raise HmaError(400, f"{what} nests deeper than {MAX_DEPTH} levels")
     try:
         return json.loads(text) if text.strip() else None
     except ValueError:
-        raise HmaError(400, f"the body must be {what}") from None
+        raise HmaError(400, f"{what} must be valid JSON") from None
+
+
+async def read_json(request: Request, what: str = "a JSON object") -> Any:
+    """The request body as JSON (see :func:`parse_json`)."""
+    raw = await request.body()
+    return parse_json(raw.decode("utf-8", "replace"), f"the body ({what})")
 
 
 @router.get("/status", response_class=PlainTextResponse)

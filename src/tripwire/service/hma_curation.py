@@ -26,7 +26,7 @@ from ..signals.registry import registry
 from . import bankops
 from .auth import Principal
 from .deps import need, service_of
-from .hma import HmaError, err, hma_name, hma_types, read_json
+from .hma import HmaError, err, hma_name, hma_types, parse_json, read_json
 from .hma_hashing import URL_REFUSED, hash_upload
 from .hma_matching import index_facts, selected_types
 from .state import Service
@@ -34,6 +34,8 @@ from .state import Service
 router = APIRouter(prefix="/c", tags=["hma"])
 
 NOTE_MAX = 255
+#: metadata is the client's own bookkeeping (ids, a URI, a small JSON object), not a store for documents
+METADATA_MAX = 64 * 1024
 #: HMA's bank names (its storage refuses others)
 _NAME_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _METADATA_KEYS = {"content_id": str, "content_uri": str, "json": dict}
@@ -101,7 +103,9 @@ async def bank_create(request: Request, principal: Principal = need("banks.write
     svc = service_of(request)
     try:
         body = _object(await read_json(request))
-        name = _check_name(body.get("name"))
+        if body.get("name") is None:  # HMA validates BankCreateRequest first
+            raise HmaError(422, "name is required")
+        name = _check_name(body["name"])
         enabled = _enabled(body)
     except HmaError as exc:
         return exc.response()
@@ -110,7 +114,7 @@ async def bank_create(request: Request, principal: Principal = need("banks.write
         try:
             info = bankops.create_bank(svc.db, principal.actor, name, enabled=True if enabled is None else enabled)
         except BankError as exc:
-            return err(403 if "already exists" in str(exc) else 400, "Bank already exists" if "already exists" in str(exc) else str(exc))
+            return err(403, "Bank already exists") if "already exists" in str(exc) else err(400, str(exc))
         svc.refresh_now()
         return JSONResponse(_bank_json(info), status_code=201)
 
@@ -176,6 +180,8 @@ def _metadata(value: Any) -> dict[str, Any] | None:
             raise HmaError(400, f"Invalid metadata: unknown field '{key}'")
         if v is not None and not isinstance(v, _METADATA_KEYS[key]):
             raise HmaError(400, f"Invalid metadata: '{key}' must be a {_METADATA_KEYS[key].__name__}")
+    if len(json.dumps(value)) > METADATA_MAX:
+        raise HmaError(400, f"Invalid metadata: larger than {METADATA_MAX} bytes as JSON")
     return {k: v for k, v in value.items() if v is not None} or None
 
 
@@ -245,10 +251,7 @@ async def bank_add_content(request: Request, bank_name: str, principal: Principa
         form = await request.form() if multipart else None
         if form is not None:
             raw_meta = form.get("metadata")
-            try:
-                metadata = _metadata(None if raw_meta is None else json.loads(str(raw_meta)))
-            except ValueError:
-                raise HmaError(400, "metadata form field must be valid JSON") from None
+            metadata = _metadata(None if raw_meta is None else parse_json(str(raw_meta), "metadata form field"))
             note = _note(form.get("note"))
         else:
             body = await read_json(request)
