@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -452,3 +453,31 @@ def test_change_made_by_another_process_reaches_lookups(hma):
         time.sleep(0.1)
     assert hma.get("/m/lookup", params=query).json() == {}
     assert hma.get("/m/raw_lookup", params=query).json() == {"matches": [cid]}
+
+
+def test_hits_seen_before_query_nothing(hma):
+    """Not an HMA test: tripwire's look-ups answer from memory (docs/service.md, "How current look-ups are"),
+    and mapping a hit to its content item keeps it that way — a hit seen before costs no database query."""
+    from sqlalchemy import event
+
+    create_bank(hma, "MEMORY")
+    pdq, md5 = PdqSignal.get_examples()[2], VideoMD5Signal.get_examples()[0]
+    cid = hma.post("/c/bank/MEMORY/signal", json={"pdq": pdq, "video_md5": md5}).json()["id"]
+    queries = [{"signal": pdq, "signal_type": "pdq"}, {"signal": md5, "signal_type": "video_md5"}]
+    for q in queries:  # first sight: rows and items read once
+        assert hma.get("/m/raw_lookup", params=q).json() == {"matches": [cid]}
+    statements: list[str] = []
+    engine = hma.service.db.engine
+
+    def count(conn, cursor, statement, *rest) -> None:
+        if threading.current_thread().name != "tripwire-index-refresh":  # the refresher's once-a-second catch-up
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for q in queries:
+            assert hma.get("/m/raw_lookup", params=q).json() == {"matches": [cid]}
+            assert hma.get("/m/lookup", params=q).json() == {"MEMORY": [{"bank_content_id": cid, "distance": "0"}]}
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert [s for s in statements if "bank_content" in s or "bank_entries" in s] == []
