@@ -1,8 +1,9 @@
-"""A process and its descendants, read from /proc: the server and its workers, for RSS and CPU accounting."""
+"""A process and its descendants, read from /proc: CPU time, RSS and PSS of a server and its workers (and of PostgreSQL)."""
 
 from __future__ import annotations
 
 import os
+from typing import Iterable
 
 
 def process_tree(root: int) -> list[int]:
@@ -18,3 +19,45 @@ def process_tree(root: int) -> list[int]:
         except OSError:
             pass
     return out
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL server process on the box (its CPU is reported apart from the servers')."""
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/comm") as fh:
+                    if fh.read().strip() == "postgres":
+                        out.append(int(name))
+            except OSError:
+                pass
+    return out
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """utime + stime of the given processes, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            pass
+    return total
+
+
+def pss_mib(pids: Iterable[int]) -> float:
+    """Proportional set size (shared pages split between the processes that map them), MiB."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024

@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO / "src"))
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
-from proctree import process_tree  # noqa: E402
+from proctree import cpu_seconds, process_tree  # noqa: E402
 
 CACHE = REPO / "bench" / "out"
 SEED = 20261125
@@ -49,31 +49,35 @@ SEED = 20261125
 
 # -- data ---------------------------------------------------------------------------------------------------
 
-def bank_values(n: int, seed: int = SEED):
-    """The bank's entries, reproducibly: (signal_type, value) with PDQ on odd rows, MD5 on even rows."""
+def bank_values(n: int, seed: int = SEED, pdq_only: bool = False):
+    """The bank's entries, reproducibly: (signal_type, value) with PDQ on odd rows, MD5 on even rows (or PDQ on
+    every row: the side-by-side with HMA uses a PDQ bank, as HMA deployments do)."""
     rng = random.Random(seed)
     for i in range(n):
-        if i % 2:
+        if i % 2 or pdq_only:
             yield "pdq", f"{rng.getrandbits(256):064x}"
         else:
             yield "md5", f"{rng.getrandbits(128):032x}"
 
 
-def build_bank(path: Path, n: int) -> float:
-    """Bulk-load the bank with the banks code; returns seconds."""
+def build_bank(db_url: str, n: int, pdq_only: bool = False) -> float:
+    """Bulk-load the bank with the banks code into a SQLite file or a PostgreSQL database; returns seconds."""
     from tripwire.banks.store import BankStore
     from tripwire.store.db import open_db
 
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
+    sqlite = not db_url.startswith("postgresql://")
+    if sqlite:
+        for suffix in ("", "-wal", "-shm"):
+            Path(db_url + suffix).unlink(missing_ok=True)
     started = time.monotonic()
-    db = open_db(str(path))
+    db = open_db(db_url)
     store = BankStore(db)
     store.create_bank("bench-hotline", source="synthetic", category_scheme="vics")
-    rows = ({"signal_type": t, "value": v, "category": "1"} for t, v in bank_values(n))
+    rows = ({"signal_type": t, "value": v, "category": "1"} for t, v in bank_values(n, pdq_only=pdq_only))
     store.add_entries("bench-hotline", rows, batch_size=20_000)
-    with db.engine.connect() as conn:  # fold the WAL in so that the cached file is complete on its own
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    if sqlite:
+        with db.engine.connect() as conn:  # fold the WAL in so that the cached file is complete on its own
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     db.dispose()
     return time.monotonic() - started
 
@@ -106,7 +110,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, db: Path, workdir: Path, workers: int) -> None:
+    def __init__(self, db: Path | str, workdir: Path, workers: int) -> None:
         self.db, self.workdir, self.workers = db, workdir, workers
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -139,16 +143,7 @@ class Server:
         return process_tree(self.proc.pid)
 
     def cpu_seconds(self) -> float:
-        tick = os.sysconf("SC_CLK_TCK")
-        total = 0.0
-        for pid in self.pids():
-            try:
-                with open(f"/proc/{pid}/stat") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-            except OSError:
-                pass
-        return total
+        return cpu_seconds(self.pids())
 
     def rss_mib(self) -> float:
         """Resident memory of the server and its workers (MiB)."""
@@ -273,41 +268,60 @@ def run_load(server: Server, key: str, args, hits: list[tuple[str, str]], images
     return stats
 
 
-def run_raw_lookups(server: Server, key: str, args, pdq_hits: list[str], keep_alive: bool) -> Stats:
-    """HMA's ``GET /m/raw_lookup`` from ``args.raw_clients`` connections, one PDQ per request (10% known, checked
-    to come back with an id; the rest random, checked to come back empty), each connection kept alive or a
-    new connection per request."""
+def raw_queries(pdq_hits: list[str], n: int, seed: int) -> list[tuple[str, int | None]]:
+    """``n`` PDQ queries, the same for every server: 10% near-duplicates of bank entries (0-12 bits flipped; the
+    answer must be that entry at exactly that distance), the rest random codes (the answer must be empty)."""
+    rng = random.Random(f"raw-queries-{seed}")  # a stream of its own: a seed shared with the bank would replay its codes
+    out: list[tuple[str, int | None]] = []
+    for _ in range(n):
+        if rng.random() < 0.1:
+            flips = rng.randrange(13)
+            code = int(pdq_hits[rng.randrange(len(pdq_hits))], 16)
+            for bit in rng.sample(range(256), flips):
+                code ^= 1 << bit
+            out.append((f"{code:064x}", flips))
+        else:
+            out.append((f"{rng.getrandbits(256):064x}", None))
+    return out
+
+
+def run_raw_lookups(port: int, headers: dict[str, str], args, queries: list[tuple[str, int | None]],
+                    keep_alive: bool) -> Stats:
+    """HMA's ``GET /m/raw_lookup?include_distance=true`` from ``args.raw_clients`` connections, one PDQ per request
+    (``queries``, each checked: a near-duplicate must come back at its planted distance, a random code empty),
+    each connection kept alive or a new connection per request."""
     import http.client
 
     stats = Stats()
     lock = threading.Lock()
     deadline = time.monotonic() + args.duration
-    budget = [args.max_requests]
-    auth = {"Authorization": f"Bearer {key}"}
+    budget = [min(args.max_requests, len(queries))]
+    next_query = [0]
 
     def client(n: int) -> None:
-        rng = random.Random(SEED * 3 + n)
         conn: http.client.HTTPConnection | None = None
         while time.monotonic() < deadline:
             with lock:
                 if budget[0] <= 0:
                     break
                 budget[0] -= 1
-            known = rng.random() < 0.1
-            value = pdq_hits[rng.randrange(len(pdq_hits))] if known else f"{rng.getrandbits(256):064x}"
+                value, expected = queries[next_query[0]]
+                next_query[0] += 1
             t = time.perf_counter()
             err = ""
             try:
                 if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-                conn.request("GET", f"/m/raw_lookup?signal_type=pdq&signal={value}",
-                             headers=auth if keep_alive else {**auth, "Connection": "close"})
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                conn.request("GET", f"/m/raw_lookup?signal_type=pdq&include_distance=true&signal={value}",
+                             headers=headers if keep_alive else {**headers, "Connection": "close"})
                 r = conn.getresponse()
                 body = r.read()
                 if r.status != 200:
                     err = f"{r.status}"
-                elif bool(json.loads(body)["matches"]) != known:
-                    err = "wrong answer"
+                else:
+                    distances = sorted(int(m["distance"]) for m in json.loads(body)["matches"])
+                    if distances != ([] if expected is None else [expected]):
+                        err = f"wrong answer: {distances} for expected {expected}"
                 if not keep_alive:
                     conn.close()
                     conn = None
@@ -414,6 +428,101 @@ def crash_test(server: Server, admin: str, reviewer: str, args, item_ids: list[i
             "restart_s": restart_s}
 
 
+# -- side by side with HMA -------------------------------------------------------------------------------------
+
+def median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2] if values else float("nan")
+
+
+def side_by_side(args) -> int:
+    """tripwire and HMA on one PostgreSQL, the same PDQ bank, the same worker count and the same queries, in
+    interleaved rounds (the order alternates each round), kept-alive and new connections; server CPU and
+    PostgreSQL CPU counted apart. Returns the exit status (1 on any error or differing answer)."""
+    from hma_peer import HmaPeer, recreate_database
+    from proctree import postgres_pids, pss_mib
+
+    from tripwire.service.auth import create_key
+    from tripwire.store.db import open_db
+
+    if not args.pg_url or not args.hma_venv or not args.hma_src:
+        raise SystemExit("--peer hma needs --pg-url, --hma-venv and --hma-src (see bench/hma_peer.py)")
+    workdir = Path(tempfile.mkdtemp(prefix="tw-bench-hma-"))
+    pdq_values = [v for _, v in bank_values(args.bank_size, pdq_only=True)]
+    print(f"same bank for both: {len(pdq_values):,} PDQ hashes; {args.workers} worker process(es) each; "
+          f"{args.raw_clients} connections; {args.rounds} interleaved rounds of {args.duration:.0f} s", flush=True)
+
+    tw_url = recreate_database(args.pg_url, "tw_bench")
+    tw_build = build_bank(tw_url, len(pdq_values), pdq_only=True)
+    db = open_db(tw_url)
+    with db.session() as s:
+        key = create_key(s, "bench-submitter", "submitter", "bench", rate_per_s=1e6).key
+    db.dispose()
+    hma = HmaPeer(Path(args.hma_venv), Path(args.hma_src), args.pg_url, workdir, args.workers, free_port())
+    hma_load, hma_index = hma.load_bank(pdq_values)
+    print(f"bank load: tripwire {tw_build:.1f} s (BankStore.add_entries); HMA {hma_load:.1f} s (COPY) "
+          f"+ {hma_index:.1f} s `flask build_indices`", flush=True)
+
+    tw = Server(tw_url, workdir, args.workers)
+    status = 0
+    rows: dict[tuple[str, bool], list[dict]] = {}
+    try:
+        tw_ready = tw.start(key)
+        hma_ready = hma.start()
+        print(f"ready after start: tripwire {tw_ready:.1f} s (index built from the bank), HMA {hma_ready:.1f} s "
+              f"(each worker loads the stored index)", flush=True)
+        systems = {"tripwire": (tw.port, {"Authorization": f"Bearer {key}"}, tw.pids),
+                   "HMA": (hma.port, {}, hma.pids)}
+        warm = raw_queries(pdq_values[:1000], 50, SEED - 1)
+        for name, (port, headers, _) in systems.items():
+            run_raw_lookups(port, headers, argparse.Namespace(**{**vars(args), "duration": 30}), warm, True)
+        for rnd in range(args.rounds):
+            queries = raw_queries(pdq_values, args.max_requests, SEED + rnd)
+            order = list(systems) if rnd % 2 == 0 else list(systems)[::-1]
+            for keep_alive in (True, False):
+                for name in order:
+                    port, headers, pids = systems[name]
+                    cpu0, pg0, wall0 = cpu_seconds(pids()), cpu_seconds(postgres_pids()), time.monotonic()
+                    st = run_raw_lookups(port, headers, args, queries, keep_alive)
+                    cpu, pg = cpu_seconds(pids()) - cpu0, cpu_seconds(postgres_pids()) - pg0
+                    wall = time.monotonic() - wall0
+                    n = len(st.latencies)
+                    rows.setdefault((name, keep_alive), []).append(
+                        {"n": n, "rps": n / wall, "per_cpu": n / max(cpu, 1e-9), "pg_ms": 1000 * pg / max(n, 1),
+                         "p50": pct(st.latencies, 50) * 1000, "p99": pct(st.latencies, 99) * 1000,
+                         "errors": len(st.errors)})
+                    print(f"  round {rnd + 1} {name:8} {'keep-alive' if keep_alive else 'new conn  '}: {n} requests, "
+                          f"{n / max(cpu, 1e-9):.0f} per server CPU-s, p50 {rows[(name, keep_alive)][-1]['p50']:.1f} ms, "
+                          f"p99 {rows[(name, keep_alive)][-1]['p99']:.1f} ms, errors {len(st.errors)}", flush=True)
+                    if st.errors:
+                        status = 1
+                        print(f"    errors (first 5): {st.errors[:5]}")
+        memory = {name: pss_mib(pids()) for name, (_, _, pids) in systems.items()}
+    finally:
+        tw.stop()
+        hma.stop()
+    print("\n| server | connections | req per server CPU-s (median, range) | req/s | PostgreSQL CPU ms/req | "
+          "p50 ms | p99 ms | errors |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for (name, keep_alive), rs in rows.items():
+        per_cpu = [r["per_cpu"] for r in rs]
+        print(f"| {name} | {'keep-alive' if keep_alive else 'new per request'} | {median(per_cpu):.0f} "
+              f"({min(per_cpu):.0f}-{max(per_cpu):.0f}) | {median([r['rps'] for r in rs]):.0f} | "
+              f"{median([r['pg_ms'] for r in rs]):.2f} | {median([r['p50'] for r in rs]):.1f} | "
+              f"{median([r['p99'] for r in rs]):.1f} | {sum(r['errors'] for r in rs)} |")
+    for keep_alive in (True, False):
+        ratio = median([r["per_cpu"] for r in rows[("tripwire", keep_alive)]]) / median(
+            [r["per_cpu"] for r in rows[("HMA", keep_alive)]])
+        print(f"tripwire / HMA, requests per server CPU-second, {'keep-alive' if keep_alive else 'new connections'}: "
+              f"{ratio:.2f}x")
+    print(f"server memory (PSS, all processes) after the load: tripwire {memory['tripwire']:.0f} MiB, "
+          f"HMA {memory['HMA']:.0f} MiB")
+    print("answers: identical (every query checked against its planted answer on both)" if status == 0
+          else f"kept {workdir} for a look")
+    if status == 0:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return status
+
+
 # -- main ------------------------------------------------------------------------------------------------------
 
 def main() -> int:
@@ -432,7 +541,13 @@ def main() -> int:
     ap.add_argument("--raw-clients", type=int, default=8, help="connections for the /m/raw_lookup phases")
     ap.add_argument("--only-lookups", action="store_true",
                     help="only the look-up phases (/m/raw_lookup kept alive and not, /v1/lookup): no scans, no crash test")
+    ap.add_argument("--peer", choices=["hma"], help="side by side with HMA on one PostgreSQL (see bench/hma_peer.py)")
+    ap.add_argument("--pg-url", help="PostgreSQL server for --peer (databases tw_bench and hma_bench are recreated)")
+    ap.add_argument("--hma-venv", help="HMA's virtual environment (bench/hma_peer.py says how to make it)")
+    ap.add_argument("--hma-src", help="the hasher-matcher-actioner folder of a ThreatExchange checkout")
     args = ap.parse_args()
+    if args.peer:
+        return side_by_side(args)
 
     from tripwire.service.auth import create_key
     from tripwire.store.db import open_db
@@ -442,7 +557,7 @@ def main() -> int:
     build_s = None
     if args.rebuild_bank or not cached.exists():
         print(f"building a {args.bank_size:,}-hash bank with BankStore.add_entries ...", flush=True)
-        build_s = build_bank(cached, args.bank_size)
+        build_s = build_bank(str(cached), args.bank_size)
         print(f"  {build_s:.1f} s ({args.bank_size / build_s:,.0f} entries/s)", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="tw-bench-service-"))
     db_path = workdir / "service.db"
@@ -478,7 +593,8 @@ def main() -> int:
                 with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {submitter}"}) as c:
                     c.get("/m/raw_lookup", params={"signal_type": "pdq", "signal": pdq_hits[0]})
                 cpu0, wall0 = server.cpu_seconds(), time.monotonic()
-                st = run_raw_lookups(server, submitter, args, pdq_hits, keep_alive)
+                st = run_raw_lookups(server.port, {"Authorization": f"Bearer {submitter}"}, args,
+                                     raw_queries(pdq_hits, args.max_requests, SEED + rnd), keep_alive)
                 cpu, wall = server.cpu_seconds() - cpu0, time.monotonic() - wall0
                 n = len(st.latencies)
                 label = f"raw_lookup {'keep-alive' if keep_alive else 'new connection'} (round {rnd + 1})"

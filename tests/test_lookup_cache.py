@@ -131,3 +131,25 @@ def test_a_row_read_before_a_removal_is_not_cached_after_it(bank):
     results, missing = cached.lookup_from_memory([q])
     assert results is None and missing, "the row read before the removal was cached"
     assert not cached.lookup_many([q])[0]["matches"]
+
+
+def test_a_first_sight_hit_searches_the_index_once(bank, monkeypatch):
+    """The service asks from memory, reads the rows it lacks, and asks again: the second ask reuses the first
+    one's index answers (``searched``) instead of searching the whole index a second time."""
+    db, store, md5s, pdqs = bank
+    cached = Matcher(db, None, refresh_interval=3600)
+    cached.enable_cache()
+    cached.open()
+    index = cached.indexes["pdq"]
+    searches = []
+    real = type(index).search
+    monkeypatch.setattr(type(index), "search", lambda self, *a, **k: searches.append(1) or real(self, *a, **k))
+    queries = [parse_query("pdq", _near(v)) for v in pdqs[:5]] + [parse_query("md5", md5s[0])]
+    searched: dict = {}
+    results, missing = cached.lookup_from_memory(queries, searched=searched)
+    assert results is None and len(missing) == 6
+    cached.load_rows(missing)
+    results, missing = cached.lookup_from_memory(queries, searched=searched)
+    assert missing == [] and all(r["matches"] for r in results)
+    assert [m["distance"] for r in results[:5] for m in r["matches"]] == [3] * 5
+    assert len(searches) == 1

@@ -16,9 +16,9 @@ from ..signals.types.base import Query
 def parse_query(signal_type: str, value: str, quality: Any = None) -> Query:
     """A validated query; ValueError with a readable message otherwise."""
     st = registry.resolve(str(signal_type or ""))
-    if st not in registry.names():
+    kind = registry.get(st) if st in registry else None
+    if kind is None or kind.matching is None:
         raise ValueError(f"cannot look up {signal_type!r} hashes (supported: {', '.join(registry.names())})")
-    kind = registry.get(st)
     v = kind.normalise(value)
     q = None
     if quality is not None:

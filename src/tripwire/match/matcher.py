@@ -498,18 +498,21 @@ class Matcher:
         self.refresh()
         return self._results(queries, self._hits(list(queries), check_enabled), check_enabled)
 
-    def lookup_from_memory(self, queries: Sequence[Query], *,
-                           check_enabled: bool = True) -> tuple[list[LookupResult] | None, list[int]]:
+    def lookup_from_memory(self, queries: Sequence[Query], *, check_enabled: bool = True,
+                           searched: dict[tuple[str, int], Any] | None = None,
+                           ) -> tuple[list[LookupResult] | None, list[int]]:
         """``(lookup_many's answer, [])`` when it can be given without the database (cached mode, every
         candidate's row verified once before), else ``(None, entry ids whose rows are needed)`` — read them with
         :meth:`load_rows` and ask again; ``(None, [])`` when not in cached mode. For an event loop that must not
-        block on a database round trip; the background refresh keeps the answer current."""
+        block on a database round trip; the background refresh keeps the answer current. Pass the same
+        ``searched`` dict to both calls: the index answers of the first are kept in it, so the second (after
+        :meth:`load_rows`) does not search the index again."""
         if self._cache is None or not self._opened:
             return None, []
         if any(q.signal_type in registry and registry.get(q.signal_type).prefix_search(q.value) for q in queries):
             return None, []  # a short form needs a range look-up in the database
         missing: list[int] = []
-        hits = self._hits(list(queries), check_enabled, missing=missing)
+        hits = self._hits(list(queries), check_enabled, missing=missing, searched=searched)
         if missing:
             return None, missing
         return self._results(queries, hits, check_enabled), []
@@ -523,7 +526,9 @@ class Matcher:
                  check_enabled: bool) -> list[LookupResult]:
         results: list[LookupResult] = []
         for q, hits in zip(queries, all_hits):
-            if check_enabled:
+            if not hits:  # most look-ups: nothing to decide, sort or suppress
+                decided = MatchFields(matches=[], matches_suppressed=[], allowed_by=[], truncated=0)
+            elif check_enabled:
                 decided = self._decide(hits).as_dict()
             else:
                 hits.sort(key=lambda h: (h["distance"], h["bank"], h["entry_id"]))
@@ -544,8 +549,8 @@ class Matcher:
                 out.append(Query(kind.name, value, q.variant, q.quality))  # type: ignore[union-attr]
         return out
 
-    def _hits(self, queries: list[Query], check_enabled: bool = True,
-              missing: list[int] | None = None) -> list[list[BankMatch]]:
+    def _hits(self, queries: list[Query], check_enabled: bool = True, missing: list[int] | None = None,
+              searched: dict[tuple[str, int], Any] | None = None) -> list[list[BankMatch]]:
         """Per query, the bank entries it matches (verified against the database, or in cached mode against
         rows read from it once). With ``missing`` (cached mode), rows not in memory are not read: their ids
         are added to it and the answer is incomplete."""
@@ -580,15 +585,22 @@ class Matcher:
             rows = [n for n, q in enumerate(queries) if q.signal_type == name]
             if rows and len(bank_index):
                 self._distance_hits(bank_index, [queries[n] for n in rows], banks, check_enabled,
-                                    [out[n] for n in rows], missing)
+                                    [out[n] for n in rows], missing, searched)
         return out
 
     def _distance_hits(self, bank_index: BankIndex, queries: list[Query], banks: list[BankInfo],
-                       check_enabled: bool, out: list[list[BankMatch]], missing: list[int] | None = None) -> None:
+                       check_enabled: bool, out: list[list[BankMatch]], missing: list[int] | None = None,
+                       searched: dict[tuple[str, int], Any] | None = None) -> None:
         kind = bank_index.signal
         values = sorted({q.value for q in queries})
         radius = max(kind.radius_for(b) for b in banks)
-        qrows, ids, _ = bank_index.search(kind.codes(values), radius)
+        key = (kind.name, radius)
+        if searched is not None and key in searched:
+            qrows, ids = searched[key]
+        else:
+            qrows, ids, _ = bank_index.search(kind.codes(values), radius)
+            if searched is not None:
+                searched[key] = (qrows, ids)
         candidates: dict[str, set[int]] = {}
         for qrow, entry_id in zip(qrows.tolist(), ids.tolist()):
             candidates.setdefault(values[qrow], set()).add(int(entry_id))

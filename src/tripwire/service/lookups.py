@@ -24,10 +24,11 @@ __all__ = ["FastJSONResponse", "lookup"]
 async def lookup(svc: Service, queries: Sequence[Query], *, check_enabled: bool = True) -> list[LookupResult]:
     """:meth:`Matcher.lookup_many`, from memory on the event loop when it can be, else in the thread pool."""
     matcher = svc.matcher
-    results, missing = matcher.lookup_from_memory(queries, check_enabled=check_enabled)
+    searched: dict = {}  # the index's answers, kept for the second ask: one index search per request
+    results, missing = matcher.lookup_from_memory(queries, check_enabled=check_enabled, searched=searched)
     if results is None and missing:  # candidates never verified before: read their rows off the loop, ask again
         await run_in_threadpool(matcher.load_rows, missing)
-        results, missing = matcher.lookup_from_memory(queries, check_enabled=check_enabled)
+        results, missing = matcher.lookup_from_memory(queries, check_enabled=check_enabled, searched=searched)
     if results is None:  # not in cached mode, or a bank change dropped the rows meanwhile
         results = await run_in_threadpool(lambda: matcher.lookup_many(queries, check_enabled=check_enabled))
     return results

@@ -13,6 +13,7 @@ is never silently shortened.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Iterator
 
 from .types.base import OpaqueSignal, SignalType
@@ -31,8 +32,14 @@ class AmbiguousSignalType(ValueError):
     """The list's type cannot be inferred; the whole import needs an explicit ``--signal-type``."""
 
 
+_NOT_KEY = re.compile(r"[^a-z0-9]")
+
+
+@lru_cache(maxsize=4096)
 def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
+    """The spelling-free form of a type name (``SHA-1``, ``sha_1`` → ``sha1``). Cached: every hash of a look-up
+    resolves its type, and a /v1/lookup batch asks hundreds of times per request."""
+    return _NOT_KEY.sub("", name.lower())
 
 
 class SignalRegistry:
@@ -82,6 +89,8 @@ class SignalRegistry:
         >>> registry.resolve("SHA-1"), registry.resolve("HASH_PDQ"), registry.resolve("PhotoDNA")
         ('sha1', 'pdq', 'photodna')
         """
+        if name in self._types:  # already canonical: most look-ups
+            return name
         raw = (name or "").strip()
         if not raw:
             raise ValueError("empty signal type")
@@ -95,6 +104,9 @@ class SignalRegistry:
 
     def get(self, name: str) -> SignalType:
         """The registered type for a canonical name or alias; KeyError when none is registered."""
+        st = self._types.get(name)
+        if st is not None:  # the canonical name: most calls, no normalising needed
+            return st
         found = self._aliases.get(_key(name or ""))
         if found is None:
             raise KeyError(name)
@@ -108,7 +120,7 @@ class SignalRegistry:
             return OpaqueSignal(self.resolve(name))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and _key(name) in self._aliases
+        return isinstance(name, str) and (name in self._types or _key(name) in self._aliases)
 
     def __iter__(self) -> Iterator[SignalType]:
         return iter(self.all())
