@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence, TypedDict
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import make_url
 
 from ..banks.categories import category_label
@@ -314,6 +314,10 @@ class BankIndex:
 
 _HIT_COLUMNS = (BankEntry.id, BankEntry.bank_id, BankEntry.signal_type, BankEntry.value, BankEntry.category,
                 BankEntry.source_id, BankEntry.series, BankEntry.removed_at)
+
+
+#: entry rows by id, one statement compiled once (an expanding IN parameter)
+_ROWS_BY_ID = select(*_HIT_COLUMNS).where(BankEntry.id.in_(bindparam("ids", expanding=True)))
 
 
 def _is_distance(signal_type: str) -> bool:
@@ -849,9 +853,9 @@ class _LookupCache:
         elif absent:
             generation = self._generation
             read: list[Any] = []
-            for start in range(0, len(absent), _CHUNK):
-                with self.db.session() as s:
-                    read += s.execute(select(*_HIT_COLUMNS).where(BankEntry.id.in_(absent[start : start + _CHUNK]))).all()
+            with self.db.engine.connect() as conn:  # Core, not an ORM session: a third of the cost per read
+                for start in range(0, len(absent), _CHUNK):
+                    read += conn.execute(_ROWS_BY_ID, {"ids": absent[start : start + _CHUNK]}).all()
             with self._mutex:
                 if generation == self._generation and cache is self._rows:
                     if len(cache) + len(read) > ROW_CACHE_MAX:

@@ -111,7 +111,10 @@ class Database:
         """``engine_options`` go to :func:`sqlalchemy.create_engine` (a pool class for an in-memory database)."""
         self.url = url
         try:
-            self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True, **engine_options)
+            # a ping before each checkout finds a server connection that died (PostgreSQL restarted, a proxy
+            # timed out); a SQLite file has no server, and the ping would cost a statement per session
+            pre_ping = not url.startswith("sqlite")
+            self.engine: Engine = create_engine(url, future=True, pool_pre_ping=pre_ping, **engine_options)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise DatabaseError(f"cannot use database {url!r}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
