@@ -122,7 +122,7 @@ def report(
     out: Path = typer.Option(Path("tripwire-out"), "--out", help="Folder for the reports."),
 ) -> None:
     """Write items.jsonl, items.csv and report.html again from the case database."""
-    from ..report.writer import write_reports
+    from ..report.writer import write_case_reports
     from ..store import queries
 
     case = case_name(case)
@@ -131,6 +131,5 @@ def report(
     if case_id is None:
         known = ", ".join(queries.case_names(database)) or "none"
         fail(f"no case named {case!r} in the database (cases: {known}){no_case_hint(case)}")
-    summary = write_reports(queries.iter_records(database, case_id), out, case,
-                            duplicates=lambda: queries.duplicate_groups(database, case_id))
+    summary = write_case_reports(database, case_id, out, case)
     err.print(f"case {case}: {summary.items} items; reports in {out}", highlight=False)
