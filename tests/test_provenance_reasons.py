@@ -99,7 +99,7 @@ def test_synthesised_exif_makers_and_editors(tags, camera, editor):
     assert prov["reason"]  # unknown or weak: always a reason
     if editor:
         assert prov["edits"] == [f"edited with {editor} (EXIF Software {tags['software']!r})"]
-        assert f"edited with {editor}" in prioritise(rec)[1]
+        assert f"; edited with {editor}):" in prioritise(rec)[1]
     else:
         assert prov["edits"] == []
 

@@ -126,9 +126,9 @@ def prioritise(record: Mapping[str, Any], settings: Mapping[str, Any] | None = N
     confidence = provenance.get("confidence")
     tool = provenance.get("tool")
     by = f" by {tool}" if tool else ""
-    edits = provenance.get("edits") or []
+    editors = sorted({str(e["editor"]) for e in provenance.get("evidence") or [] if isinstance(e, dict) and e.get("editor")})
     if label == "camera_original":
-        edited = f"; {edits[0]} after capture" if edits else ""
+        edited = f"; edited with {', '.join(editors)}" if editors else ""
         value, reason = w["camera_original"], f"camera evidence and no AI evidence ({confidence}{by}{edited}): possibly a real photograph"
     elif label == "ai_edited":
         value, reason = w["ai_edited"], f"AI-edited{by} ({confidence}): the input picture may be a real photograph"

@@ -158,6 +158,8 @@ class Summary:
     by_ai_tool: Counter = field(default_factory=Counter)
     #: EXIF Make of items with camera evidence
     by_camera: Counter = field(default_factory=Counter)
+    #: editing programs named in EXIF Software / XMP CreatorTool (editing evidence)
+    by_editor: Counter = field(default_factory=Counter)
     by_priority: Counter = field(default_factory=Counter)
     by_bank: Counter = field(default_factory=Counter)
     by_category: Counter = field(default_factory=Counter)
@@ -191,6 +193,8 @@ class Summary:
             for exif in _evidence(prov, "exif"):
                 if exif.get("camera"):
                     self.by_camera[str(exif.get("make") or exif.get("model") or "make not recorded")] += 1
+            editors = {str(e["editor"]) for source in ("exif", "xmp") for e in _evidence(prov, source) if e.get("editor")}
+            self.by_editor.update(editors)
         priority = float(record.get("priority") or 0.0)
         self.by_priority[priority] += 1
         item_id = record.get("item_id")
@@ -323,6 +327,7 @@ def write_reports(records: Iterable[ItemRecord], out: str | Path, case: str,
             "label": bars(summary.by_label),
             "ai_tool": bars(summary.by_ai_tool),
             "camera": bars(summary.by_camera),
+            "editor": bars(summary.by_editor),
             "bank": bars(summary.by_bank),
             "category": bars(summary.by_category),
             "decision": bars(summary.by_decision),
