@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -134,6 +135,11 @@ def _provenance_text(prov: Mapping[str, Any]) -> str | None:
     return text
 
 
+def _shared(text: str | None) -> str | None:
+    """One copy of a text many rows repeat (reasons, verdicts, match summaries): a 1M-item list stays small."""
+    return sys.intern(text) if isinstance(text, str) else None
+
+
 def _evidence(prov: Mapping[str, Any], source: str) -> Iterator[Mapping[str, Any]]:
     for entry in prov.get("evidence") or []:
         if isinstance(entry, dict) and entry.get("source") == source:
@@ -231,9 +237,9 @@ class Summary:
             if len(entry["paths"]) < 50:
                 entry["paths"].append(path)
         shown = "; ".join(_match_text(m) for m in matches[:3]) + (f"; +{len(matches) - 3} more" if len(matches) > 3 else "")
-        self.rows.append(Row(priority, item_id, path, record.get("media_type"), _provenance_text(prov),
-                             record.get("priority_reason"), shown or None, cluster, series,
-                             f"{decision['decision']} ({decision['reviewer']})" if decision else None))
+        self.rows.append(Row(priority, item_id, path, _shared(record.get("media_type")), _shared(_provenance_text(prov)),
+                             _shared(record.get("priority_reason")), _shared(shown or None), cluster, series,
+                             _shared(f"{decision['decision']} ({decision['reviewer']})" if decision else None)))
 
 
 def _atomic_open(path: Path, newline: str | None = None):
