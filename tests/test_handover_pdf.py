@@ -1,6 +1,6 @@
 """``tripwire report CASE --pdf``: the investigator handover PDF, read back with pypdfium2.
 
-A case of benign fixtures (one with a bidi override in its file name) is scanned, two items are decided
+SQLite and PostgreSQL. A case of benign fixtures (one with a bidi override in its file name) is scanned, two items are decided
 (one twice: the first decision is superseded), and the PDF written by the real command line is opened with
 PDFium: its text carries every decided item's path, SHA-256 and MD5, each decision with its reviewer, note
 and the audit event that recorded it, the audit chain's head hash as ``tripwire audit verify`` computes it,
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 from helpers import tripwire
+from sqlalchemy.engine import make_url
 
 from tripwire.config import Config
 from tripwire.pipeline.scan import run_scan
@@ -40,13 +41,13 @@ def _text(pdf_path: Path) -> str:
         pdf.close()
 
 
-def test_handover_pdf_carries_digests_decisions_and_the_audit_head(tmp_path):
+def test_handover_pdf_carries_digests_decisions_and_the_audit_head(db_url, tmp_path):
     folder = tmp_path / "seized"
     folder.mkdir()
     for src in FILES:
         shutil.copy(src, folder / src.name)
     shutil.copy(FIXTURES / "camera/Pentax_K10D.jpg", folder / HOSTILE)
-    url = f"sqlite:///{tmp_path / 'case.db'}"
+    url = db_url
     db = open_db(url)
     run_scan([str(folder)], db, "drive-7", tmp_path / "out", Config(), workers=1, quiet=True)
     ids = {Path(r["path"]).name: r["item_id"] for r in queries.iter_records(db, db.case_id("drive-7", create=False))}
@@ -70,6 +71,8 @@ def test_handover_pdf_carries_digests_decisions_and_the_audit_head(tmp_path):
 
     assert f"audit head hash {verification.head}" in flat and "intact, 4 event(s)" in flat
     assert "Prepared by analyst-1" in flat
+    password = make_url(url).password
+    assert not password or f":{password}@" not in flat  # the database is named without its password
     with (tmp_path / "out" / "items.csv").open(encoding="utf-8", newline="") as fh:
         rows = sorted(csv.DictReader(fh), key=lambda r: int(r["item_id"]))
     manifest = hashlib.sha256("".join(f"{r['item_id']}\t{r['sha256'] or '-'}\t{r['path']}\n" for r in rows).encode()).hexdigest()

@@ -4,7 +4,7 @@ A folder of benign fixtures is scanned into a case with a bank holding the SHA-2
 slightly changed copy of another: report.html lists those two items first, with bank, category, signal and
 distance. A second list imported afterwards is re-matched the way ``tripwire bank import`` does it (a
 :func:`~tripwire.pipeline.rematch.mark` before, :func:`~tripwire.pipeline.rematch.rematch` after), and the
-regenerated report lists the newly matching item; a human decision shows in the decisions section. The item
+regenerated report lists the newly matching item; a human decision shows in the decisions section. SQLite and PostgreSQL. The item
 list is split into static pages (no script, no network) that together hold every item exactly once.
 """
 
@@ -61,7 +61,7 @@ def _listed(out: Path) -> list[tuple[float, str]]:
     return rows
 
 
-def test_report_lists_matches_in_priority_order_and_follows_a_bank_import(tmp_path):
+def test_report_lists_matches_in_priority_order_and_follows_a_bank_import(db_url, tmp_path):
     folder = tmp_path / "seized"
     folder.mkdir()
     for src in (A, B, C, *OTHERS):
@@ -72,7 +72,7 @@ def test_report_lists_matches_in_priority_order_and_follows_a_bank_import(tmp_pa
     distance = hamming(pdq_b, pdq_changed)
     assert 0 < distance <= 31
 
-    db = open_db(f"sqlite:///{tmp_path / 'case.db'}")
+    db = open_db(db_url)
     store = BankStore(db)
     store.create_bank("known-list", source="test list of benign fixtures")
     store.add_entries("known-list", [{"signal_type": "sha256", "value": hashlib.sha256(A.read_bytes()).hexdigest(), "category": "1"},
