@@ -441,4 +441,4 @@ def test_scan_writes_model_facts_to_items_jsonl(tmp_path):
     assert models_of(record["generator"]) == A1111_MODELS
     (entry,) = generator_entries(record)
     assert entry["loras"] == A1111_MODELS["loras"] and "prompt_template" not in entry
-    assert record["extractors"]["provenance"] == ProvenanceExtractor.version == "2"
+    assert record["extractors"]["provenance"] == ProvenanceExtractor.version == "3"

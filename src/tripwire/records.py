@@ -78,9 +78,13 @@ class ProvenanceVerdict(TypedDict, total=False):
     label: str
     confidence: str | None
     tool: str | None
+    #: one line: why this label (for ``unknown``, what the evidence present says and why it names no origin)
+    reason: str
     evidence: list[dict[str, Any]]
     conflicts: list[dict[str, Any]]
     basis: list[Any]
+    #: editing evidence (an editing program in EXIF Software / XMP CreatorTool); does not change the label
+    edits: list[str]
     notes: list[str]
 
 

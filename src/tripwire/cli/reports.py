@@ -1,8 +1,9 @@
 """``tripwire report ncmec ...``, ``tripwire export vics``, ``tripwire import vics``.
 
-``tripwire report CASE`` (the case reports: items.jsonl, items.csv, report.html) stays what it was: ``report``
-is a group whose default command is that one, so ``tripwire report c1 --out DIR`` still works, and
-``tripwire report ncmec ...`` reaches the CyberTipline commands.
+``tripwire report CASE`` (the case reports: items.jsonl, items.csv, the triage report report.html; with
+``--pdf [FILE]`` the investigator handover PDF) stays what it was: ``report`` is a group whose default command
+is that one, so ``tripwire report c1 --out DIR`` still works, and ``tripwire report ncmec ...`` reaches the
+CyberTipline commands.
 
 Exit codes: 0 success; 1 the database or the CyberTipline cannot be reached (an unfinished submission is
 resumed by ``tripwire report ncmec-resume``); 2 usage errors, including items without a recorded human

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import typer
 
 from ..termsafe import safe_markup
-from .common import ConfigOption, DbOption, case_name, err, fail, get_config, no_case_hint, open_database
+from .common import ActorOption, ConfigOption, DbOption, actor_name, case_name, err, fail, get_config, no_case_hint, open_database
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -118,19 +118,43 @@ def render(records: Sequence[ItemRecord], console: Console) -> None:
 
 def report(
     case: str = typer.Argument("default", help="Case name (or case:NAME)."),
+    pdf_file: Optional[Path] = typer.Argument(None, metavar="[PDF]", help="With --pdf: the PDF to write (default OUT/handover.pdf)."),
     db: Optional[str] = DbOption,
     out: Path = typer.Option(Path("tripwire-out"), "--out", help="Folder for the reports."),
+    pdf: bool = typer.Option(False, "--pdf", help="Write the investigator handover PDF (case summary, chain of custody, "
+                             "audit head hash; no media) instead of the HTML/CSV/JSONL reports."),
+    actor: Optional[str] = ActorOption,
+    config: Optional[Path] = ConfigOption,
 ) -> None:
-    """Write items.jsonl, items.csv and report.html again from the case database."""
-    from ..report.writer import write_reports
+    """Write items.jsonl, items.csv and the triage report (report.html, report-pages/) again from the case database;
+    with --pdf, the investigator handover PDF."""
+    from ..report.writer import write_case_reports
     from ..store import queries
 
     case = case_name(case)
+    if pdf_file is not None and not pdf:
+        fail(f"unexpected argument {str(pdf_file)!r}: a second argument is the PDF file, given with --pdf")
     database = open_database(db)
     case_id = database.case_id(case, create=False)
     if case_id is None:
         known = ", ".join(queries.case_names(database)) or "none"
         fail(f"no case named {case!r} in the database (cases: {known}){no_case_hint(case)}")
-    summary = write_reports(queries.iter_records(database, case_id), out, case,
-                            duplicates=lambda: queries.duplicate_groups(database, case_id))
+    if pdf:
+        from ..errors import UsageError
+        from ..report.handover import write_handover
+
+        target = pdf_file or out / "handover.pdf"
+        settings = ((get_config(config).sections or {}).get("reporting") or {}).get("pdf") or {}
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            handover = write_handover(database, case, target, actor_name(actor), settings)
+        except UsageError as exc:
+            fail(str(exc))
+        chain = "intact" if handover.audit_ok else "BROKEN"
+        err.print(f"case {case}: handover PDF {target}: {handover.items} items, {handover.decided} decided; "
+                  f"audit chain {chain}, head {handover.audit_head}", highlight=False, markup=False)
+        if not handover.audit_ok:
+            raise typer.Exit(1)
+        return
+    summary = write_case_reports(database, case_id, out, case)
     err.print(f"case {case}: {summary.items} items; reports in {out}", highlight=False)

@@ -21,7 +21,7 @@ from ..errors import UsageError
 from ..media.walk import Source, walk
 from ..progress import ScanProgress
 from ..records import RawRecord
-from ..report.writer import Summary, write_reports
+from ..report.writer import Summary, write_case_reports
 from ..store import queries
 from ..store.db import Database, path_key
 from .pipeline import Batch, Pipeline
@@ -122,7 +122,6 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
     sync_stored_index(db, config)  # the stored hashes a later bank change is re-matched against
     summary = None
     if out is not None:
-        summary = write_reports(queries.iter_records(db, case_id), out, case,
-                                duplicates=lambda: queries.duplicate_groups(db, case_id))
+        summary = write_case_reports(db, case_id, out, case)
     return ScanResult(case, len(sources), len(sources) - len(pending), committer.written, summary,
                       time.monotonic() - started)

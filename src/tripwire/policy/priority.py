@@ -126,15 +126,18 @@ def prioritise(record: Mapping[str, Any], settings: Mapping[str, Any] | None = N
     confidence = provenance.get("confidence")
     tool = provenance.get("tool")
     by = f" by {tool}" if tool else ""
+    editors = sorted({str(e["editor"]) for e in provenance.get("evidence") or [] if isinstance(e, dict) and e.get("editor")})
     if label == "camera_original":
-        value, reason = w["camera_original"], f"camera evidence and no AI evidence ({confidence}{by}): possibly a real photograph"
+        edited = f"; edited with {', '.join(editors)}" if editors else ""
+        value, reason = w["camera_original"], f"camera evidence and no AI evidence ({confidence}{by}{edited}): possibly a real photograph"
     elif label == "ai_edited":
         value, reason = w["ai_edited"], f"AI-edited{by} ({confidence}): the input picture may be a real photograph"
     elif label == "ai_generated":
         key = {"definitive": "ai_generated_definitive", "strong": "ai_generated_strong"}.get(str(confidence), "ai_generated_supporting")
         value, reason = w[key], f"AI-generated{by} ({confidence} evidence)"
-    else:
-        value, reason = w["unknown"], "no provenance evidence: origin unknown, treat as possibly real"
+    else:  # the verdict says why no origin is known (what evidence there is, or that there is none)
+        why = provenance.get("reason") or "no provenance evidence"
+        value, reason = w["unknown"], f"origin unknown ({why}): treat as possibly real"
     if error and label == "unknown":
         value, reason = w["error"], f"image could not be fully analysed ({error.get('code') if isinstance(error, dict) else error}); origin unknown"
     return max(0.0, value + bonus), reason + conflict_note

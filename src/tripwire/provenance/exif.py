@@ -6,7 +6,10 @@ its disagreement with other evidence (camera EXIF in a file that also carries a 
 
 GPS is reported as present or absent only: coordinates never leave this module, so they never reach a report.
 Generators abuse EXIF fields (ComfyUI writes its workflow into Make/Model, Fooocus its scheme name into the
-maker note), so those are recognised and not mistaken for a camera.
+maker note), so those are recognised and not mistaken for a camera. So are games and image programs that
+write their own name into Make/Model (a Gran Turismo screenshot says Make "Polyphony Digital Inc."): the entry
+keeps the fields, says why they are ``not_camera`` and carries ``camera: false``. An editing program in
+``Software`` ("GIMP 2.4.5") is named in ``editor``: editing evidence (see :mod:`.software`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
+
+from .software import editor_name, not_camera_reason
 
 if TYPE_CHECKING:
     import numpy as np
@@ -308,5 +313,11 @@ def camera_evidence(tiff: bytes | None, item: Any | None = None, check_thumbnail
         entry["thumbnail"] = thumbnail_facts(tiff, item)
     else:
         entry["thumbnail"] = {"present": _thumbnail(tiff)[0] is not None}
-    entry["camera"] = bool(make or model or entry["body_serial"])
+    not_camera = not_camera_reason(make, model)
+    if not_camera:
+        entry["not_camera"] = not_camera
+    editor = editor_name(entry["software"])
+    if editor:
+        entry["editor"] = editor
+    entry["camera"] = bool(make or model or entry["body_serial"]) and not not_camera
     return entry

@@ -53,8 +53,9 @@ class ProvenanceExtractor:
     """C2PA, XMP/IPTC, EXIF, generator metadata, watermarks and the optional detector -> one verdict."""
 
     name = "provenance"
-    #: 2: model facts (model_ref, loras, embeddings, vae, prompt_template) in ``generator`` and the evidence
-    version = "2"
+    #: 2: model facts (model_ref, loras, embeddings, vae, prompt_template) in ``generator`` and the evidence;
+    #: 3: the verdict's ``reason`` and ``edits``, EXIF ``not_camera`` (games, image programs) and ``editor``
+    version = "3"
     produces = ("provenance", "generator")
 
     def __init__(self, config: Config | None = None, base_dir: Path | None = None) -> None:

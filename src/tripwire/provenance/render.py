@@ -77,6 +77,8 @@ def _c2pa(entry: dict[str, Any], table: Table) -> None:
 
 
 def _exif(entry: dict[str, Any], table: Table) -> None:
+    if entry.get("not_camera"):
+        table.add_row("not a camera", _s(entry["not_camera"]))
     for key, label in (
         ("make", "make"),
         ("model", "model"),
@@ -170,6 +172,18 @@ def _generic(entry: dict[str, Any], table: Table) -> None:
         table.add_row(key.replace("_", " "), _s(value))
 
 
+def _watermark_line(entries: list[dict[str, Any]]) -> str:
+    """Watermark checks that found nothing, as one line:
+    ``watermark: sd1, sd2 not detected; sdxl not checked (size … is not a multiple of 8 …)``."""
+    checked = [str(e.get("scheme") or "?") for e in entries if not e.get("skipped")]
+    skipped = [e for e in entries if e.get("skipped")]
+    parts = [f"{', '.join(checked)} not detected"] if checked else []
+    if skipped:
+        reasons = "; ".join(dict.fromkeys(str(e["skipped"]) for e in skipped))
+        parts.append(f"{', '.join(str(e.get('scheme') or '?') for e in skipped)} not checked ({reasons})")
+    return "watermark: " + "; ".join(parts)
+
+
 def render_provenance(record: dict[str, Any], console: Console) -> None:
     """Print the provenance report of one item record (verdict, basis, conflicts, then every evidence entry)."""
     provenance = record.get("provenance")
@@ -183,16 +197,26 @@ def render_provenance(record: dict[str, Any], console: Console) -> None:
     if provenance.get("tool"):
         head += f" — {escape(str(provenance['tool']))}"
     console.print(head)
-    for line in provenance.get("basis") or []:
-        console.print(f"  because {escape(str(line))}")
+    reason = provenance.get("reason")
+    if reason and (label == "unknown" or provenance.get("confidence") == "supporting"):
+        console.print(f"  because {escape(str(reason))}")  # why no origin, or why the verdict is weak
+    else:
+        for line in provenance.get("basis") or []:
+            console.print(f"  because {escape(str(line))}")
+    for edit in provenance.get("edits") or []:
+        console.print(f"  [yellow]edited[/]: {escape(str(edit))}")
     for conflict in provenance.get("conflicts") or []:
         detail = conflict.get("detail") if isinstance(conflict, dict) else conflict
         console.print(f"  [red]conflict[/]: {escape(str(detail))}")
     generator = record.get("generator") if isinstance(record.get("generator"), dict) else None
-    for entry in provenance.get("evidence") or []:
-        if not isinstance(entry, dict):
-            continue
+    evidence = [e for e in provenance.get("evidence") or [] if isinstance(e, dict)]
+    idle = [e for e in evidence if e.get("source") == "watermark" and not e.get("detected")]
+    if idle:
+        console.print(f"  [dim]{escape(_watermark_line(idle))}[/]")
+    for entry in evidence:
         source = str(entry.get("source", "?"))
+        if entry in idle:
+            continue
         table = _table()
         if source == "c2pa":
             _c2pa(entry, table)

@@ -16,6 +16,13 @@ more often a generated image with copied EXIF than the reverse) and ``ai_edited`
 between two merely *supporting* claims (a pixel-detector score against camera EXIF) the camera reading wins,
 so weak evidence never pushes a possibly-real photograph down the queue.
 
+Every verdict carries a one-line ``reason``: for ``unknown``, what the evidence that *is* there says and why
+it names no origin (a valid C2PA manifest declaring ``algorithmicMedia`` -- made by an algorithm without
+trained AI -- is neither AI nor camera evidence under these rules; EXIF naming a game or an image program is
+not a camera); for a weak verdict, that it rests on supporting evidence only. ``edits`` lists editing
+evidence (an editing program in EXIF Software or XMP CreatorTool): it is shown, and it does not change the
+label, because an edited photograph is still a photograph.
+
 Nothing is resolved silently: every disagreement is listed in ``conflicts``: AI evidence next to camera
 evidence, a C2PA manifest that fails validation (tamper evidence, never proof of origin), a NovelAI signature
 that does not verify, an embedded camera thumbnail that no longer matches the picture.
@@ -152,11 +159,80 @@ def _order(claim: Claim) -> tuple[int, int]:
     return RANK[claim.confidence], order
 
 
+#: IPTC digital source types the rules above do not turn into a label, and what they mean
+_NO_LABEL_SOURCE_TYPES = {
+    "algorithmicMedia": "made by an algorithm without trained AI (procedural or test media)",
+    "digitalArt": "made by a person with software",
+    "virtualRecording": "a recording of a virtual scene",
+    "screenCapture": "a screen capture",
+    "composite": "a composite of other media",
+    "compositeCapture": "a composite of captured media",
+    "minorHumanEdits": "edited by a person",
+    "dataDrivenMedia": "made from data",
+}
+
+
+def _edits(evidence: list[dict[str, Any]]) -> list[str]:
+    """Editing evidence: the editing programs EXIF Software and XMP CreatorTool name (see .software)."""
+    out: list[str] = []
+    for entry in evidence:
+        if entry.get("source") == "exif" and entry.get("editor"):
+            out.append(f"edited with {entry['editor']} (EXIF Software {entry.get('software')!r})")
+        elif entry.get("source") == "xmp" and entry.get("editor"):
+            out.append(f"edited with {entry['editor']} (XMP CreatorTool {entry.get('creator_tool')!r})")
+    return out
+
+
+def _unknown_reason(evidence: list[dict[str, Any]]) -> str:
+    """Why the evidence present names no origin (one line)."""
+    parts: list[str] = []
+    for entry in evidence:
+        source = entry.get("source")
+        if source == "c2pa":
+            state = entry.get("state")
+            if state in ("valid", "trusted"):
+                dst = (entry.get("origin") or {}).get("digital_source_type")
+                signer = "trusted signer" if state == "trusted" else "signer not on the trust list"
+                if dst:
+                    meaning = _NO_LABEL_SOURCE_TYPES.get(str(dst), "a source type the rules do not map to a label")
+                    parts.append(f"the C2PA manifest ({state}, {signer}) declares {dst}: {meaning}, "
+                                 "which is neither generative-AI nor camera evidence")
+                else:
+                    parts.append(f"the C2PA manifest ({state}, {signer}) declares no digital source type")
+            elif state == "invalid":
+                parts.append("the C2PA manifest fails validation, so its claims are not used")
+            elif state == "remote_not_fetched":
+                parts.append("the C2PA manifest is remote and was not fetched")
+        elif source == "exif":
+            if entry.get("not_camera"):
+                parts.append(str(entry["not_camera"]))
+            elif not entry.get("camera"):
+                parts.append("EXIF is present but names no camera make, model or serial")
+        elif source == "xmp" and entry.get("digital_source_types"):
+            parts.append(f"XMP declares {', '.join(entry['digital_source_types'])}, which names no origin the rules use")
+        elif source == "detector" and entry.get("score") is not None and not entry.get("flagged"):
+            parts.append(f"pixel detector score {entry.get('score')} is below its threshold {entry.get('threshold')}")
+    if not parts:
+        return ("no provenance evidence in the file: no C2PA manifest, IPTC source type, camera EXIF, generator "
+                "metadata or invisible watermark")
+    return "; ".join(parts)
+
+
+def _reason(top: Claim) -> str:
+    if top.confidence == "supporting":
+        why = {"exif": "EXIF is easy to write or copy", "xmp": "an XMP label is easy to write",
+               "detector": "a pixel score is not proof"}.get(top.source, "nothing stronger was found")
+        return f"weak: rests on supporting evidence only ({top.basis}); {why}"
+    return f"{top.confidence}: {top.basis}"
+
+
 def decide(evidence: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ``provenance`` field: {label, confidence, tool, evidence, conflicts, basis}."""
+    """The ``provenance`` field: {label, confidence, tool, reason, evidence, conflicts, basis, edits}."""
     claims, conflicts = _claims(evidence)
+    edits = _edits(evidence)
     if not claims:
-        return {"label": "unknown", "confidence": None, "tool": None, "evidence": evidence, "conflicts": conflicts, "basis": []}
+        return {"label": "unknown", "confidence": None, "tool": None, "reason": _unknown_reason(evidence),
+                "evidence": evidence, "conflicts": conflicts, "basis": [], "edits": edits}
     claims.sort(key=_order, reverse=True)
     top = claims[0]
     tool = top.tool or next((c.tool for c in claims if c.label == top.label and c.tool), None)
@@ -178,7 +254,9 @@ def decide(evidence: list[dict[str, Any]]) -> dict[str, Any]:
         "label": top.label,
         "confidence": top.confidence,
         "tool": tool,
+        "reason": _reason(top),
         "evidence": evidence,
         "conflicts": conflicts,
         "basis": [f"{c.confidence}: {c.basis}" for c in claims],
+        "edits": edits,
     }

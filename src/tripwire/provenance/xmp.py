@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import defusedxml.ElementTree as SafeET
 
+from .software import editor_name
+
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
 
@@ -176,6 +178,9 @@ def xmp_evidence(packets: list[str]) -> dict[str, Any] | None:
             merged.setdefault(key, value)
     if errors:
         merged["errors"] = errors
+    editor = editor_name(merged.get("creator_tool") if isinstance(merged.get("creator_tool"), str) else None)
+    if editor:
+        merged["editor"] = editor  # editing evidence (see .software)
     labels = [label_for_source_type(c) for c in merged["digital_source_types"]]
     merged["implies"] = next((lab for lab in labels if lab in ("ai_generated", "ai_edited")), None) or next(
         (lab for lab in labels if lab), None
