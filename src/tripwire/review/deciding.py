@@ -10,7 +10,12 @@ Decisions and banks:
   (or, through PDQ, a near-duplicate) matches it;
 * ``not_abuse`` may add them to a *negative* bank (an allow-list), which suppresses a false positive;
 * ``needs_escalation`` moves the item to the ``escalated`` queue for a second reviewer;
+* ``withdrawn`` (:data:`~.models.WITHDRAWN`, the console's undo) takes back the newest decision: the
+  item's queue entry reopens and the item is to be reviewed again. Hashes the taken-back decision added to
+  a bank stay there (``tripwire bank remove`` takes them out, audited);
 * every other decision closes the item's queue entry.
+
+Amending a decision is deciding again: the newest decision stands, the earlier ones stay on record.
 
 ``category`` is the category of the bank entries a decision adds (it is not stored without a bank).
 """
@@ -26,7 +31,7 @@ from ..banks.store import BankError
 from ..store.db import Database
 from ..store.models import Content, ItemRow, iso
 from . import audit
-from .models import DECISIONS, Decision, QueueEntry
+from .models import DECISIONS, WITHDRAWN, Decision, QueueEntry
 
 __all__ = ["BANKABLE", "ReviewError", "decide"]
 
@@ -52,8 +57,8 @@ def decide(db: Database, item_id: int, decision: str, actor: str, note: str | No
     actor = (actor or "").strip()
     if not actor:
         raise ReviewError("a decision needs the reviewer who made it")
-    if decision not in DECISIONS:
-        raise ReviewError(f"unknown decision {decision!r} (expected one of {', '.join(DECISIONS)})")
+    if decision not in DECISIONS and decision != WITHDRAWN:
+        raise ReviewError(f"unknown decision {decision!r} (expected one of {', '.join(DECISIONS)}, or {WITHDRAWN})")
     note = (note or "").strip() or None
     if note is not None and len(note) > 10_000:
         raise ReviewError("the note is longer than 10,000 characters")
@@ -77,7 +82,7 @@ def decide(db: Database, item_id: int, decision: str, actor: str, note: str | No
         s.add(row)
         s.flush()
         q = s.get(QueueEntry, item_id)
-        new_state = "escalated" if decision == "needs_escalation" else "decided"
+        new_state = {"needs_escalation": "escalated", WITHDRAWN: "open"}.get(decision, "decided")
         if q is not None:
             q.state = new_state
             q.updated_at = now

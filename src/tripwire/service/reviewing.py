@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from ..records import ItemRecord, flatten
 from ..review import audit
 from ..review.deciding import BANKABLE, ReviewError, decide
+from ..review.decisions import latest_decisions
 from ..review.models import QUEUE_STATES, Decision, ItemContext, QueueEntry
 from ..store.db import Database
 from ..store.models import Case, Fact, ItemRow, iso as _iso
@@ -59,6 +60,11 @@ def queue(db: Database, state: str = "open", limit: int = 50, offset: int = 0) -
                 "error": item.error_code, **_summary(stage | _provenance_of(s, item)),
                 "context": {"platform": ctx.platform, "post_id": ctx.post_id, "account_handle": ctx.account_handle} if ctx else None,
             })
+        newest = latest_decisions(s, [it["id"] for it in items])
+        for it in items:  # what the Decided view shows: the standing decision, who made it, when
+            d = newest.get(it["id"])
+            it.update({"decision": d.decision if d else None, "reviewer": d.reviewer if d else None,
+                       "decided_at": _iso(d.created_at) if d else None})
     return {"state": state, "total": total, "limit": limit, "offset": offset, "items": items}
 
 
