@@ -152,7 +152,6 @@ def test_scan_review_in_the_grid_then_report_and_export(tmp_path, fixtures):
                 assert thumb.mode == "L" and thumb.format == "JPEG" and max(thumb.size) <= 200
                 plain = Image.open(folder / "Canon_PowerShot_S40.jpg").convert("L").resize(thumb.size, Image.LANCZOS)
                 assert _sharpness(thumb) < 0.35 * _sharpness(plain), (_sharpness(thumb), _sharpness(plain))
-                page.screenshot(path=str(shots / "case-grid.png"), full_page=True)
 
                 # keyboard: select the first three tiles, VICS category 1, apply (nothing is recorded before Apply)
                 for step in ("x", "l", "x", "l", "x"):
@@ -162,6 +161,7 @@ def test_scan_review_in_the_grid_then_report_and_export(tmp_path, fixtures):
                 assert page.eval_on_selector("#vics", "s => s.value") == "1"
                 picked = [int(i) for i in page.eval_on_selector_all("input.pick-box:checked", "bs => bs.map(b => b.value)")]
                 assert picked == order[:3]
+                page.screenshot(path=str(shots / "case-grid.png"), full_page=True)
                 page.click("#apply")
                 page.wait_for_url("**decided=3")
                 expect(page.locator("#bulk-done")).to_be_visible()

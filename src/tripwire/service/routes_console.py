@@ -270,7 +270,8 @@ def case_page(request: Request, case_id: int, view: str = "todo", page: int = 1,
                          data={"items": shown, "view": view, "page": data["page"]})
     banks = BankStore(svc.db).banks() if principal.can("review.decide") else []
     return _page(request, "case.html", principal, data=data, views=VIEWS, decisions=DECISION_KEYS,
-                 categories=VICS_CATEGORIES, thumbs=svc.media.case_files is not None, done=_done(svc, done),
+                 categories=VICS_CATEGORIES, vics_of=category_map(svc.config),
+                 thumbs=svc.media.case_files is not None, done=_done(svc, done),
                  decided=decided, positive_banks=[b for b in banks if not b.negative and b.enabled],
                  negative_banks=[b for b in banks if b.negative and b.enabled])
 
