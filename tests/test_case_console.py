@@ -32,7 +32,7 @@ from tripwire.store.models import Case, ItemRow
 
 
 @pytest.fixture
-def case(tmp_path):
+def case(tmp_path, db_url):
     """A scanned case: three pictures (one resized copy of another: near-duplicates), one inside a zip that
     also holds an exact copy, and a text file; (client, keys, db, folder, {name: item id}, case id)."""
     folder = tmp_path / "drive"
@@ -45,7 +45,7 @@ def case(tmp_path):
     with zipfile.ZipFile(folder / "pack.zip", "w") as zf:
         zf.writestr("inner/c.jpg", image_bytes(synth_image(3, (300, 200))))
         zf.writestr("copy-of-b.png", (folder / "b.png").read_bytes())
-    db = open_db(f"sqlite:///{tmp_path / 'case.db'}")
+    db = open_db(db_url)
     config = Config()
     run_scan([str(folder)], db, "drive-1", None, config, workers=1, quiet=True)
     keys = make_keys(db)
@@ -59,8 +59,9 @@ def case(tmp_path):
     db.dispose()
 
 
-def test_case_list_and_grid_show_every_item_with_blurred_greyscale_thumbnails(case):
+def test_case_list_grid_thumbnails_and_related_items(case):
     client, keys, db, folder, ids, case_id = case
+    _check_related_items(db, ids)
     login(client, keys.reviewer)
     listing = client.get("/console/cases").text
     assert "drive-1" in listing and f'data-case="{case_id}"' in listing
@@ -94,6 +95,9 @@ def test_case_list_and_grid_show_every_item_with_blurred_greyscale_thumbnails(ca
     assert client.get(f"/console/items/{ids['a.jpg']}/media").status_code == 404
     (folder / "pack.zip").unlink()
     assert client.get(f"/console/items/{ids['c.jpg']}/thumb").status_code == 404
+    login(client, keys.auditor)  # a role without the media permission sees the grid without pictures
+    assert "/thumb" not in client.get(f"/console/cases/{case_id}").text
+    assert client.get(f"/console/items/{ids['b.png']}/thumb").status_code == 403
 
 
 def test_bulk_categorisation_goes_through_the_decision_path(case):
@@ -141,8 +145,7 @@ def test_bulk_categorisation_goes_through_the_decision_path(case):
     assert all(f'data-item="{i}"' in todo for i in picked[:2]) and f'data-item="{picked[2]}"' not in todo
 
 
-def test_related_items(case):
-    _, _, db, _, ids, case_id = case
+def _check_related_items(db, ids) -> None:
     rel = related_items(db, ids["b.png"])
     assert [r["id"] for r in rel["copies"]] == [ids["copy-of-b.png"]]  # the same file inside the zip
     near = related_items(db, ids["a.jpg"])

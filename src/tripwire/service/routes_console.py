@@ -263,21 +263,22 @@ def case_page(request: Request, case_id: int, view: str = "todo", page: int = 1,
         data = case_items(svc.db, case_id, view, page)
     except ReviewError as exc:
         raise HTTPException(exc.status, str(exc)) from None
+    thumbs = svc.media.case_files is not None and principal.can("media")
     shown = [it["id"] for it in data["items"] if it["image"]]
-    if shown and svc.media.case_files is not None:
+    if shown and thumbs:
         with svc.db.session() as s:  # one audit event per grid page: which items' (blurred) pictures were shown
             audit.append(s, "media.grid", principal.actor, subject=f"case:{data['case']['name']}",
                          data={"items": shown, "view": view, "page": data["page"]})
     banks = BankStore(svc.db).banks() if principal.can("review.decide") else []
     return _page(request, "case.html", principal, data=data, views=VIEWS, decisions=DECISION_KEYS,
                  categories=VICS_CATEGORIES, vics_of=category_map(svc.config),
-                 thumbs=svc.media.case_files is not None, done=_done(svc, done),
+                 thumbs=thumbs, done=_done(svc, done),
                  decided=decided, positive_banks=[b for b in banks if not b.negative and b.enabled],
                  negative_banks=[b for b in banks if b.negative and b.enabled])
 
 
 @router.get("/items/{item_id}/thumb")
-def item_thumb(request: Request, item_id: int, principal: Principal = need("review.read")) -> Response:
+def item_thumb(request: Request, item_id: int, principal: Principal = need("media")) -> Response:
     """The item's grid thumbnail: greyscale and blurred on the server, made now, stored nowhere."""
     data = service_of(request).media.thumbnail(item_id)
     if data is None:
