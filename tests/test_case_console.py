@@ -65,6 +65,9 @@ def test_case_list_grid_thumbnails_and_related_items(case):
     login(client, keys.reviewer)
     listing = client.get("/console/cases").text
     assert "drive-1" in listing and f'data-case="{case_id}"' in listing
+    per_case = client.get(f"/console/queue?case_id={case_id}").text  # the policy queue's share of this case
+    assert 'id="queue-case">case drive-1<' in per_case and 'id="queue-empty"' in per_case  # nothing the policy queues
+    assert client.get("/console/queue?case_id=999999").status_code == 404
     grid = client.get(f"/console/cases/{case_id}").text
     tiles = [int(i) for i in re.findall(r'<li class="tile[^"]*" data-item="(\d+)"', grid)]
     assert sorted(tiles) == sorted(ids.values())  # case mode: every item, whatever the policy said

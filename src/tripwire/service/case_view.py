@@ -34,7 +34,7 @@ from ..signals.hamming import hamming_hex
 from ..store.db import Database
 from ..store.models import Case, Content, ItemRow, iso
 
-__all__ = ["VIEWS", "bulk_decide", "case_items", "cases", "next_in_case", "related_items", "standing", "withdraw"]
+__all__ = ["VIEWS", "bulk_decide", "case_items", "case_name", "cases", "next_in_case", "related_items", "standing", "withdraw"]
 
 #: what a case page lists
 VIEWS: tuple[str, ...] = ("todo", "escalated", "decided", "all")
@@ -73,6 +73,11 @@ def _case(s: Session, case_id: int) -> Case:
     if case is None:
         raise ReviewError(f"no case {case_id}", 404)
     return case
+
+
+def case_name(db: Database, case_id: int) -> str:
+    with db.session() as s:
+        return _case(s, case_id).name
 
 
 def cases(db: Database) -> list[dict[str, Any]]:

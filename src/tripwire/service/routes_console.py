@@ -30,7 +30,7 @@ from .auth import (LOGIN_CSRF_MAX_AGE_S, SESSION_COOKIE, AuthError, Principal, c
 from .deps import need, service_of
 from ..review.models import WITHDRAWN
 from ..review.vics import category_map, decision_from
-from .case_view import VIEWS, bulk_decide, case_items, cases, next_in_case, related_items, withdraw
+from .case_view import VIEWS, bulk_decide, case_items, case_name, cases, next_in_case, related_items, withdraw
 from .reviewing import ReviewError, decide, item_detail, next_item, queue, queue_counts, record_reveal
 from .series_view import decide_series, series_detail
 
@@ -137,14 +137,16 @@ def home(principal: Principal = need("console")) -> Response:
 
 
 @router.get("/queue")
-def queue_page(request: Request, state: str = "open", done: int | None = None,
+def queue_page(request: Request, state: str = "open", done: int | None = None, case_id: int | None = None,
                principal: Principal = need("review.read")) -> HTMLResponse:
+    """The review queue (what the policy sent to a person), or with ``case_id`` that case's share of it."""
     svc = service_of(request)
     try:
-        data = queue(svc.db, state, limit=200)
+        data = queue(svc.db, state, limit=200, case_id=case_id)
+        case = case_name(svc.db, case_id) if case_id is not None else None
     except ReviewError as exc:
         raise HTTPException(exc.status, str(exc)) from None
-    return _page(request, "queue.html", principal, data=data, state=state, done=_done(svc, done))
+    return _page(request, "queue.html", principal, data=data, state=state, done=_done(svc, done), case=case)
 
 
 @router.get("/items/{item_id}")

@@ -187,9 +187,12 @@
     tiles.forEach(function (t, i) { t.addEventListener("focusin", function () { if (i !== index) focus(i); }); });
     focus(0);
     document.addEventListener("keydown", function (e) {
+      var tag = e.target && e.target.tagName;
+      if (tag === "BUTTON" || tag === "A") return;  // Enter/Space on a button or link does what it says
       if (typing(e) && e.target.type !== "checkbox") return;
       if (e.ctrlKey || e.metaKey || e.altKey) return;
       var k = e.key, box = tiles[index].querySelector("input.pick-box");
+      if (k === " " && e.target.type === "checkbox") return;  // the box toggles itself (and says so: change)
       if (k === "ArrowRight" || k === "l") focus(index + 1);
       else if (k === "ArrowLeft" || k === "h") focus(index - 1);
       else if (k === "ArrowDown" || k === "j") focus(Math.min(tiles.length - 1, index + columns()));
