@@ -27,6 +27,7 @@ from tripwire.review import audit
 from tripwire.review.models import AuditEvent, Decision, ItemContext
 from tripwire.service.app import create_app
 from tripwire.service.case_view import related_items
+from tripwire.service.casefiles import item_file
 from tripwire.store.db import open_db
 from tripwire.store.models import Case, ItemRow
 
@@ -96,6 +97,7 @@ def test_case_list_grid_thumbnails_and_related_items(case):
     (folder / "a.jpg").write_bytes(image_bytes(synth_image(7, (320, 240))))
     assert client.get(f"/console/items/{ids['a.jpg']}/thumb").status_code == 404
     assert client.get(f"/console/items/{ids['a.jpg']}/media").status_code == 404
+    assert item_file(ItemRow(path="upload/a.jpg", source_path="upload/a.jpg", sha256="0" * 64)) is None  # not a scanned file
     (folder / "pack.zip").unlink()
     assert client.get(f"/console/items/{ids['c.jpg']}/thumb").status_code == 404
     login(client, keys.auditor)  # a role without the media permission sees the grid without pictures

@@ -40,16 +40,17 @@ class ItemFile:
 
 
 def item_file(row: ItemRow) -> ItemFile | None:
-    """The file (or archive member) an item was read from, or None (an upload, or no content digest)."""
+    """The file (or archive member) an item was read from, or None: no content digest, or not a scanned file
+    (``tripwire scan`` records absolute paths; an upload's name is relative and never looked up on disk)."""
     if not row.sha256:
         return None
     full = stored_path(row.path, row.path_raw)
     if row.path == row.source_path:
-        return ItemFile(full, full, row.sha256)
+        return ItemFile(full, full, row.sha256) if os.path.isabs(full) else None
     cut = full.find("!/")
     while cut > 0:  # the top-level file: the prefix whose display form is the recorded source
         if shown_path(full[:cut]) == row.source_path:
-            return ItemFile(full[:cut], full, row.sha256)
+            return ItemFile(full[:cut], full, row.sha256) if os.path.isabs(full[:cut]) else None
         cut = full.find("!/", cut + 2)
     return None
 
