@@ -1,7 +1,8 @@
 """Case work in the console, through the routes (TestClient) on a case scanned with the real pipeline: the case
 list, the grid's server-made thumbnails (greyscale, blurred, from the file or the archive member where the
 scan found it, and never once the file changed), bulk categorisation through the one decision path (CSRF,
-items of another case refused, VICS category standing for its decision, undo as a withdrawn decision), and the
+items of another case refused, VICS category standing for its decision, a bank; undo as a withdrawn decision
+that takes the bank entries out again), and the
 related items of an item (same file, near-duplicates with PDQ distances, same account, same series).
 
 Benign synthetic pictures only (gradients with shapes)."""
@@ -18,9 +19,11 @@ from fastapi.testclient import TestClient
 from helpers import image_bytes, synth_image
 from PIL import Image
 from service_helpers import make_config, make_keys, make_settings
-from sqlalchemy import select
+from sqlalchemy import func, select
 from test_service_console import login, page_csrf
 
+from tripwire.banks.models import BankEntry
+from tripwire.banks.store import BankStore
 from tripwire.config import Config
 from tripwire.pipeline.scan import run_scan
 from tripwire.review import audit
@@ -148,6 +151,24 @@ def test_bulk_categorisation_goes_through_the_decision_path(case):
         assert [d.decision for d in s.scalars(select(Decision).order_by(Decision.id))][-2:] == ["withdrawn", "withdrawn"]
     todo = client.get(f"/console/cases/{case_id}").text
     assert all(f'data-item="{i}"' in todo for i in picked[:2]) and f'data-item="{picked[2]}"' not in todo
+
+    # categorised into a bank, then undone: the entries the decisions added leave the bank again
+    BankStore(db).create_bank("own-confirmed")
+    r = client.post(url, data={"item": picked[:2], "vics": "1", "bank": "own-confirmed", "csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+
+    def active() -> dict[str, int]:
+        with db.session() as s:
+            rows = s.execute(select(BankEntry.source_id, func.count()).where(BankEntry.removed_at.is_(None))
+                             .group_by(BankEntry.source_id)).all()
+        return {source: n for source, n in rows}
+
+    assert set(active()) == {f"item:{i}" for i in picked[:2]}
+    assert client.post(url, data={"item": picked[:2], "decision": "withdrawn", "csrf": csrf}).status_code == 200
+    assert active() == {}
+    with db.session() as s:
+        removals = list(s.scalars(select(AuditEvent).where(AuditEvent.kind == "bank.remove")))
+        assert sorted(e.data["from_item"] for e in removals) == sorted(picked[:2]) and audit.verify(s).ok
 
 
 def _check_related_items(db, ids) -> None:

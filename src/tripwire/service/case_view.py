@@ -44,6 +44,12 @@ MAX_BULK = 500
 MAX_RELATED = 24
 
 
+def short_path(path: str) -> str:
+    """The file name, with the archive member path when there is one (``pack.zip!/album/boat.jpg``)."""
+    top, sep, member = path.partition("!/")
+    return top.rsplit("/", 1)[-1] + sep + member
+
+
 def standing(decision: str | None) -> str:
     """Where an item's review stands, from its newest decision (see the module docs)."""
     if decision is None or decision == WITHDRAWN:
@@ -123,7 +129,7 @@ def case_items(db: Database, case_id: int, view: str = "todo", page: int = 1, pe
             stage = item.stage_data or {}
             policy = stage.get("policy") if isinstance(stage.get("policy"), dict) else {}
             items.append({
-                "id": item.id, "path": item.path, "name": item.path.rsplit("/", 1)[-1], "media_type": item.media_type,
+                "id": item.id, "path": item.path, "name": short_path(item.path), "media_type": item.media_type,
                 "size": item.size, "error": item.error_code, "priority": item.priority,
                 "priority_reason": stage.get("priority_reason"), "action": (policy or {}).get("action"),
                 "matches": len([m for m in stage.get("matches") or [] if isinstance(m, dict) and not m.get("negative")]),
@@ -201,7 +207,7 @@ def related_items(db: Database, item_id: int, config: Config | None = None) -> d
             rows = s.execute(q.add_columns(Case.name).join(Case, Case.id == ItemRow.case_id)
                              .where(ItemRow.id != item_id).order_by(ItemRow.priority.desc().nulls_last(), ItemRow.id)
                              .limit(MAX_RELATED)).all()
-            return [{"id": r[0].id, "path": r[0].path, "case": r[-1], "priority": r[0].priority,
+            return [{"id": r[0].id, "path": r[0].path, "name": short_path(r[0].path), "case": r[-1], "priority": r[0].priority,
                      **({"extra": r[1]} if len(r) > 2 else {})} for r in rows]
 
         copies = listed(select(ItemRow).where(ItemRow.sha256 == item.sha256)) if item.sha256 else []

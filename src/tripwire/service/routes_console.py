@@ -236,13 +236,15 @@ def decision(request: Request, item_id: int, decision: str = Form(...), note: st
 def undo(request: Request, item_id: int, note: str = Form(""), back: str = Form(""), csrf: str = Form(""),
          principal: Principal = need("review.decide")) -> Response:
     """Take the item's newest decision back: a new, audited ``withdrawn`` decision (nothing is rewritten);
-    the item is to be reviewed again. Opens the item."""
+    the item is to be reviewed again, and bank entries its decisions added are taken out. Opens the item."""
     _check_csrf(principal, csrf)
     svc = service_of(request)
     try:
-        withdraw(svc.db, item_id, principal.actor, note)
+        result = withdraw(svc.db, item_id, principal.actor, note)
     except ReviewError as exc:
         raise HTTPException(exc.status, str(exc)) from None
+    if result and result.get("retracted"):
+        svc.refresh_now()
     target = _safe_next(back) if back else f"/console/items/{item_id}"
     return RedirectResponse(target, status_code=303)
 
@@ -314,7 +316,7 @@ def case_decisions(request: Request, case_id: int, item: list[int] = Form(defaul
         result = bulk_decide(svc.db, case_id, item, decision, principal.actor, note, bank or None, category)
     except ReviewError as exc:
         raise HTTPException(exc.status, str(exc)) from None
-    if bank:
+    if bank or decision == WITHDRAWN:  # bank entries added, or taken out again by an undo
         svc.refresh_now()
     view = view if view in VIEWS else "todo"
     return RedirectResponse(f"/console/cases/{case_id}?view={view}&page={max(1, page)}&decided={result['decided']}",
