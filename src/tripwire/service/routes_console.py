@@ -24,15 +24,15 @@ from starlette.concurrency import run_in_threadpool
 
 from ..banks.store import BankStore
 from ..review import audit
-from ..review.models import AuditEvent
+from ..review.models import WITHDRAWN, AuditEvent
+from ..review.vics import category_map, decision_from
 from .auth import (LOGIN_CSRF_MAX_AGE_S, SESSION_COOKIE, AuthError, Principal, csrf_ok, login_csrf_cookie,
                    login_csrf_ok, login_csrf_token)
-from .deps import need, service_of
-from ..review.models import WITHDRAWN
-from ..review.vics import category_map, decision_from
 from .case_view import VIEWS, bulk_decide, case_items, case_name, cases, next_in_case, related_items, withdraw
+from .deps import need, service_of
 from .reviewing import ReviewError, decide, item_detail, next_item, queue, queue_counts, record_reveal
 from .series_view import decide_series, series_detail
+from .state import Service
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -173,7 +173,7 @@ def item_page(request: Request, item_id: int, case_id: int | None = None, done: 
                  related=related_items(svc.db, item_id, svc.config), case_id=case_id, done=_done(svc, done))
 
 
-def _done(svc: Any, item_id: int | None) -> dict[str, Any] | None:
+def _done(svc: Service, item_id: int | None) -> dict[str, Any] | None:
     """The decision just recorded on ``item_id`` (shown with its Undo button), if any."""
     if item_id is None:
         return None
