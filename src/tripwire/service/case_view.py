@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..config import Config
@@ -99,15 +99,15 @@ def cases(db: Database) -> list[dict[str, Any]]:
         queued = dict(s.execute(select(ItemRow.case_id, func.count()).join(QueueEntry, QueueEntry.item_id == ItemRow.id)
                                 .where(QueueEntry.state == "open").group_by(ItemRow.case_id)).all())
         out = []
-        for case in s.scalars(select(Case).order_by(Case.created_at.desc(), Case.id.desc())):
+        for row in s.scalars(select(Case).order_by(Case.created_at.desc(), Case.id.desc())):
             counts = {"todo": 0, "escalated": 0, "decided": 0}
             for case_id, decision, n in by_decision:
-                if case_id == case.id:
+                if case_id == row.id:
                     counts[standing(decision)] += int(n)
-            total = int(items.get(case.id, 0))
+            total = int(items.get(row.id, 0))
             counts["todo"] += total - sum(counts.values())
-            out.append({"id": case.id, "name": case.name, "created_at": iso(case.created_at), "items": total,
-                        "queued": int(queued.get(case.id, 0)), **counts})
+            out.append({"id": row.id, "name": row.name, "created_at": iso(row.created_at), "items": total,
+                        "queued": int(queued.get(row.id, 0)), **counts})
         return out
 
 
@@ -117,11 +117,19 @@ def case_items(db: Database, case_id: int, view: str = "todo", page: int = 1, pe
         raise ReviewError(f"unknown view {view!r} (expected one of {', '.join(VIEWS)})")
     page, per_page = max(1, page), max(1, min(per_page, MAX_BULK))
     with db.session() as s:
-        case = _case(s, case_id)
+        found = _case(s, case_id)
         newest = _newest(case_id)
         base = (select(ItemRow, Decision).outerjoin(newest, newest.c.item_id == ItemRow.id)
                 .outerjoin(Decision, Decision.id == newest.c.id).where(ItemRow.case_id == case_id))
-        counts = {v: int(s.scalar(select(func.count()).select_from(_in_view(base, v).subquery())) or 0) for v in VIEWS}
+        bucket = case((or_(Decision.id.is_(None), Decision.decision == WITHDRAWN), "todo"),
+                      (Decision.decision == "needs_escalation", "escalated"), else_="decided")
+        counts = {v: 0 for v in VIEWS}
+        for name, n in s.execute(select(bucket, func.count()).select_from(ItemRow)
+                                 .outerjoin(newest, newest.c.item_id == ItemRow.id)
+                                 .outerjoin(Decision, Decision.id == newest.c.id)
+                                 .where(ItemRow.case_id == case_id).group_by(bucket)).all():
+            counts[name] = int(n)
+        counts["all"] = sum(counts[v] for v in VIEWS if v != "all")
         rows = s.execute(_in_view(base, view).order_by(ItemRow.priority.desc().nulls_last(), ItemRow.id)
                          .limit(per_page).offset((page - 1) * per_page)).all()
         items = []
@@ -139,7 +147,7 @@ def case_items(db: Database, case_id: int, view: str = "todo", page: int = 1, pe
                 "decided_at": iso(decision.created_at) if decision else None,
             })
         total = counts[view]
-        return {"case": {"id": case.id, "name": case.name}, "view": view, "page": page, "per_page": per_page,
+        return {"case": {"id": found.id, "name": found.name}, "view": view, "page": page, "per_page": per_page,
                 "pages": max(1, -(-total // per_page)), "total": total, "counts": counts, "items": items}
 
 
