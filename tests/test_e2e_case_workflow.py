@@ -5,7 +5,7 @@
 the case list → the case grid, whose thumbnails are made by the server from the case's own files, greyscale
 (one channel) and blurred (checked on the bytes served, against an unblurred greyscale reduction of the
 same file) → three items selected with the keyboard and categorised together (VICS category 1) → the
-Decided view says what was decided, by whom and when → ``tripwire report ncmec case:NAME`` (a dry run: XML
+Decided view says what was decided, by whom and when → ``tripwire report ncmec case:NAME --dry-run`` (XML
 valid against NCMEC's published schema) and ``tripwire export vics case:NAME`` (VICS 2.0 JSON with those
 three Media, category 1) are non-empty and valid.
 
@@ -192,8 +192,9 @@ def test_scan_review_in_the_grid_then_report_and_export(tmp_path, fixtures):
 
     # what the grid recorded is what reporting sees
     ncmec_dir = tmp_path / "ncmec"
-    report, export = _run_together([("report", "ncmec", f"case:{CASE}", "--db", str(db), "--out", str(ncmec_dir)),
-                                    ("export", "vics", f"case:{CASE}", "--db", str(db))], env)
+    report, export = _run_together([
+        ("report", "ncmec", f"case:{CASE}", "--dry-run", "--db", str(db), "--out", str(ncmec_dir)),
+        ("export", "vics", f"case:{CASE}", "--db", str(db))], env)
     assert etree.fromstring(report.encode("utf-8")).tag == "report"
     xsd = etree.XMLSchema(etree.parse(str(SPEC_XSD)))
     written = sorted(ncmec_dir.glob("report-*.xml"))
