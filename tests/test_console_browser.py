@@ -165,7 +165,8 @@ def test_review_console_in_chromium(tmp_path, fixtures):
 
                 # decide with a keyboard shortcut: the console moves on to the next item, concealed again
                 page.keyboard.press("c")
-                page.wait_for_url(f"{base}/console/items/{ai_id}")
+                page.wait_for_url(f"{base}/console/items/{ai_id}?done={hit_id}")
+                expect(page.locator("#undo")).to_be_visible()  # the decision just made can be taken back
                 _wait_for(lambda: page.eval_on_selector("#media", "el => el.complete && el.naturalWidth > 0"))
                 again = _filter(page, "#media")
                 assert "blur(" in again and "grayscale(1)" in again, "the reveal must not carry over to the next item"

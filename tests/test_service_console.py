@@ -104,13 +104,26 @@ def test_queue_item_and_decision_by_form(console, fixtures):
     assert forged.status_code == 403
     r = client.post(f"/console/items/{hit}/decision", data={"decision": "confirmed_abuse", "note": "seen before", "csrf": csrf},
                     follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == f"/console/items/{ai}"  # the queue advances
+    assert r.status_code == 303 and r.headers["location"] == f"/console/items/{ai}?done={hit}"  # the queue advances
+    nxt = client.get(r.headers["location"]).text
+    assert f'action="/console/items/{hit}/undo"' in nxt and "confirmed abuse</strong> recorded by" in nxt  # with an Undo
+    # undo: a new, audited "withdrawn" decision; the item is back in the open queue; nothing is rewritten
+    r = client.post(f"/console/items/{hit}/undo", data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/console/items/{hit}"
+    assert client.post(f"/console/items/{hit}/undo", data={"csrf": csrf}).status_code == 409  # nothing left to undo
+    assert f'data-item="{hit}"' in client.get("/console/queue").text
+    undone = client.get(f"/v1/items/{hit}", headers=keys.h("reviewer")).json()
+    assert [d["decision"] for d in undone["decisions"]] == ["confirmed_abuse", "withdrawn"]
+    assert undone["queue"]["state"] == "open" and "undo of decision" in undone["decisions"][1]["note"]
+    client.post(f"/console/items/{hit}/decision", data={"decision": "confirmed_abuse", "csrf": csrf})
     r = client.post(f"/console/items/{ai}/decision", data={"decision": "ai_generated", "csrf": csrf}, follow_redirects=False)
     assert r.headers["location"].startswith("/console/queue")
     assert "Nothing waiting" in client.get("/console/queue").text
+    decided = client.get("/console/queue?state=decided").text  # the Decided view: decision, reviewer, time
+    assert "confirmed abuse" in decided and "ai generated" in decided and 'class="reviewer"' in decided
     with db.session() as s:
         kinds = [e.kind for e in s.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
-        assert kinds.count("decision") == 2 and "session.login" in kinds
+        assert kinds.count("decision") == 4 and "session.login" in kinds
         assert audit.verify(s).ok
 
 

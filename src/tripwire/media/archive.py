@@ -18,7 +18,7 @@ import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Callable, Generator, Iterator
 
 from ..config import Limits
 from ..errors import ItemError
@@ -255,6 +255,58 @@ def iter_members(
                 yield from _single_stream(fh, media_type, outer_name, size, limits, budget)
             return
     raise ItemError("archive_error", f"{media_type} is not an archive format tripwire expands")
+
+
+def named_members(
+    source: str | bytes, media_type: str, display: str, limits: Limits, budget: Budget
+) -> Generator[tuple[str, Member], None, None]:
+    """:func:`iter_members` with each member's item path, ``display!/name`` — a name seen twice in one
+    archive (zips allow it) gets ``#2``, ``#3`` ... — the one naming the scan and :func:`read_member` share."""
+    seen: set[str] = set()
+    for member in iter_members(source, media_type, display, limits, budget):
+        name = f"{display}!/{member.name}"
+        unique, n = name, 1
+        while unique in seen:
+            n += 1
+            unique = f"{name}#{n}"
+        seen.add(unique)
+        yield unique, member
+
+
+def read_member(top: str, path: str, limits: Limits) -> bytes | None:
+    """The bytes of the archive member stored as item ``path`` (``top!/a/b.jpg``, nested ``top!/x.zip!/c.png``)
+    read again from the archive file ``top``, within the same caps as a scan; None when it is not there (any
+    more) or cannot be read. Nothing is extracted to disk."""
+    from .sniff import SNIFF_BYTES, is_archive, sniff
+
+    try:
+        with open(top, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError:
+        return None
+    source: str | bytes = top
+    media_type, display, budget = sniff(head), top, Budget(limits)
+    for _ in range(limits.max_archive_depth):
+        if not is_archive(media_type):
+            return None
+        members = named_members(source, media_type, display, limits, budget)
+        found: tuple[str, Member] | None = None
+        try:
+            for name, member in members:
+                if name == path or path.startswith(name + "!/"):
+                    found = (name, member)
+                    break
+        except (ItemError, OSError):
+            return None
+        finally:
+            members.close()  # the archive file is closed now, not when the generator is collected
+        data = found[1].data if found is not None else None
+        if found is None or data is None:
+            return None
+        if found[0] == path:
+            return data
+        source, media_type, display = data, sniff(data[:SNIFF_BYTES]), found[0]
+    return None
 
 
 def _is_compressed_tar(fh: IO[bytes], media_type: str) -> bool:

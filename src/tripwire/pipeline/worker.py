@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 from ..config import Config, Limits
 from ..errors import ItemError
 from ..extractor import Extractor
-from ..media.archive import Budget, iter_members
+from ..media.archive import Budget, named_members
 from ..media.item import Item
 from ..media.sniff import SNIFF_BYTES, is_archive, sniff
 from ..records import FactEntry, RawRecord
@@ -128,15 +128,8 @@ class SourceProcessor:
 
     def _expand(self, task: Task, archive: str | bytes, media_type: str, display: str, depth: int,
                 budget: Budget, archive_record: RawRecord, send: Send) -> None:
-        seen: set[str] = set()
         try:
-            for member in iter_members(archive, media_type, display, self.limits, budget):
-                name = f"{display}!/{member.name}"
-                unique, n = name, 1
-                while unique in seen:  # zips may hold the same name twice: keep both
-                    n += 1
-                    unique = f"{name}#{n}"
-                seen.add(unique)
+            for unique, member in named_members(archive, media_type, display, self.limits, budget):
                 if unique in task.skip:
                     continue
                 send(("start", task.id, unique))

@@ -10,7 +10,13 @@ Decisions and banks:
   (or, through PDQ, a near-duplicate) matches it;
 * ``not_abuse`` may add them to a *negative* bank (an allow-list), which suppresses a false positive;
 * ``needs_escalation`` moves the item to the ``escalated`` queue for a second reviewer;
+* ``withdrawn`` (:data:`~.models.WITHDRAWN`, the console's undo) takes back the newest decision: the
+  item's queue entry reopens and the item is to be reviewed again, and the bank entries its decisions
+  added (entries whose source is ``item:ID``) are removed again (tombstoned, a ``bank.remove`` event), as no
+  decision stands behind them any more; an entry that was in the bank before (another source) stays;
 * every other decision closes the item's queue entry.
+
+Amending a decision is deciding again: the newest decision stands, the earlier ones stay on record.
 
 ``category`` is the category of the bank entries a decision adds (it is not stored without a bank).
 """
@@ -20,13 +26,16 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy import select
+
 from ..banks.importer import RawEntry, normalise_entry
 from ..banks.joined import joined_store
+from ..banks.models import BankEntry
 from ..banks.store import BankError
 from ..store.db import Database
 from ..store.models import Content, ItemRow, iso
 from . import audit
-from .models import DECISIONS, Decision, QueueEntry
+from .models import DECISIONS, WITHDRAWN, Decision, QueueEntry
 
 __all__ = ["BANKABLE", "ReviewError", "decide"]
 
@@ -52,8 +61,8 @@ def decide(db: Database, item_id: int, decision: str, actor: str, note: str | No
     actor = (actor or "").strip()
     if not actor:
         raise ReviewError("a decision needs the reviewer who made it")
-    if decision not in DECISIONS:
-        raise ReviewError(f"unknown decision {decision!r} (expected one of {', '.join(DECISIONS)})")
+    if decision not in DECISIONS and decision != WITHDRAWN:
+        raise ReviewError(f"unknown decision {decision!r} (expected one of {', '.join(DECISIONS)}, or {WITHDRAWN})")
     note = (note or "").strip() or None
     if note is not None and len(note) > 10_000:
         raise ReviewError("the note is longer than 10,000 characters")
@@ -72,21 +81,45 @@ def decide(db: Database, item_id: int, decision: str, actor: str, note: str | No
         banked: dict[str, Any] | None = None
         if bank:
             banked = _bank_item(db, s, item, bank, decision, category, wanted, actor)
+        retracted = _retract(db, s, item, actor) if decision == WITHDRAWN else []
         row = Decision(item_id=item_id, decision=decision, note=note, reviewer=actor, bank=bank if banked else None,
                        created_at=now)
         s.add(row)
         s.flush()
         q = s.get(QueueEntry, item_id)
-        new_state = "escalated" if decision == "needs_escalation" else "decided"
+        new_state = {"needs_escalation": "escalated", WITHDRAWN: "open"}.get(decision, "decided")
         if q is not None:
             q.state = new_state
             q.updated_at = now
         audit.append(s, "decision", actor, subject=f"item:{item_id}",
                      data={"decision_id": row.id, "decision": decision, "note": note, "sha256": item.sha256,
                            "queue_state": new_state if q is not None else None, "bank": banked,
-                           **({"via": via} if via else {})})
+                           **({"retracted": retracted} if retracted else {}), **({"via": via} if via else {})})
         return {"id": row.id, "item_id": item_id, "decision": decision, "note": note, "reviewer": actor,
-                "created_at": iso(now), "queue_state": new_state if q is not None else None, "bank": banked}
+                "created_at": iso(now), "queue_state": new_state if q is not None else None, "bank": banked,
+                **({"retracted": retracted} if retracted else {})}
+
+
+def _retract(db: Database, s, item: ItemRow, actor: str) -> list[dict[str, Any]]:
+    """Remove the active bank entries the item's decisions added (source ``item:ID``), bank by bank."""
+    retracted = []
+    store = joined_store(db, s)
+    names = s.scalars(select(Decision.bank).where(Decision.item_id == item.id, Decision.bank.is_not(None)).distinct())
+    for name in sorted(set(names)):
+        try:
+            info = store.get_bank(name)
+        except BankError:  # the bank was deleted since: nothing left to take out
+            continue
+        ids = list(s.scalars(select(BankEntry.id).where(BankEntry.bank_id == info.id, BankEntry.source_id == f"item:{item.id}",
+                                                       BankEntry.removed_at.is_(None))))
+        if not ids:
+            continue
+        reason = f"the decision on item {item.id} was withdrawn by {actor}"
+        removed = store.remove_entries(name, ids=ids, reason=reason)
+        audit.append(s, "bank.remove", actor, subject=f"bank:{name}",
+                     data={"removed": removed, "ids": ids[:100], "values": [], "reason": reason, "from_item": item.id})
+        retracted.append({"name": name, "removed": removed})
+    return retracted
 
 
 def _bank_item(db: Database, s, item: ItemRow, bank: str, decision: str, category: str | None,

@@ -18,6 +18,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..store.models import Base, utcnow
 
 DECISIONS = ("confirmed_abuse", "not_abuse", "ai_generated", "needs_escalation")
+#: an undo: takes back the item's newest decision (recorded as a decision of its own, never a rewrite); the
+#: item is to be reviewed again and nothing downstream treats it as decided
+WITHDRAWN = "withdrawn"
 QUEUE_STATES: tuple[str, ...] = ("open", "escalated", "decided")
 
 

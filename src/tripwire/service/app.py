@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import anyio
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
@@ -47,7 +47,9 @@ HERE = Path(__file__).parent
 PUBLIC_PATHS = frozenset({"/healthz", "/console/login", "/favicon.ico", "/status", "/status/live"})  # /status*: HMA's
 PUBLIC_PREFIXES = ("/static/", "/docs-static/")
 #: where a console session cookie is accepted instead of a Bearer key
-COOKIE_PREFIXES = ("/console", "/docs", "/openapi.json")
+COOKIE_PREFIXES = ("/console", "/docs", "/redoc", "/openapi.json")
+#: API documentation pages: a browser without a session is sent to the console's login, then back to /docs
+DOC_PAGES = frozenset({"/docs", "/redoc"})
 CONSOLE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self'; "
                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
@@ -105,8 +107,9 @@ class AuthMiddleware:
             problem = str(exc)
         if principal is None:
             svc.metrics.auth_failures.inc()
-            if path.startswith("/console") and scope["method"] in ("GET", "HEAD"):
-                target = "/console/login?next=" + quote(path, safe="/")
+            browser_docs = path in DOC_PAGES and "text/html" in headers.get("accept", "")
+            if (path.startswith("/console") or browser_docs) and scope["method"] in ("GET", "HEAD"):
+                target = "/console/login?next=" + quote("/docs" if browser_docs else path, safe="/")
                 await send({"type": "http.response.start", "status": 303,
                             "headers": [(b"location", target.encode()), (b"content-length", b"0")]})
                 await send({"type": "http.response.body", "body": b""})
@@ -361,6 +364,11 @@ def _docs(app: FastAPI) -> None:
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(_: Principal = need_any()) -> JSONResponse:
         return JSONResponse(app.openapi())
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(_: Principal = need_any()) -> Response:
+        """One set of API docs (Swagger UI, no CDN): /redoc, where people look for it too, leads there."""
+        return RedirectResponse("/docs", status_code=303)
 
     @app.get("/docs", include_in_schema=False)
     def docs(_: Principal = need_any()) -> Response:

@@ -9,6 +9,10 @@ shows hashes and metadata instead. Media exists only where an operator opted in 
 * :class:`DirectoryMedia` reads a read-only folder of files named by their SHA-256 (``[service]
   media_dir``), for preserved content kept by other means; each read is an audit event ``media.view``.
 
+Besides preserved content, a case's own files are shown from where the scan found them while they are
+still there (:mod:`.casefiles`, ``[service] case_files``): read on the fly, audited like the others
+(``media.view`` with source ``case-file``), never copied.
+
 The console asks through :func:`media_for_item`; a file is only returned if its bytes still hash to the
 item's SHA-256, so a swapped file is never shown under another item's name.
 """
@@ -20,11 +24,13 @@ import logging
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..config import Limits
 from ..media.sniff import SNIFF_BYTES, sniff
 from ..review import audit
 from ..signals.registry import registry
 from ..store.db import Database
 from ..store.models import ItemRow
+from .casefiles import ItemFile, blurred_thumbnail, item_file, present, read_case_file
 
 log = logging.getLogger(__name__)
 
@@ -129,33 +135,53 @@ def evidence_source(db: Database, config: Any) -> MediaSource | None:
 
 
 class MediaAccess:
-    """What the console uses: which items have media, and the bytes for one item (audited)."""
+    """What the console uses: which items have media, and the bytes for one item (audited).
 
-    def __init__(self, db: Database, sources: list[MediaSource]) -> None:
+    Preserved content (``sources``) comes first; with ``case_files`` (the scan's limits; ``[service]
+    case_files``, on by default) an item without preserved content is read from the file it was scanned
+    from, if still there and unchanged (:mod:`.casefiles`): nothing is copied or kept.
+    """
+
+    def __init__(self, db: Database, sources: list[MediaSource], case_files: Limits | None = None) -> None:
         self.db = db
         self.sources = sources
+        self.case_files = case_files
 
-    def _sha_and_type(self, item_id: int) -> tuple[str | None, str | None]:
+    def _row(self, item_id: int) -> tuple[str | None, str | None, ItemFile | None]:
         with self.db.session() as s:
             row = s.get(ItemRow, item_id)
-            return (row.sha256, row.media_type) if row is not None else (None, None)
+            if row is None:
+                return None, None, None
+            return row.sha256, row.media_type, item_file(row) if self.case_files is not None else None
 
     def has_media(self, item_id: int) -> bool:
-        sha, media_type = self._sha_and_type(item_id)
+        sha, media_type, found = self._row(item_id)
         if not sha or media_type not in DISPLAYABLE:
             return False
-        return any(src.available(sha) for src in self.sources)
+        return any(src.available(sha) for src in self.sources) or (found is not None and present(found))
 
     def media_for_item(self, item_id: int, actor: str) -> tuple[bytes, str] | None:
-        """(bytes, media type) of the item's preserved content, or None; only displayable types."""
-        sha, media_type = self._sha_and_type(item_id)
+        """(bytes, media type) of the item's preserved content or case file, or None; only displayable types."""
+        sha, media_type, found = self._row(item_id)
         if not sha or media_type not in DISPLAYABLE:
             return None
-        for src in self.sources:
-            data = src.read(sha, actor)
+        data = next((d for d in (src.read(sha, actor) for src in self.sources) if d is not None), None)
+        if data is None and found is not None and self.case_files is not None:
+            data = read_case_file(found, self.case_files)
             if data is not None:
-                sniffed = sniff(data[:SNIFF_BYTES])
-                if sniffed not in DISPLAYABLE:
-                    return None
-                return data, sniffed
-        return None
+                with self.db.session() as s:
+                    audit.append(s, "media.view", actor, subject=f"sha256:{sha.lower()}",
+                                 data={"source": "case-file", "item": item_id, "bytes": len(data)})
+        if data is None:
+            return None
+        sniffed = sniff(data[:SNIFF_BYTES])
+        return (data, sniffed) if sniffed in DISPLAYABLE else None
+
+    def thumbnail(self, item_id: int) -> bytes | None:
+        """A greyscale, blurred thumbnail of the item's case file (:func:`.casefiles.blurred_thumbnail`), made
+        now and kept nowhere; None without case files, for a file gone or changed, or not an image."""
+        sha, media_type, found = self._row(item_id)
+        if self.case_files is None or found is None or not (media_type or "").startswith("image/"):
+            return None
+        data = read_case_file(found, self.case_files)
+        return blurred_thumbnail(data, self.case_files) if data is not None else None

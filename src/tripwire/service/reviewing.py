@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from ..records import ItemRecord, flatten
 from ..review import audit
 from ..review.deciding import BANKABLE, ReviewError, decide
+from ..review.decisions import latest_decisions
 from ..review.models import QUEUE_STATES, Decision, ItemContext, QueueEntry
 from ..store.db import Database
 from ..store.models import Case, Fact, ItemRow, iso as _iso
@@ -35,17 +36,19 @@ def _summary(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def queue(db: Database, state: str = "open", limit: int = 50, offset: int = 0) -> dict[str, Any]:
-    """Queue entries in ``state``, highest priority first (oldest first among equals)."""
+def queue(db: Database, state: str = "open", limit: int = 50, offset: int = 0, case_id: int | None = None) -> dict[str, Any]:
+    """Queue entries in ``state`` (of one case with ``case_id``), highest priority first (oldest first among equals)."""
     if state not in QUEUE_STATES:
         raise ReviewError(f"unknown queue state {state!r} (expected one of {', '.join(QUEUE_STATES)})")
+    where = [QueueEntry.state == state] + ([ItemRow.case_id == case_id] if case_id is not None else [])
     with db.session() as s:
-        total = s.scalar(select(func.count()).select_from(QueueEntry).where(QueueEntry.state == state)) or 0
+        total = s.scalar(select(func.count()).select_from(QueueEntry).join(ItemRow, ItemRow.id == QueueEntry.item_id)
+                         .where(*where)) or 0
         rows = s.execute(
             select(QueueEntry, ItemRow, ItemContext)
             .join(ItemRow, ItemRow.id == QueueEntry.item_id)
             .outerjoin(ItemContext, ItemContext.item_id == QueueEntry.item_id)
-            .where(QueueEntry.state == state)
+            .where(*where)
             .order_by(QueueEntry.priority.desc(), QueueEntry.queued_at, QueueEntry.item_id)
             .limit(limit).offset(offset)
         ).all()
@@ -59,7 +62,13 @@ def queue(db: Database, state: str = "open", limit: int = 50, offset: int = 0) -
                 "error": item.error_code, **_summary(stage | _provenance_of(s, item)),
                 "context": {"platform": ctx.platform, "post_id": ctx.post_id, "account_handle": ctx.account_handle} if ctx else None,
             })
-    return {"state": state, "total": total, "limit": limit, "offset": offset, "items": items}
+        newest = latest_decisions(s, [it["id"] for it in items])
+        for it in items:  # what the Decided view shows: the standing decision, who made it, when
+            d = newest.get(it["id"])
+            it.update({"decision": d.decision if d else None, "reviewer": d.reviewer if d else None,
+                       "decided_at": _iso(d.created_at) if d else None})
+    return {"state": state, "total": total, "limit": limit, "offset": offset, "items": items,
+            **({"case_id": case_id} if case_id is not None else {})}
 
 
 def _provenance_of(s, item: ItemRow) -> dict[str, Any]:

@@ -72,6 +72,9 @@ class ServiceSettings:
     spool_dir: str | None = None
     #: folder of preserved media named by SHA-256 (read-only; see media.py); default: no media
     media_dir: str | None = None
+    #: show a case's pictures from the files the scan read, while they are still there and unchanged (grid
+    #: thumbnails blurred and greyscale, the item page concealed until an audited reveal; see casefiles.py)
+    case_files: bool = True
     #: origins allowed to call the API from a browser (CORS); default: none
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     #: reverse proxies (addresses or networks) whose ``X-Forwarded-For``/``-Proto`` are believed; default: none,

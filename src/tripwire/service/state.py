@@ -63,7 +63,7 @@ class Service:
         self.keys = KeyVerifier(db, settings.session_hours)
         self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
         self.metrics = Metrics(self.state)
-        self.media = MediaAccess(db, media_sources)
+        self.media = MediaAccess(db, media_sources, config.limits if settings.case_files else None)
         # scan slots from CPUs and memory (settings.py); `tripwire serve --workers N` shares them among N processes
         processes = int(os.environ.get("TRIPWIRE_SERVE_WORKERS") or 1)
         self.scan_concurrency, how = sized_scan_concurrency(settings, processes, config.limits.max_decode_pixels)

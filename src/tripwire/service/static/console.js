@@ -127,7 +127,89 @@
     });
   }
 
+  // ---- undo: the decision just recorded, on the u key or the button ----------------------------------------
+  function setupUndo() {
+    var form = document.getElementById("undo-form");
+    if (!form || !document.getElementById("undo")) return;
+    document.addEventListener("keydown", function (e) {
+      if (typing(e) || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key === "u") { e.preventDefault(); form.submit(); }
+    });
+  }
+
+  // ---- case grid: move, select, categorise several tiles; nothing is recorded until "Apply" -----------------
+  function setupGrid() {
+    var tiles = Array.prototype.slice.call(document.querySelectorAll("#grid li.tile"));
+    var apply = document.getElementById("apply");
+    var count = document.getElementById("selected-count");
+    var vics = document.getElementById("vics");
+    var decision = document.getElementById("bulk-decision");
+    tiles.forEach(function (tile) {  // a thumbnail that cannot be made (file gone or changed): say so
+      var img = tile.querySelector(".thumb img");
+      if (img) img.addEventListener("error", function () {
+        var span = document.createElement("span");
+        span.className = "noimg";
+        span.textContent = "file not available";
+        img.replaceWith(span);
+      });
+    });
+    if (!tiles.length) return;
+    function boxes() { return tiles.map(function (t) { return t.querySelector("input.pick-box"); }); }
+    function refresh() {
+      var n = boxes().filter(function (b) { return b && b.checked; }).length;
+      tiles.forEach(function (t) { var b = t.querySelector("input.pick-box"); t.classList.toggle("picked", !!(b && b.checked)); });
+      if (count) count.textContent = n + " selected";
+      if (apply) apply.disabled = n === 0 || !((vics && vics.value) || (decision && decision.value));
+    }
+    boxes().forEach(function (b) { if (b) b.addEventListener("change", refresh); });
+    if (vics) vics.addEventListener("change", function () { if (vics.value && decision) decision.value = ""; refresh(); });
+    if (decision) decision.addEventListener("change", function () { if (decision.value && vics) vics.value = ""; refresh(); });
+    var all = document.getElementById("select-all");
+    if (all) all.addEventListener("click", function () {
+      var every = boxes().every(function (b) { return !b || b.checked; });
+      boxes().forEach(function (b) { if (b) b.checked = !every; });
+      refresh();
+    });
+    var index = 0;
+    function columns() {
+      var top = tiles[0].offsetTop, n = 0;
+      while (n < tiles.length && tiles[n].offsetTop === top) n++;
+      return Math.max(1, n);
+    }
+    function focus(i) {
+      if (i < 0 || i >= tiles.length) return;
+      tiles[index].classList.remove("selected");
+      index = i;
+      tiles[index].classList.add("selected");
+      tiles[index].focus({ preventScroll: true });
+      tiles[index].scrollIntoView({ block: "nearest" });
+    }
+    tiles.forEach(function (t, i) { t.addEventListener("focusin", function () { if (i !== index) focus(i); }); });
+    focus(0);
+    document.addEventListener("keydown", function (e) {
+      var tag = e.target && e.target.tagName;
+      if (tag === "BUTTON" || tag === "A") return;  // Enter/Space on a button or link does what it says
+      if (typing(e) && e.target.type !== "checkbox") return;
+      if (e.ctrlKey || e.metaKey || e.altKey) return;
+      var k = e.key, box = tiles[index].querySelector("input.pick-box");
+      if (k === " " && e.target.type === "checkbox") return;  // the box toggles itself (and says so: change)
+      if (k === "ArrowRight" || k === "l") focus(index + 1);
+      else if (k === "ArrowLeft" || k === "h") focus(index - 1);
+      else if (k === "ArrowDown" || k === "j") focus(Math.min(tiles.length - 1, index + columns()));
+      else if (k === "ArrowUp" || k === "k") focus(Math.max(0, index - columns()));
+      else if ((k === "x" || k === " ") && box) { box.checked = !box.checked; refresh(); }
+      else if (k === "A" && all) all.click();
+      else if (/^[0-4]$/.test(k) && vics) { vics.value = k; if (decision) decision.value = ""; refresh(); }
+      else if (k === "Enter" || k === "o") window.location.href = tiles[index].getAttribute("data-href");
+      else return;
+      e.preventDefault();
+    });
+    refresh();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    setupUndo();
+    if (document.body.classList.contains("case")) setupGrid();
     if (document.body.classList.contains("queue")) setupQueue();
     if (document.body.classList.contains("item")) { setupReveal(); setupDecisions(); }
     if (document.body.classList.contains("series")) setupTiles();
