@@ -431,6 +431,18 @@ class Matcher:
             self._cache.sync(rebuild=True)
         return stats
 
+    def behind(self) -> tuple[int, int]:
+        """How far the database is ahead of what this matcher has applied: (entry ids, change-log ids) beyond
+        the lowest watermark of its indexes and cache (two indexed ``max(id)`` reads). (0, 0): caught up."""
+        with self.db.session() as s:
+            max_entry = s.scalar(select(func.max(BankEntry.id))) or 0
+            max_change = s.scalar(select(func.max(BankChange.id))) or 0
+        marks = [(i.last_entry_id, i.last_change_id) for i in self.indexes.values()]
+        if self._cache is not None:
+            marks.append((self._cache.last_entry_id, self._cache.last_change_id))
+        return (max(0, max_entry - min(m[0] for m in marks)) if marks else 0,
+                max(0, max_change - min(m[1] for m in marks)) if marks else 0)
+
     def enable_cache(self) -> None:
         """Switch to cached mode (module docs): exact candidates and verified rows from memory. The owner must
         call :meth:`refresh` regularly (the service's background thread does, every second)."""
