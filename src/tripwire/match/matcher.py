@@ -311,6 +311,16 @@ class BankIndex:
         found: tuple[np.ndarray, np.ndarray, np.ndarray] = self.index.search_arrays(codes, radius)
         return found
 
+    def warm(self) -> None:
+        """Search a one-entry throw-away index once: the search kernel is compiled (or loaded from numba's
+        cache) on first use, about 2 s, which a long-running process pays at start-up instead of in the first
+        look-up after its banks gain their first entry of this type (with replicas: within the 1 s bound)."""
+        probe = self._new_index()
+        empty = self.signal.codes([])
+        code = np.zeros((1, *empty.shape[1:]), dtype=empty.dtype)
+        probe.add(np.array([0], dtype=np.int64), code)
+        probe.search_arrays(code, 0)
+
 
 _HIT_COLUMNS = (BankEntry.id, BankEntry.bank_id, BankEntry.signal_type, BankEntry.value, BankEntry.category,
                 BankEntry.source_id, BankEntry.series, BankEntry.removed_at)

@@ -71,8 +71,8 @@ class BankChangeListener:
     def _connect(self) -> Any:
         """A connection of its own (same URL and options as the engine's), out of the pool, in autocommit."""
         raw = self.db.engine.raw_connection()
-        raw.detach()
         conn: Any = raw.driver_connection
+        raw.detach()
         conn.autocommit = True
         conn.execute(f'LISTEN "{self.channel}"')
         return conn

@@ -1,0 +1,167 @@
+"""What replicas on one PostgreSQL share, piece by piece (the two-server test is test_service_replicas.py):
+rate-limit buckets reconciled through the database, exact login throttling, bank changes announced by NOTIFY,
+one audit chain from concurrent processes, and /readyz's index lag (SQLite too)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import PG_URL, _pg_database
+from service_helpers import make_config, make_settings
+
+from tripwire.banks.store import BankStore
+from tripwire.policy.policy import Policy
+from tripwire.review import audit
+from tripwire.service.ratelimit import LOGIN_RATE_PER_S, SharedRateLimiter
+from tripwire.service.replicas import BankChangeListener, replica_id
+from tripwire.service.state import Service
+from tripwire.store.db import open_db
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database (replicas share through PostgreSQL only)."""
+    if not PG_URL:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the replica tests on PostgreSQL: TRIPWIRE_TEST_PG_URL is not set")
+        pytest.skip("PostgreSQL not configured (set TRIPWIRE_TEST_PG_URL)")
+    yield from _pg_database()
+
+
+def test_a_key_spent_on_one_replica_is_short_on_the_other(pg_url):
+    db = open_db(pg_url)
+    # a slow refill (0.1/s), so that the test's own duration hardly moves the levels
+    a = SharedRateLimiter(db, rate=0.1, burst=4.0)
+    b = SharedRateLimiter(db, rate=0.1, burst=4.0)
+    try:
+        assert [a.take("k1") for _ in range(4)] == [0.0] * 4 and a.take("k1") > 0
+        a.sync()
+        # B has not heard of the key yet: it admits from a full local bucket (the over-admission the bound
+        # allows: one burst per replica), then hears that the shared bucket is in debt
+        assert [b.take("k1") for _ in range(4)] == [0.0] * 4
+        b.sync()
+        assert b.take("k1") > 30  # about 4 tokens of debt at 0.1/s: a wait of about 40 s
+        # A is refusing already (its own spending); its next round tells it about B's as well
+        assert a.take("k1") > 0
+        a.sync()
+        assert a.take("k1") > 30
+        # a key nobody spent is untouched; process-local limiters would have admitted 4 more on each replica
+        assert b.take("other") == 0.0
+        with db.engine.connect() as conn:
+            tokens = conn.exec_driver_sql("SELECT tokens FROM rate_buckets WHERE name = 'k1'").scalar_one()
+        assert -4.0 < tokens < -3.0  # the debt, repaid by the refill before anything more is admitted
+    finally:
+        db.dispose()
+
+
+def test_login_attempts_are_counted_exactly_across_replicas(pg_url):
+    db = open_db(pg_url)
+    replicas = [SharedRateLimiter(db), SharedRateLimiter(db)]
+    try:
+        burst = int(2 * LOGIN_RATE_PER_S)
+        waits = [replicas[n % 2].throttle_login("203.0.113.9") for n in range(burst + 1)]
+        assert waits[:burst] == [0.0] * burst and waits[burst] > 0  # the 5th attempt, on either replica, waits
+        assert replicas[0].throttle_login("198.51.100.7") == 0.0  # per address
+    finally:
+        db.dispose()
+
+
+def test_a_bank_write_wakes_every_listener(pg_url, tmp_path):
+    writer = open_db(pg_url)
+    reader = open_db(pg_url)
+    woke = threading.Event()
+    listener = BankChangeListener(reader, woke.set)
+    listener.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not listener.listening and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert listener.listening
+        woke.clear()  # the wake-up every (re)connection gives
+        store = BankStore(writer)
+        store.create_bank("announced", category_scheme="none")
+        started = time.monotonic()
+        store.add_entries("announced", [{"signal_type": "md5", "value": "0" * 32}])
+        assert woke.wait(1.0), "no notification within 1 s of the commit"
+        assert time.monotonic() - started < 1.0 and listener.notifications >= 1
+    finally:
+        listener.close()
+        writer.dispose()
+        reader.dispose()
+
+
+_APPENDER = """
+import sys
+from tripwire.review import audit
+from tripwire.store.db import open_db
+db = open_db(sys.argv[1])
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+sys.stdin.readline()  # both processes start appending at the same moment
+for n in range(int(sys.argv[3])):
+    with db.session() as s:
+        audit.append(s, "test.concurrent", sys.argv[2], subject=f"n:{n}", data={"n": n})
+"""
+
+
+def test_two_processes_appending_at_once_give_one_chain(pg_url):
+    """From an empty trail, so the very first event is contested too (no head row to lock yet)."""
+    per_process = 40
+    open_db(pg_url).dispose()  # migrated once, before the writers race
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    procs = [subprocess.Popen([sys.executable, "-c", _APPENDER, pg_url, f"writer-{n}", str(per_process)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for n in range(2)]
+    for p in procs:
+        assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    for p in procs:
+        _, stderr = p.communicate(timeout=120)
+        assert p.returncode == 0, stderr
+    db = open_db(pg_url)
+    try:
+        with db.session() as s:
+            v = audit.verify(s)
+            assert v.ok and v.events == 2 * per_process, v
+            actors = [e.actor for e in s.scalars(audit.select(audit.AuditEvent).order_by(audit.AuditEvent.seq))]
+        # the two writers really interleaved (else this test would not show anything about concurrency)
+        switches = sum(1 for x, y in zip(actors, actors[1:]) if x != y)
+        assert switches >= 2, "the writers did not overlap"
+    finally:
+        db.dispose()
+
+
+def test_readyz_reports_how_far_the_index_lags(db_url, tmp_path):
+    db = open_db(db_url)
+    config = make_config(tmp_path)
+    settings = make_settings(config, index_lag_bound_s=0.05, replica_id="replica-under-test")
+    svc = Service(db, config, settings, Policy.load(None), [])  # not started: no background refresh to race
+    try:
+        svc.refresh_now()
+        ok, checks = svc.readiness()
+        assert ok and checks["index"]["lag_s"] == 0 and checks["index"]["behind"] == {"entry_ids": 0, "change_ids": 0}
+        assert checks["replica"]["id"] == "replica-under-test" == replica_id(settings)
+        store = BankStore(db)  # another writer: this service has not refreshed since
+        store.create_bank("elsewhere", category_scheme="none")
+        store.add_entries("elsewhere", [{"signal_type": "pdq", "value": "f" * 64}, {"signal_type": "md5", "value": "1" * 32}])
+        store.remove_entries("elsewhere", values=["1" * 32])
+        time.sleep(0.1)
+        ok, checks = svc.readiness()
+        assert not ok and not checks["index"]["ok"]
+        assert checks["index"]["behind"]["entry_ids"] >= 2 and checks["index"]["behind"]["change_ids"] == 1
+        assert checks["index"]["lag_s"] >= 0.1
+        svc.refresh_now()
+        ok, checks = svc.readiness()
+        assert ok and checks["index"]["lag_s"] == 0 and checks["index"]["hashes"] == 1
+    finally:
+        svc.stop()
+        db.dispose()
