@@ -89,6 +89,9 @@ class ServiceSettings:
     #: on PostgreSQL, how often each process reconciles its rate-limit buckets with the shared ``rate_buckets``
     #: table, in seconds; 0: limits per process, as on SQLite (docs/replicas.md gives the bound)
     rate_sync_s: float = 0.1
+    #: on PostgreSQL, LISTEN for bank changes (migration 0011's NOTIFY) so that one made elsewhere is matched at
+    #: once; off: the once-a-second poll alone (needed behind a pooler in transaction mode, which drops LISTEN)
+    bank_notify: bool = True
     #: ``/readyz`` says not ready while the match index lags the banks' change log by more than this, in seconds
     index_lag_bound_s: float = 5.0
 

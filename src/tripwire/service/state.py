@@ -87,7 +87,8 @@ class Service:
         #: when the last successful refresh began: the index reflects the database at least as of then
         self.fresh_as_of = time.monotonic()
         self.last_refresh_error: str | None = None
-        self.listener = BankChangeListener(db, self._wake.set) if db.dialect == "postgresql" else None
+        self.listener = (BankChangeListener(db, self._wake.set)
+                         if db.dialect == "postgresql" and settings.bank_notify else None)
 
     # -- match index ---------------------------------------------------------------------------------------
 
