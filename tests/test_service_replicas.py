@@ -6,15 +6,12 @@ afterwards (issue 16; docs/replicas.md). PostgreSQL only: replicas share through
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
-from conftest import PG_URL, _pg_database
 from helpers import image_bytes, synth_image, tripwire
 from service_helpers import ServeProcess
 
@@ -29,15 +26,6 @@ RATE, BURST = 2.0, 4.0
 #: the service's default round (``[service] rate_sync_s``) plus a generous round trip on a loaded machine
 ROUND_S = 0.1 + 0.2
 PROPAGATION_BOUND_S = 1.0
-
-
-@pytest.fixture
-def pg_url():
-    if not PG_URL:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must run the replica test on PostgreSQL: TRIPWIRE_TEST_PG_URL is not set")
-        pytest.skip("PostgreSQL not configured (set TRIPWIRE_TEST_PG_URL)")
-    yield from _pg_database()
 
 
 def _hex(n: int) -> str:
