@@ -156,3 +156,31 @@ def test_readyz_reports_how_far_the_index_lags(db_url, tmp_path):
     finally:
         svc.stop()
         db.dispose()
+
+
+def test_without_notifications_the_poll_still_catches_a_change(pg_url, tmp_path):
+    """The fallback: a replica that hears no NOTIFY (``bank_notify = false``, as behind a transaction pooler, or
+    a notification lost with its connection) still matches another writer's entry after its next poll."""
+    from fastapi.testclient import TestClient
+    from service_helpers import make_keys
+
+    from tripwire.service.app import create_app
+    from tripwire.service.state import REFRESH_EVERY_S
+
+    db = open_db(pg_url)
+    keys = make_keys(db)
+    config = make_config(tmp_path)
+    app = create_app(config=config, settings=make_settings(config, bank_notify=False), database=db)
+    try:
+        with TestClient(app, base_url="https://testserver") as client:
+            assert client.get("/readyz", headers=keys.h("auditor")).json()["replica"]["listening"] is None
+            BankStore(open_db(pg_url)).create_bank("polled", category_scheme="none")
+            value = "ab" * 16
+            BankStore(db).add_entries("polled", [{"signal_type": "md5", "value": value}])
+            added = time.monotonic()
+            while not client.post("/v1/lookup", headers=keys.h("submitter"),
+                                  json={"hashes": [{"signal_type": "md5", "value": value}]}).json()["matched"]:
+                assert time.monotonic() - added < 2 * REFRESH_EVERY_S + 1.0, "the poll never caught the change"
+                time.sleep(0.02)
+    finally:
+        db.dispose()
