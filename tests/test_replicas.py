@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from service_helpers import make_config, make_settings
 from sqlalchemy import select
 
@@ -182,5 +183,32 @@ def test_without_notifications_the_poll_still_catches_a_change(pg_url, tmp_path)
                                   json={"hashes": [{"signal_type": "md5", "value": value}]}).json()["matched"]:
                 assert time.monotonic() - added < 2 * REFRESH_EVERY_S + 1.0, "the poll never caught the change"
                 time.sleep(0.02)
+    finally:
+        db.dispose()
+
+
+def test_bank_writers_commit_in_id_order(pg_url):
+    """While one transaction that drew an entry id is open, a second bank writer waits (migration 0011's lock):
+    it cannot commit a higher id first, which a replica catching up by id would take as "everything below is
+    applied" and so skip the first writer's entry for good."""
+    from sqlalchemy import insert, text
+    from sqlalchemy.exc import OperationalError
+
+    from tripwire.banks.models import BankEntry
+
+    db = open_db(pg_url)
+    try:
+        bank_id = BankStore(db).create_bank("ordered", category_scheme="none").id
+        row = {"bank_id": bank_id, "signal_type": "md5", "added_at": time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        with db.engine.connect() as first, db.engine.connect() as second:
+            with first.begin():
+                first_id = first.execute(insert(BankEntry).values(value="1" * 32, **row).returning(BankEntry.id)).scalar_one()
+                with second.begin():
+                    second.execute(text("SET LOCAL lock_timeout = '300ms'"))
+                    with pytest.raises(OperationalError, match="lock timeout"):
+                        second.execute(insert(BankEntry).values(value="2" * 32, **row))
+            with second.begin():  # the first committed: now the second goes ahead, with a higher id
+                second_id = second.execute(insert(BankEntry).values(value="2" * 32, **row).returning(BankEntry.id)).scalar_one()
+        assert second_id > first_id
     finally:
         db.dispose()

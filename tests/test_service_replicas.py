@@ -43,26 +43,28 @@ def _client(base: str, key: str) -> httpx.Client:
     return pool[base]
 
 
-def _mixed(i: int, base: str, admin: str, photo: bytes) -> tuple[str, int]:
+def _mixed(i: int, base: str, admin: str, photo: bytes) -> tuple[str, int, str | None]:
     """Request ``i`` of the mix, in twentieths: look-ups 14 (70%), HMA look-ups 2, and one each of a bank
     addition (audited, so both replicas write the audit chain at once), hashing an upload, a console page and a
     bank read."""
     c = _client(base, admin)
     kind = i % 20
+    added = None
     if kind < 14:
         r = c.post("/v1/lookup", json={"hashes": [{"signal_type": "pdq", "value": _hex(32)},
                                                   {"signal_type": "md5", "value": _hex(16)}]})
     elif kind < 16:
         r = c.get("/m/lookup", params={"signal": _hex(16), "signal_type": "md5"})
     elif kind == 16:
-        r = c.post(f"/v1/banks/{BANK}/entries", json={"entries": [{"signal_type": "md5", "value": _hex(16)}]})
+        added = _hex(16)
+        r = c.post(f"/v1/banks/{BANK}/entries", json={"entries": [{"signal_type": "md5", "value": added}]})
     elif kind == 17:
         r = c.post("/h/hash", files={"photo": ("p.png", photo, "image/png")})
     elif kind == 18:
         r = c.get("/console/queue")
     else:
         r = c.get(f"/v1/banks/{BANK}")
-    return f"{r.request.method} {r.request.url.path}", r.status_code
+    return f"{r.request.method} {r.request.url.path}", r.status_code, added
 
 
 def test_two_replicas_share_one_database(pg_url, tmp_path):
@@ -90,6 +92,20 @@ def test_two_replicas_share_one_database(pg_url, tmp_path):
         failed = [x for x in answers if x[1] != 200]
         assert not failed, failed[:10]
         assert len(answers) == REQUESTS
+        # every entry the two replicas added concurrently is in both indexes (bank writers commit in id order:
+        # a replica catching up by id never skips a slower writer's entry)
+        added = [x[2] for x in answers if x[2]]
+        assert len(added) == REQUESTS // 20
+        query = {"hashes": [{"signal_type": "md5", "value": v} for v in added]}
+        for replica in replicas:
+            deadline = time.monotonic() + PROPAGATION_BOUND_S  # the last addition may be a few ms old
+            while True:
+                found = httpx.post(f"{replica.base}/v1/lookup", headers={"Authorization": f"Bearer {admin}"},
+                                   timeout=30, json=query).json()
+                if found["matched"] == len(added) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            assert found["matched"] == len(added), [r["value"] for r in found["results"] if not r["matches"]]
 
         # a bank entry added through one replica matches through the other within 1 s (exact and PDQ)
         delays = []
