@@ -4,12 +4,10 @@ one audit chain from concurrent processes, and /readyz's index lag (SQLite too).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import multiprocessing
 import threading
 import time
-from pathlib import Path
+from typing import Any
 
 import pytest
 from service_helpers import make_config, make_settings
@@ -23,9 +21,6 @@ from tripwire.service.ratelimit import LOGIN_RATE_PER_S, SharedRateLimiter
 from tripwire.service.replicas import BankChangeListener, replica_id
 from tripwire.service.state import Service
 from tripwire.store.db import open_db
-
-SRC = Path(__file__).resolve().parents[1] / "src"
-
 
 def test_a_key_spent_on_one_replica_is_short_on_the_other(pg_url):
     db = open_db(pg_url)
@@ -89,36 +84,29 @@ def test_a_bank_write_wakes_every_listener(pg_url, tmp_path):
         reader.dispose()
 
 
-_APPENDER = """
-import sys
-from tripwire.review import audit
-from tripwire.review.models import AuditEvent
-from tripwire.store.db import open_db
-db = open_db(sys.argv[1])
-sys.stdout.write("ready\\n"); sys.stdout.flush()
-sys.stdin.readline()  # both processes start appending at the same moment
-for n in range(int(sys.argv[3])):
-    with db.session() as s:
-        audit.append(s, "test.concurrent", sys.argv[2], subject=f"n:{n}", data={"n": n})
-"""
+def _append(url: str, actor: str, count: int, go: Any) -> None:
+    """One writer process: its own connections, then ``count`` events, each in its own transaction."""
+    db = open_db(url)
+    go.wait()  # every writer starts at the same moment
+    for n in range(count):
+        with db.session() as s:
+            audit.append(s, "test.concurrent", actor, subject=f"n:{n}", data={"n": n})
+    db.dispose()
 
 
 def test_two_processes_appending_at_once_give_one_chain(pg_url):
     """From an empty trail, so the very first event is contested too (no head row to lock yet)."""
     per_process = 40
     open_db(pg_url).dispose()  # migrated once, before the writers race
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    procs = [subprocess.Popen([sys.executable, "-c", _APPENDER, pg_url, f"writer-{n}", str(per_process)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for n in range(2)]
+    ctx = multiprocessing.get_context("fork")  # tripwire is imported already: no start-up per writer
+    go = ctx.Event()
+    procs = [ctx.Process(target=_append, args=(pg_url, f"writer-{n}", per_process, go)) for n in range(2)]
     for p in procs:
-        assert p.stdout.readline().strip() == "ready", p.stderr.read()
+        p.start()
+    go.set()
     for p in procs:
-        p.stdin.write("go\n")
-        p.stdin.flush()
-    for p in procs:
-        _, stderr = p.communicate(timeout=120)
-        assert p.returncode == 0, stderr
+        p.join(timeout=120)
+        assert p.exitcode == 0
     db = open_db(pg_url)
     try:
         with db.session() as s:
@@ -195,11 +183,12 @@ def test_bank_writers_commit_in_id_order(pg_url):
     from sqlalchemy.exc import OperationalError
 
     from tripwire.banks.models import BankEntry
+    from tripwire.store.models import utcnow
 
     db = open_db(pg_url)
     try:
         bank_id = BankStore(db).create_bank("ordered", category_scheme="none").id
-        row = {"bank_id": bank_id, "signal_type": "md5", "added_at": time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        row = {"bank_id": bank_id, "signal_type": "md5", "added_at": utcnow()}
         with db.engine.connect() as first, db.engine.connect() as second:
             with first.begin():
                 first_id = first.execute(insert(BankEntry).values(value="1" * 32, **row).returning(BankEntry.id)).scalar_one()
