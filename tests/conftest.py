@@ -53,3 +53,13 @@ def database_url(kind: str, folder: Path):
             pytest.fail("CI must run the database tests on PostgreSQL: TRIPWIRE_TEST_PG_URL is not set")
         pytest.skip("PostgreSQL not configured (set TRIPWIRE_TEST_PG_URL)")
     yield from _pg_database()
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database URL, for what only PostgreSQL does (replicas sharing one database)."""
+    if not PG_URL:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the PostgreSQL-only tests: TRIPWIRE_TEST_PG_URL is not set")
+        pytest.skip("PostgreSQL not configured (set TRIPWIRE_TEST_PG_URL)")
+    yield from _pg_database()

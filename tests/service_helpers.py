@@ -71,3 +71,70 @@ def all_routes(app) -> list[tuple[str, str]]:
 
     walk(app.routes)
     return sorted(set(out))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServeProcess:
+    """A real ``tripwire serve`` in its own process (and process group), its log in ``log``; a context manager
+    that stops it with SIGTERM (SIGKILL after 30 s)."""
+
+    def __init__(self, db: str, log: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+        import os
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self._log_file = open(log, "w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "tripwire", "serve", "--db", db, "--port", str(self.port),
+                                      "--log-level", "warning", *extra],
+                                     stdout=subprocess.DEVNULL, stderr=self._log_file, env={**os.environ, **(env or {})},
+                                     start_new_session=True)
+
+    def wait_ready(self, key: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Poll ``/readyz`` until it says ready; its answer."""
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.log.read_text()}")
+            try:
+                r = httpx.get(f"{self.base}/readyz", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+                if r.status_code == 200:
+                    return r.json()
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server not ready after {timeout} s: {self.log.read_text()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        import os
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log_file.close()
+
+    def __enter__(self) -> "ServeProcess":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

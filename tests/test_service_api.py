@@ -379,10 +379,12 @@ def test_readyz_metrics_and_docs(env):
     scan(client, keys.h("submitter"), [("a.jpg", image_bytes(synth_image(2)))])
     client.get("/v1/banks")  # refused: counted
     text = client.get("/metrics", headers=keys.h("auditor")).text
-    assert 'tripwire_http_requests_total{method="POST",route="/v1/scan",status="200"} 1.0' in text
-    assert 'tripwire_scan_files_total{action="allow"} 1.0' in text
-    assert "tripwire_index_hashes 0.0" in text and "tripwire_index_age_seconds" in text
-    assert 'tripwire_review_queue_items{state="open"}' in text and "tripwire_auth_failures_total 1.0" in text
+    replica = client.app.state.service.replica  # every sample names the replica (default <hostname>:<port or pid>)
+    assert replica and r.json()["replica"]["id"] == replica
+    assert f'tripwire_http_requests_total{{method="POST",replica="{replica}",route="/v1/scan",status="200"}} 1.0' in text
+    assert f'tripwire_scan_files_total{{action="allow",replica="{replica}"}} 1.0' in text
+    assert f'tripwire_index_hashes{{replica="{replica}"}} 0.0' in text and "tripwire_index_age_seconds" in text
+    assert f'tripwire_review_queue_items{{replica="{replica}",state="open"}}' in text and f'tripwire_auth_failures_total{{replica="{replica}"}} 1.0' in text
     assert "tripwire_http_request_duration_seconds_bucket" in text
     spec = client.get("/openapi.json", headers=keys.h("submitter")).json()
     assert "/v1/scan" in spec["paths"] and "/m/lookup" in spec["paths"] and "/console/queue" not in spec["paths"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,12 @@ import time
 import httpx
 import pytest
 from helpers import tripwire
+from service_helpers import free_port
 from sqlalchemy import delete, update
 
 from tripwire.review import audit
 from tripwire.review.models import AuditEvent
 from tripwire.store.db import open_db
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_keys_create_list_revoke(db_url):

@@ -23,6 +23,7 @@ import time
 
 import pytest
 from helpers import tripwire
+from service_helpers import free_port
 
 from tripwire.banks.store import BankStore
 from tripwire.service.server import as_tcp
@@ -30,12 +31,6 @@ from tripwire.store.db import open_db
 
 STALL_BOUND_MS = 20.0
 PDQ = "f" * 64
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_bound_listener_gives_accepted_connections_tcp_nodelay():

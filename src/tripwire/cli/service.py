@@ -168,7 +168,7 @@ def serve_command(
     port: int = typer.Option(8000, "--port", min=0, max=65535),
     policy: Optional[Path] = typer.Option(None, "--policy", help="Policy TOML file (default: the shipped default policy)."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML configuration file (sections service, banks, limits, evidence, ...)."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Server processes (each keeps its own index copy and rate limits)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Server processes (each keeps its own index copy; rate limits are per process on SQLite, shared on PostgreSQL)."),
     tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="TLS certificate (PEM) to serve HTTPS directly."),
     tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="TLS private key (PEM)."),
     log_level: str = typer.Option("info", "--log-level", help="critical, error, warning, info, debug."),
@@ -206,6 +206,7 @@ def serve_command(
     err.print(f"tripwire serving {resolve_url(db).split('@')[-1]} on {scheme}://{host}:{port} "
               f"(console {scheme}://{host}:{port}/console/, API docs /docs)", highlight=False)
     options = uvicorn_options(settings)
+    os.environ["TRIPWIRE_SERVE_PORT"] = str(port)  # the default replica id is <hostname>:<port> (service/replicas.py)
     if tls_cert:
         options.update(ssl_certfile=str(tls_cert), ssl_keyfile=str(tls_key))
     if workers > 1:

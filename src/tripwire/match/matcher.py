@@ -311,6 +311,16 @@ class BankIndex:
         found: tuple[np.ndarray, np.ndarray, np.ndarray] = self.index.search_arrays(codes, radius)
         return found
 
+    def warm(self) -> None:
+        """Search a one-entry throw-away index once: the search kernel is compiled (or loaded from numba's
+        cache) on first use, about 2 s, which a long-running process pays at start-up instead of in the first
+        look-up after its banks gain their first entry of this type (with replicas: within the 1 s bound)."""
+        probe = self._new_index()
+        empty = self.signal.codes([])
+        code = np.zeros((1, *empty.shape[1:]), dtype=empty.dtype)
+        probe.add(np.array([0], dtype=np.int64), code)
+        probe.search_arrays(code, 0)
+
 
 _HIT_COLUMNS = (BankEntry.id, BankEntry.bank_id, BankEntry.signal_type, BankEntry.value, BankEntry.category,
                 BankEntry.source_id, BankEntry.series, BankEntry.removed_at)
@@ -434,6 +444,18 @@ class Matcher:
         if self._cache is not None:
             self._cache.sync(rebuild=True)
         return stats
+
+    def behind(self) -> tuple[int, int]:
+        """How far the database is ahead of what this matcher has applied: (entry ids, change-log ids) beyond
+        the lowest watermark of its indexes and cache (two indexed ``max(id)`` reads). (0, 0): caught up."""
+        with self.db.session() as s:
+            max_entry = s.scalar(select(func.max(BankEntry.id))) or 0
+            max_change = s.scalar(select(func.max(BankChange.id))) or 0
+        marks = [(i.last_entry_id, i.last_change_id) for i in self.indexes.values()]
+        if self._cache is not None:
+            marks.append((self._cache.last_entry_id, self._cache.last_change_id))
+        return (max(0, max_entry - min(m[0] for m in marks)) if marks else 0,
+                max(0, max_change - min(m[1] for m in marks)) if marks else 0)
 
     def enable_cache(self) -> None:
         """Switch to cached mode (module docs): exact candidates and verified rows from memory. The owner must

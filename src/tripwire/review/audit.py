@@ -2,7 +2,11 @@
 
 Each event's hash is SHA-256 over a canonical JSON of (seq, at, kind, actor, subject, data, prev_hash).
 Appending first bumps the single ``audit_head`` row, which takes the write lock (a row lock on PostgreSQL,
-the database lock on SQLite), so two appenders can never chain onto the same predecessor. The event is
+the database lock on SQLite), so two appenders can never chain onto the same predecessor. On PostgreSQL an
+advisory transaction lock (:data:`PG_AUDIT_LOCK`) is taken before that: appenders in any number of processes
+or replicas queue on it, the first event of a new database included (when there is no head row to lock yet,
+two first appenders would otherwise both insert one and one would fail). Both are held until the transaction
+ends, so the chain is strictly serial and its order is the commit order. The event is
 written in the same transaction as the action it records: no action without its event, no event without
 its action. ``verify`` recomputes everything and names the first event that does not fit.
 """
@@ -15,13 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from ..store.queries import rows_changed
 from .models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
+#: the PostgreSQL advisory lock that serialises appenders ("tw-audit"); a transaction that writes banks takes
+#: their lock (migration 0011) before this one, never after
+PG_AUDIT_LOCK = 0x74772D6175646974
 
 
 def event_hash(seq: int, at: str, kind: str, actor: str, subject: str | None, data: Any, prev_hash: str) -> str:
@@ -35,6 +42,8 @@ def event_hash(seq: int, at: str, kind: str, actor: str, subject: str | None, da
 def append(session: Session, kind: str, actor: str, subject: str | None = None, data: dict | None = None) -> AuditEvent:
     """Append one event in ``session``'s transaction (commit or roll back together with the action)."""
     data = json.loads(json.dumps(data or {}, default=str))  # exactly what the JSON column will return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_AUDIT_LOCK})
     bumped = session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
     if rows_changed(bumped) == 0:
         session.add(AuditHead(id=1, seq=1, hash=GENESIS))

@@ -4,6 +4,9 @@ Each app has its own registry (several apps can live in one test process). Gauge
 outside the process — the PDQ index, the review queue — are read at scrape time by a custom collector,
 so they are never stale. With ``tripwire serve --workers N`` each worker keeps its own counters; a scrape
 reaches one worker (see docs/service.md).
+
+Every sample carries a ``replica`` label (:func:`tripwire.service.replicas.replica_id`): replicas behind one
+load balancer are scraped each on its own address, and their series stay apart when summed (docs/replicas.md).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import time
 from typing import Any, Callable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -43,9 +46,23 @@ class _StateCollector:
         yield g
 
 
+class _ReplicaRegistry(CollectorRegistry):
+    """A registry whose every sample is labelled with the replica that produced it."""
+
+    def __init__(self, replica: str) -> None:
+        super().__init__(auto_describe=True)
+        self.replica = replica
+
+    def collect(self) -> Iterator[Metric]:
+        for family in super().collect():
+            family.samples = [s._replace(labels={**s.labels, "replica": self.replica}) for s in family.samples]
+            yield family
+
+
 class Metrics:
-    def __init__(self, state: Callable[[], dict[str, Any]]) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+    def __init__(self, state: Callable[[], dict[str, Any]], replica: str) -> None:
+        self.replica = replica
+        self.registry = _ReplicaRegistry(replica)
         self.requests = Counter("tripwire_http_requests", "HTTP requests by route, method and status",
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("tripwire_http_request_duration_seconds", "Request latency by route",

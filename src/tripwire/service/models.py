@@ -7,6 +7,9 @@ what matters is that a copy of the database does not hand out working keys.
 Console sessions live server-side: the browser holds a random token (cookie), the table holds its
 SHA-256, so logging out or revoking the key ends the session at once.
 
+Rate-limit buckets shared by replicas on PostgreSQL (:mod:`.ratelimit`): one row per API key or login
+address, its tokens as of ``updated_at`` (the database's clock, so hosts' clocks never disagree).
+
 The review queue moved to :mod:`tripwire.review.models` (the pipeline's actions step writes it).
 """
 
@@ -50,3 +53,18 @@ class ConsoleSession(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RateBucket(Base):
+    """A token bucket every replica spends from (see :class:`~tripwire.service.ratelimit.SharedRateLimiter`)."""
+
+    __tablename__ = "rate_buckets"
+
+    #: an API key id, or ``login:<client address>``
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)
+    #: may be negative: requests replicas admitted before they heard of each other, repaid by the refill
+    tokens: Mapped[float] = mapped_column(Float)
+    rate: Mapped[float] = mapped_column(Float)
+    burst: Mapped[float] = mapped_column(Float)
+    #: seconds since the epoch, by the database's clock
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -95,7 +95,7 @@ def login_form(request: Request, next: str | None = None, error: str | None = No
 async def login(request: Request, key: str = Form(""), csrf: str = Form(""), next: str = Form("")) -> Response:
     svc = service_of(request)
     client = request.client.host if request.client else "unknown"
-    if svc.limiter.take(f"login:{client}", 2.0) > 0:
+    if await run_in_threadpool(svc.limiter.throttle_login, client) > 0:
         return login_form(request, next, "Too many attempts: wait a few seconds.")
     nonce = request.cookies.get(login_csrf_cookie(svc.settings.cookie_secure))
     if not login_csrf_ok(svc.secret, nonce, csrf):

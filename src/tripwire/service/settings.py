@@ -86,6 +86,17 @@ class ServiceSettings:
     #: shares one among its workers). Give replicas behind one load balancer the same value (environment:
     #: ``TRIPWIRE_SERVICE_SECRET_KEY``)
     secret_key: str | None = field(default=None, repr=False)
+    #: this replica's name in metrics (``replica`` label); default: ``$TRIPWIRE_REPLICA_ID``, else
+    #: ``<hostname>:<port>`` (docs/replicas.md)
+    replica_id: str | None = None
+    #: on PostgreSQL, how often each process reconciles its rate-limit buckets with the shared ``rate_buckets``
+    #: table, in seconds; 0: limits per process, as on SQLite (docs/replicas.md gives the bound)
+    rate_sync_s: float = 0.1
+    #: on PostgreSQL, LISTEN for bank changes (migration 0011's NOTIFY) so that one made elsewhere is matched at
+    #: once; off: the once-a-second poll alone (needed behind a pooler in transaction mode, which drops LISTEN)
+    bank_notify: bool = True
+    #: ``/readyz`` says not ready while the match index lags the banks' change log by more than this, in seconds
+    index_lag_bound_s: float = 5.0
 
     @classmethod
     def from_config(cls, config: Config | None, environ: dict[str, str] | None = None, **overrides: Any) -> "ServiceSettings":
@@ -109,7 +120,8 @@ class ServiceSettings:
         settings = cls(**out)
         if (settings.max_request_bytes <= 0 or settings.max_lookup_hashes <= 0 or settings.rate_per_s <= 0
                 or (settings.item_timeout_s is not None and settings.item_timeout_s <= 0)
-                or settings.scan_concurrency < 0 or settings.memory_budget_bytes < 0):
+                or settings.scan_concurrency < 0 or settings.memory_budget_bytes < 0
+                or not 0 <= settings.rate_sync_s <= 60 or settings.index_lag_bound_s <= 0):
             raise UsageError("service limits must be positive")
         for proxy in settings.trusted_proxies:
             check_proxy(proxy)

@@ -1,6 +1,11 @@
 """The :class:`Service`: what every route shares (database, pipeline stages, matcher, policy, keys, limits,
 metrics), and the background thread that keeps the match index caught up with the database.
 
+The refresh runs every :data:`REFRESH_EVERY_S`, at once after a change made through this process, and — on
+PostgreSQL — at once when another replica or writer commits a bank change (:mod:`.replicas`: LISTEN/NOTIFY;
+the poll is the fallback for a missed notification). ``/readyz`` reports how far the index lags the bank change
+log and is not ready beyond ``[service] index_lag_bound_s``.
+
 Kept out of :mod:`.app` so that routes and dependencies (:mod:`.deps`) can name it without importing the
 application factory that imports them.
 """
@@ -25,7 +30,8 @@ from ..store.db import Database
 from .auth import KeyVerifier
 from .media import MediaAccess, MediaSource
 from .metrics import Metrics
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, SharedRateLimiter
+from .replicas import BankChangeListener, replica_id
 from .reviewing import queue_counts
 from .scanning import Scanner
 from .settings import ServiceSettings, sized_scan_concurrency
@@ -61,8 +67,13 @@ class Service:
         #: content items of the hits (the HMA routes), from memory like the look-ups themselves
         self.contents = ContentMap(db)
         self.keys = KeyVerifier(db, settings.session_hours)
-        self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
-        self.metrics = Metrics(self.state)
+        #: on PostgreSQL every process (replica or worker) spends from buckets shared through the database
+        self.limiter: RateLimiter = (
+            SharedRateLimiter(db, settings.rate_per_s, settings.rate_burst, settings.rate_sync_s)
+            if db.dialect == "postgresql" and settings.rate_sync_s > 0
+            else RateLimiter(settings.rate_per_s, settings.rate_burst))
+        self.replica = replica_id(settings)
+        self.metrics = Metrics(self.state, self.replica)
         self.media = MediaAccess(db, media_sources, config.limits if settings.case_files else None)
         # scan slots from CPUs and memory (settings.py); `tripwire serve --workers N` shares them among N processes
         processes = int(os.environ.get("TRIPWIRE_SERVE_WORKERS") or 1)
@@ -74,9 +85,15 @@ class Service:
                                settings.spool_dir, bank_schemes=self.bank_schemes, observe=self.metrics.observe_scan,
                                item_timeout_s=settings.item_timeout_s)
         self._stop = threading.Event()
+        #: set to refresh now (a bank change was announced) instead of at the next poll
+        self._wake = threading.Event()
         self._refresher: threading.Thread | None = None
         self.last_refresh_ok = time.monotonic()
+        #: when the last successful refresh began: the index reflects the database at least as of then
+        self.fresh_as_of = time.monotonic()
         self.last_refresh_error: str | None = None
+        self.listener = (BankChangeListener(db, self._wake.set)
+                         if db.dialect == "postgresql" and settings.bank_notify else None)
 
     # -- match index ---------------------------------------------------------------------------------------
 
@@ -86,18 +103,23 @@ class Service:
     def start(self) -> None:
         """Open the match index (load or build; default_stages may have opened it already) and keep it caught
         up in the background."""
-        self.matcher.refresh(force=True)
-        self.contents.sync()
-        self.last_refresh_ok = time.monotonic()
+        self.refresh_now()
+        for bank_index in self.matcher.indexes.values():
+            bank_index.warm()
         self._refresher = threading.Thread(target=self._refresh_loop, name="tripwire-index-refresh", daemon=True)
         self._refresher.start()
+        self.limiter.start()
+        if self.listener is not None:
+            self.listener.start()
 
     def _refresh_loop(self) -> None:
-        while not self._stop.wait(REFRESH_EVERY_S):
+        while True:
+            self._wake.wait(REFRESH_EVERY_S)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
-                self.matcher.refresh()
-                self.contents.sync()
-                self.last_refresh_ok = time.monotonic()
+                self.refresh_now()
                 self.last_refresh_error = None
             except Exception as exc:  # the database may be briefly away: report through /readyz, keep trying
                 self.last_refresh_error = f"{exc.__class__.__name__}: {exc}"
@@ -105,6 +127,10 @@ class Service:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
+        if self.listener is not None:
+            self.listener.close()
+        self.limiter.close()
         self.scanner.close()
         if self._refresher is not None:
             self._refresher.join(timeout=5)
@@ -114,10 +140,12 @@ class Service:
             log.warning("could not save the match index: %s", exc)
 
     def refresh_now(self) -> None:
-        """Make a bank change visible to PDQ matching at once (exact digests are always current)."""
+        """Make a bank change visible to matching at once (this process's, or one announced by another)."""
+        began = time.monotonic()
         self.matcher.refresh(force=True)
         self.contents.sync()
         self.last_refresh_ok = time.monotonic()
+        self.fresh_as_of = max(self.fresh_as_of, began)
 
     def index_age(self) -> float:
         return time.monotonic() - self.last_refresh_ok
@@ -134,6 +162,20 @@ class Service:
         return {"index_hashes": len(self.matcher.bank_index), "index_age_s": self.index_age(),
                 "queue": queue_counts(self.db), "uptime_s": time.time() - self.started}
 
+    def freshness(self) -> dict[str, Any]:
+        """How far the match index lags the bank change log: the entry and change ids the database holds beyond
+        what the index applied, and ``lag_s`` — 0 when caught up, else the seconds since the last refresh that
+        began (what the index reflects at least; an upper bound on the staleness, by this host's clock only);
+        None when the database cannot be read."""
+        try:
+            entries, changes = self.matcher.behind()
+        except Exception as exc:
+            return {"behind": None, "lag_s": None, "lag_error": f"{exc.__class__.__name__}: {exc}"[:300],
+                    "lag_bound_s": self.settings.index_lag_bound_s}
+        lag = 0.0 if not (entries or changes) else time.monotonic() - self.fresh_as_of
+        return {"behind": {"entry_ids": entries, "change_ids": changes}, "lag_s": round(lag, 3),
+                "lag_bound_s": self.settings.index_lag_bound_s}
+
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         checks: dict[str, Any] = {}
         ok = True
@@ -145,9 +187,13 @@ class Service:
             ok = False
             checks["database"] = {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"[:300]}
         age = self.index_age()
-        index_ok = self.index_problem() is None
+        fresh = self.freshness()
+        index_ok = (self.index_problem() is None
+                    and fresh["lag_s"] is not None and fresh["lag_s"] <= self.settings.index_lag_bound_s)
         checks["index"] = {"ok": index_ok, "hashes": len(self.matcher.bank_index), "age_s": round(age, 3),
-                           "banks": len(self.matcher.banks), "error": self.last_refresh_error}
+                           "banks": len(self.matcher.banks), "error": self.last_refresh_error, **fresh}
         ok = ok and index_ok
+        checks["replica"] = {"id": self.replica, "listening": self.listener.listening if self.listener else None,
+                             "shared_rate_limits": isinstance(self.limiter, SharedRateLimiter)}
         checks["scans"] = {"concurrency": self.scan_concurrency, "workers": self.scanner.workers.size}
         return ok, checks
