@@ -70,6 +70,8 @@ class FakeExchange:
         self.delay = delay
         self.lock = threading.Lock()
         self.served = 0
+        #: entries (updates) answered in data pages so far
+        self.entries_served = 0
         self.requests = 0
         self.throttled = 0
         self._throttle = 0
@@ -158,6 +160,8 @@ class FakeNcmec(FakeExchange):
             return 200, b'<?xml version="1.0"?><queryResult xmlns="https://hashsharing.ncmec.org/hashsharing/v2"><images', \
                 "application/xml"
         page = window[start - 1 : start - 1 + size]
+        with self.lock:
+            self.entries_served += len(page)
         top = len(window)
         nxt = ""
         if start - 1 + size < top:
@@ -218,6 +222,8 @@ class FakeThreatExchange(FakeExchange):
         if q.get("after") in self.malformed:
             return 200, b'{"data": [{"id": "1", "indicator"', "application/json"
         page = selected[offset : offset + limit]
+        with self.lock:
+            self.entries_served += len(page)
         body: dict[str, Any] = {"data": [self._json(u, offset + i) for i, u in enumerate(page)]}
         if offset + limit < len(selected):
             keep = {k: v for k, v in q.items() if k != "after"}

@@ -16,6 +16,7 @@ format: a ThreatExchange app token ``<app id>|<secret>``; NCMEC ``user:password`
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -73,6 +74,7 @@ class ExchangeSettings:
                    credentials={str(k): str(v) for k, v in creds.items()})
 
 
+@functools.lru_cache(maxsize=None)
 def api_class(name: str) -> Any:
     """The python-threatexchange ``SignalExchangeAPI`` class called ``name``."""
     if name == "fb_threatexchange":
@@ -244,6 +246,12 @@ def _key_text(key: Any) -> str:
     return text
 
 
+def _te_types() -> tuple[list[Any], dict[str, str]]:
+    """python-threatexchange's signal classes for tripwire's types, and tripwire's name for each."""
+    te = registry.te_classes()
+    return list(te.values()), {cls.get_name(): name for name, cls in te.items()}
+
+
 def convert_record(api: str, collab: Any, key: Any, value: Any) -> tuple[str, list[tuple[str, str, list[str]]]]:
     """(stored key, [(tripwire signal type, value, tags), ...]) for one fetched record; an empty list for a
     deletion, a record of types tripwire does not know, or one whose opinions are all "not harmful"
@@ -253,9 +261,8 @@ def convert_record(api: str, collab: Any, key: Any, value: Any) -> tuple[str, li
     stored = _key_text(key)
     if value is None:
         return stored, []
-    te = registry.te_classes()
-    by_te = {cls.get_name(): name for name, cls in te.items()}
-    converted = api_class(api).naive_convert_to_signal_type(list(te.values()), collab, {key: value})
+    te_types, by_te = _te_types()
+    converted = api_class(api).naive_convert_to_signal_type(te_types, collab, {key: value})
     out: list[tuple[str, str, list[str]]] = []
     for s_type, signals in converted.items():
         name = by_te.get(s_type.get_name())
