@@ -27,7 +27,7 @@ from typing import Any, Mapping
 from ...config import Config
 from ...signals.registry import registry
 
-__all__ = ["API_NAMES", "ExchangeApiError", "ExchangeSettings", "api_class", "build_api", "collab_config",
+__all__ = ["API_NAMES", "ExchangeApiError", "ExchangeSettings", "api_class", "build_api", "collab_config", "credential_fields",
            "config_fields", "convert_record", "credentials_for", "dump", "load_checkpoint", "skip_checkpoint"]
 
 #: python-threatexchange's names for the APIs tripwire fetches through
@@ -131,36 +131,51 @@ def collab_config(api: str, name: str, enabled: bool, settings: Mapping[str, Any
 
 
 def config_fields(api: str) -> list[dict[str, Any]]:
-    """The API's own settings (beyond name/api/enabled): name, type, required, default, help, choices —
-    what HMA's ``/c/exchanges/api/<api>/schema`` describes."""
+    """The API's own settings (beyond name/api/enabled) as HMA's ``/c/exchanges/api/<api>/schema`` describes
+    them: name, type (string, number, boolean, enum, set_of_number, ...), required, default, help, choices."""
+    return _descriptors(api_class(api).get_config_cls(), {"name", "api", "enabled"})
+
+
+def credential_fields(api: str) -> list[dict[str, Any]] | None:
+    """The API's credential fields (same form), None for an API without credentials."""
+    return _descriptors(api_class(api).get_credential_cls(), set()) if uses_credentials(api) else None
+
+
+def _descriptors(cls: Any, ignore: set[str]) -> list[dict[str, Any]]:
+    import dataclasses
     import enum
+    import types
     import typing
 
-    from dataclasses import MISSING
-
-    cls = api_class(api).get_config_cls()
     hints = typing.get_type_hints(cls)
+
+    def kind(hint: Any) -> tuple[str, list[Any] | None]:
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if origin is typing.Union or origin is getattr(types, "UnionType", None):
+            rest = [a for a in args if a is not type(None)]
+            return kind(rest[0]) if len(rest) == 1 else ("string", None)
+        if origin in (set, frozenset, list) and args:
+            return f"{'list' if origin is list else 'set'}_of_{kind(args[0])[0]}", None
+        if isinstance(hint, type) and issubclass(hint, enum.Enum):
+            return "enum", [m.value for m in hint]
+        return {str: "string", int: "number", float: "number", bool: "boolean"}.get(hint, "string"), None
+
+    def default_of(f: Any) -> Any:
+        value = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        if isinstance(value, enum.Enum):
+            return value.value
+        return sorted(value) if isinstance(value, (set, frozenset)) else value
+
     out = []
     for f in fields(cls):
-        if f.name in ("name", "api", "enabled") or not f.init:
+        if f.name in ignore or not f.init:
             continue
-        hint = hints.get(f.name)
-        choices = [m.name for m in hint] if isinstance(hint, type) and issubclass(hint, enum.Enum) else None
-        default: Any = None
-        if f.default is not MISSING:
-            default = f.default.name if isinstance(f.default, enum.Enum) else f.default
-        elif f.default_factory is not MISSING:
-            made = f.default_factory()
-            default = sorted(made) if isinstance(made, (set, frozenset)) else made
-        out.append({"name": f.name, "type": "enum" if choices else _type_name(hint),
-                    "required": f.default is MISSING and f.default_factory is MISSING,
-                    "default": default, "help": f.metadata.get("help", ""), "choices": choices})
+        name, choices = kind(hints.get(f.name, str))
+        out.append({"name": f.name, "type": name,
+                    "required": f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+                    "default": default_of(f), "help": f.metadata.get("help", ""), "choices": choices})
     return out
-
-
-def _type_name(hint: Any) -> str:
-    text = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
-    return {"int": "number", "str": "string", "bool": "boolean"}.get(text, text)
 
 
 def credentials_for(exchange: str, api: str, settings: ExchangeSettings, environ: Mapping[str, str] | None = None) -> Any:

@@ -107,15 +107,19 @@ def fetch_exchange(db: Database, name: str, settings: ExchangeSettings, *, on_pa
     info = store.start_fetch(name, mark)
     report = FetchReport(exchange=info.name, api=info.api)
     started = time.monotonic()
+    concurrent = False
     try:
         _run(store, info.name, settings, report, on_page, progress, stop, sleep)
+    except ConcurrentFetch as exc:  # the other fetch owns the status
+        report.error, concurrent = str(exc), True
     except Exception as exc:  # recorded in the status; the caller decides how to show it
         report.error = report.error or _describe(exc)
         log.warning("exchange %s: %s", name, report.error)
     finally:
         report.seconds = time.monotonic() - started
-        store.finish_fetch(info.name, report.complete, report.error if not report.complete else
-                           ("; ".join(report.errors[-3:]) or None))
+        if not concurrent:
+            store.finish_fetch(info.name, report.complete, report.error if not report.complete else
+                               ("; ".join(report.errors[-3:]) or None))
     return report
 
 

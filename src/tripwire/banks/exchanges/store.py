@@ -140,8 +140,10 @@ class ExchangeStore:
     # -- configuration ---------------------------------------------------------------------------------
 
     def create(self, name: str, api: str, *, bank: str | None = None, settings: Mapping[str, Any] | None = None,
-               enabled: bool = True, base_url: str | None = None, create_bank: bool = True) -> ExchangeInfo:
-        """Add an exchange filling ``bank`` (default: a bank of the exchange's name, created when missing)."""
+               enabled: bool = True, base_url: str | None = None, create_bank: bool = True,
+               on_commit: Callable[[Session], None] | None = None) -> ExchangeInfo:
+        """Add an exchange filling ``bank`` (default: a bank of the exchange's name, created when missing);
+        ``on_commit(session)`` runs in the exchange's transaction (an audit event)."""
         name = (name or "").strip()
         if not name or len(name) > 200:
             raise ExchangeApiError("an exchange name must be 1-200 characters")
@@ -165,6 +167,8 @@ class ExchangeStore:
                            base_url=base_url or None, records=0, pages=0, pages_skipped=0, created_at=now, updated_at=now)
             s.add(row)
             s.flush()
+            if on_commit is not None:
+                on_commit(s)
             return ExchangeInfo.of(row, info.name)
 
     def _row(self, s: Session, name: str) -> tuple[Exchange, str]:
@@ -192,7 +196,7 @@ class ExchangeStore:
                 select(Exchange, Bank.name).join(Bank, Bank.id == Exchange.bank_id).order_by(Exchange.name))]
 
     def update(self, name: str, *, enabled: bool | None = None, settings: Mapping[str, Any] | None = None,
-               base_url: str | None = None) -> ExchangeInfo:
+               base_url: str | None = None, on_commit: Callable[[Session], None] | None = None) -> ExchangeInfo:
         with self.db.session() as s:
             row, bank = self._row(s, name)
             if enabled is not None:
@@ -205,14 +209,18 @@ class ExchangeStore:
                 row.base_url = base_url or None
             row.updated_at = utcnow()
             s.flush()
+            if on_commit is not None:
+                on_commit(s)
             return ExchangeInfo.of(row, bank)
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, on_commit: Callable[[Session], None] | None = None) -> None:
         """Forget the exchange, its checkpoint and its record keys; the bank and its entries stay."""
         with self.db.session() as s:
             row, _ = self._row(s, name)
             s.execute(delete(ExchangeRecord).where(ExchangeRecord.exchange_id == row.id))
             s.execute(delete(Exchange).where(Exchange.id == row.id))
+            if on_commit is not None:
+                on_commit(s)
 
     def reset(self, name: str) -> None:
         """Drop the checkpoint: the next fetch starts from the beginning (records already held are kept, so
