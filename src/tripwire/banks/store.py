@@ -412,6 +412,20 @@ class BankStore:
             for row in result:
                 yield _entry(row)
 
+    def page_entries(self, bank: str, *, after_id: int = 0, limit: int = 50, include_removed: bool = True,
+                     value: str | None = None) -> list[EntryRow]:
+        """One page of a bank's entries in id order after ``after_id`` (keyset paging: the cost of a page does not
+        grow with its position); ``value`` narrows to entries whose value starts with it (browsing)."""
+        bank_id = self.get_bank(bank).id
+        q = select(*_ENTRY_COLUMNS).where(BankEntry.bank_id == bank_id, BankEntry.id > after_id)
+        if not include_removed:
+            q = q.where(BankEntry.removed_at.is_(None))
+        if value:
+            v = value.strip()
+            q = q.where(BankEntry.value.startswith(v.lower() if _is_hex(v) else v, autoescape=True))
+        with self.db.session() as s:
+            return [_entry(r) for r in s.execute(q.order_by(BankEntry.id).limit(max(1, min(limit, 1000))))]
+
     def get_entries(self, ids: Sequence[int]) -> dict[int, EntryRow]:
         out: dict[int, EntryRow] = {}
         with self.db.session() as s:
