@@ -1,4 +1,5 @@
-"""Local stand-ins for NCMEC's hash-sharing API and ThreatExchange's Graph API, for tests and bench/exchange_fetch.py.
+"""Local stand-ins for NCMEC's hash-sharing API, ThreatExchange's Graph API and StopNCII's FetchHashes, for tests
+and bench/exchange_fetch.py.
 
 Each speaks its protocol the way python-threatexchange's clients expect it, so tripwire's fetcher runs the
 real clients against them (pointed here with an exchange's ``base_url``):
@@ -10,6 +11,8 @@ real clients against them (pointed here with an exchange's ``base_url``):
 * **ThreatExchange** (``/<privacy group>/threat_updates/``, JSON, ``access_token``): updates ordered by
   ``last_updated``, ``start_time`` inclusive, ``limit`` per page, ``paging.next`` an absolute URL with an
   ``after`` cursor; ``should_delete`` tombstones.
+* **StopNCII** (``/FetchHashes``, JSON, function and subscription key headers): ``startTimestamp``, pages with
+  ``nextPageToken``/``hasMoreRecords``/``nextSetTimestamp``.
 
 Faults: ``throttle(n)`` answers the next ``n`` requests with HTTP 429 (``Retry-After: 0``); ``malformed`` holds
 NCMEC ``start`` values (or ThreatExchange ``after`` cursors) whose page is answered with a truncated body every
@@ -239,3 +242,54 @@ class FakeThreatExchange(FakeExchange):
             out["descriptors"] = {"data": [{"id": str(20_000_000 + n), "owner": {"id": str(u.owner)}, "status": u.status,
                                             "tags": u.tags, "reactions": []}]}
         return out
+
+
+STOPNCII_KEYS = ("fetch-function-key", "subscription-key")
+
+
+@dataclass
+class StopNciiRecord:
+    ts: int
+    value: str
+    signal_type: str = "ImagePDQ"
+    status: str = "Active"
+    feedback: list[str] = field(default_factory=list)
+
+
+class FakeStopNcii(FakeExchange):
+    """StopNCII's ``/FetchHashes`` (JSON; ``x-functions-key`` and ``Ocp-Apim-Subscription-Key`` headers):
+    ``startTimestamp`` inclusive, pages of at most ``page_size`` (or the client's ``pageSize``), an opaque
+    ``nextPageToken`` while ``hasMoreRecords``, and ``nextSetTimestamp`` to resume from."""
+
+    def __init__(self, records: list[StopNciiRecord], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.records = sorted(records, key=lambda r: r.ts)
+
+    def add(self, records: list[StopNciiRecord]) -> None:
+        with self.lock:
+            self.records = sorted(self.records + records, key=lambda r: r.ts)
+
+    def handle(self, request: BaseHTTPRequestHandler) -> tuple[int, bytes, str]:
+        if (request.headers.get("x-functions-key"), request.headers.get("Ocp-Apim-Subscription-Key")) != STOPNCII_KEYS:
+            return 401, b'{"message": "Access denied"}', "application/json"
+        parts = urllib.parse.urlsplit(request.path)
+        if parts.path != "/FetchHashes":
+            return 404, b"{}", "application/json"
+        q = {k: v[0] for k, v in urllib.parse.parse_qs(parts.query).items()}
+        start = int(q.get("startTimestamp") or 0)
+        size = min(int(q.get("pageSize") or self.page_size), self.page_size)
+        offset = int(q.get("nextPageToken") or 0)
+        with self.lock:
+            selected = [r for r in self.records if r.ts >= start]
+            self.served += 1
+        page = selected[offset : offset + size]
+        with self.lock:
+            self.entries_served += len(page)
+        more = offset + size < len(selected)
+        body = {"count": len(page), "nextPageToken": str(offset + size) if more else None,
+                "nextSetTimestamp": max((r.ts for r in page), default=start), "hasMoreRecords": more,
+                "hashRecords": [{"lastModtimestamp": r.ts, "signalType": r.signal_type, "hashValue": r.value,
+                                 "hashStatus": r.status, "caseNumbers": {"case-1": r.status},
+                                 "CSPFeedbacks": [{"feedbackValue": f, "tags": [], "source": "csp-1"} for f in r.feedback]}
+                                for r in page]}
+        return 200, json.dumps(body).encode(), "application/json"

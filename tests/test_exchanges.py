@@ -1,4 +1,4 @@
-"""Exchanges against fake servers that speak NCMEC's and ThreatExchange's protocols (tests/fake_exchanges.py),
+"""Exchanges against fake servers that speak NCMEC's, ThreatExchange's and StopNCII's protocols (tests/fake_exchanges.py),
 fetched by python-threatexchange's own clients — no network, no mocked client.
 
 * A real ``tripwire scan`` of benign fixtures stores items; an NCMEC fetch (2,000 entries over 20 pages, then
@@ -8,6 +8,7 @@ fetched by python-threatexchange's own clients — no network, no mocked client.
 * A malformed page is recorded and skipped, throttling (HTTP 429) is waited out, the fetch completes.
 * ThreatExchange: pages, incremental resume from the checkpoint, ``should_delete`` and "not harmful" opinions
   remove values; a value listed again is restored, a person's removal is not undone.
+* StopNCII: pages, the client's own 429 retries, incremental resume from ``nextSetTimestamp``.
 """
 
 from __future__ import annotations
@@ -205,4 +206,31 @@ def test_threatexchange_pages_resume_deletes_and_restores(tmp_path, monkeypatch)
     assert active == (set(values) - {values[5]} - {values[i] for i in range(10, 21) if i != 12}) | set(fresh)
     assert rows[values[5]].removed_reason == "false positive (analyst)"  # a person's removal stays
     assert rows[values[0]].tags == ("tag-a",) and rows[values[0]].source_id == json.dumps(["HASH_PDQ", values[0]])
+    db.dispose()
+
+
+def test_stopncii_pages_and_resume(tmp_path, monkeypatch):
+    from fake_exchanges import STOPNCII_KEYS, FakeStopNcii, StopNciiRecord
+
+    from tripwire.banks.exchanges.store import ExchangeStore
+    from tripwire.banks.store import BankStore
+    from tripwire.pipeline.exchanges import fetch_and_rematch
+
+    monkeypatch.setenv("TRIPWIRE_EXCHANGE_CREDENTIALS_SNCII", ",".join(STOPNCII_KEYS))
+    rnd = random.Random(5)
+    values = [_pdq(rnd) for _ in range(250)]
+    db = open_db(f"sqlite:///{tmp_path / 's.db'}")
+    with FakeStopNcii([StopNciiRecord(1_700_000_000 + i, v, feedback=["Blocked"]) for i, v in enumerate(values)],
+                      page_size=100) as server:
+        ExchangeStore(db).create("SNCII", "stop_ncii", base_url=server.url)
+        server.throttle(2)  # the StopNCII client retries 429 itself (4 times)
+        first = fetch_and_rematch(db, Config(), "SNCII").fetch
+        assert first.complete and first.pages == 3 and first.added == 250 and first.retries == 0, first.summary()
+        more = [_pdq(rnd) for _ in range(20)]
+        server.add([StopNciiRecord(1_700_001_000 + i, v) for i, v in enumerate(more)])
+        served = server.entries_served
+        second = fetch_and_rematch(db, Config(), "SNCII").fetch
+        assert second.complete and second.added == 20
+        assert server.entries_served - served <= 21  # from the checkpoint, not from the start
+    assert {e.value for e in BankStore(db).iter_entries("SNCII")} == set(values) | set(more)
     db.dispose()
