@@ -77,7 +77,10 @@ async def _json_body(request: Request) -> Any:
 
 
 def _has_credentials(svc: Any, api: str) -> bool:
-    """Whether a fetch of this API would find credentials (for one of its exchanges, or the API-wide ones)."""
+    """Whether a fetch of this API would find credentials (for one of its exchanges, or the API-wide ones);
+    False for an API without credentials, as HMA answers."""
+    if not uses_credentials(api):
+        return False
     settings = ExchangeSettings.from_config(svc.config)
     names = [i.name for i in ExchangeStore(svc.db).exchanges() if i.api == api] or [""]
     for name in names:

@@ -245,10 +245,6 @@ def load_checkpoint(api: str, data: Mapping[str, Any] | None) -> Any:
     return dataclass_json.dataclass_load_dict(dict(data), api_class(api).get_checkpoint_cls())
 
 
-def checkpoint_time(checkpoint: Any) -> int | None:
-    return checkpoint.get_progress_timestamp() if checkpoint is not None else None
-
-
 def _key_text(key: Any) -> str:
     if isinstance(key, tuple):
         text = json.dumps(list(key), ensure_ascii=False)
@@ -292,7 +288,7 @@ def convert_record(api: str, collab: Any, key: Any, value: Any) -> tuple[str, li
     return stored, out
 
 
-def skip_checkpoint(api: str, committed: Any, error: BaseException) -> tuple[Any, str] | None:
+def skip_checkpoint(api: str, committed: Any) -> tuple[Any, str] | None:
     """A checkpoint past the page that could not be read, and what is skipped; None when the API's position
     does not say where the next page starts (the fetch then stops and retries next time).
 

@@ -181,7 +181,7 @@ def _run(store: ExchangeStore, name: str, settings: ExchangeSettings, report: Fe
                 if stop is None:
                     sleep(wait)
                 continue
-            skip = skip_checkpoint(info.api, load_checkpoint(info.api, committed), exc)
+            skip = skip_checkpoint(info.api, load_checkpoint(info.api, committed))
             if skip is None or report.skipped_pages >= settings.max_skips:
                 report.error = f"malformed page at the committed checkpoint, not skippable: {what}"
                 if on_page is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from ...store.db import Database
@@ -282,6 +282,7 @@ class ExchangeStore:
             if snapshot:
                 held = set(s.scalars(select(ExchangeRecord.key).where(ExchangeRecord.exchange_id == row.id).distinct()))
                 updates = {**{k: None for k in held - set(updates)}, **updates}
+                result.records = len(updates)
             self._apply(s, row, updates, result)
             now = utcnow()
             row.checkpoint = dict(checkpoint) if checkpoint is not None else None
@@ -377,10 +378,3 @@ class ExchangeStore:
         with self.db.session() as s:
             on_commit(s, PageResult(exchange=name, page=page, checkpoint=dict(checkpoint) if checkpoint else None,
                                     error=error))
-
-    def record_count(self, name: str) -> int:
-        """Distinct record keys held (recomputed; ``ExchangeInfo.records`` is kept incrementally)."""
-        with self.db.session() as s:
-            row, _ = self._row(s, name)
-            return int(s.scalar(select(func.count(func.distinct(ExchangeRecord.key)))
-                                .where(ExchangeRecord.exchange_id == row.id)) or 0)
