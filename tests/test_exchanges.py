@@ -181,6 +181,12 @@ def test_threatexchange_pages_resume_deletes_and_restores(tmp_path, monkeypatch)
     banks = BankStore(db)
     with FakeThreatExchange(updates, privacy_group=555) as server:
         ExchangeStore(db).create("TE", "fb_threatexchange", settings={"privacy_group": 555}, base_url=server.url)
+        # a token the source rejects: the fetch stops at once, recorded, nothing skipped
+        monkeypatch.setenv("TRIPWIRE_EXCHANGE_CREDENTIALS_TE", "9999999999|" + "z" * 24)
+        refused = fetch_and_rematch(db, config, "TE").fetch
+        assert not refused.complete and "refused" in refused.error and refused.skipped_pages == 0
+        assert ExchangeStore(db).get("TE").last_success is False and ExchangeStore(db).get("TE").checkpoint is None
+        monkeypatch.setenv("TRIPWIRE_EXCHANGE_CREDENTIALS_TE", TE_TOKEN)
         server.throttle(2)  # the ThreatExchange client does not retry: tripwire waits and resumes
         first = fetch_and_rematch(db, config, "TE").fetch
         assert first.complete and first.added == 1000 and first.retries == 2, first.summary()

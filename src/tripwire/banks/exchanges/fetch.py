@@ -12,6 +12,8 @@ transaction per page.
   ``on_page``, the audit trail — and stepped over when the API's position says where the next page starts
   (:func:`~.apis.skip_checkpoint`); a malformed *record* inside a good page is skipped alone. Otherwise the fetch
   stops with the error recorded and the next one retries: one bad page never silently stalls an exchange.
+* **Refusals** (HTTP 4xx other than 429: bad credentials, no access) stop the fetch at once, recorded; nothing is
+  skipped.
 * **Deletions** (NCMEC's ``deleted`` entries, ThreatExchange's ``should_delete``, StopNCII's withdrawn cases,
   a list that no longer names a value) tombstone the bank entry once no record of the exchange holds the value.
 """
@@ -88,6 +90,14 @@ def is_transient(exc: BaseException) -> tuple[bool, float | None]:
             except ValueError:
                 return True, None
     return False, None
+
+
+def _refused(exc: BaseException) -> bool:
+    """An HTTP error other than throttling or a server failure (401, 403, 404, 400): not a malformed page, and
+    never skipped — retrying or skipping would not make the source say yes."""
+    import requests
+
+    return isinstance(exc, requests.HTTPError) and exc.response is not None and 400 <= exc.response.status_code < 500
 
 
 def _describe(exc: BaseException) -> str:
@@ -181,6 +191,11 @@ def _run(store: ExchangeStore, name: str, settings: ExchangeSettings, report: Fe
                 if stop is None:
                     sleep(wait)
                 continue
+            if _refused(exc):  # the source answered, and said no (credentials, permissions, a bad request)
+                report.error = f"the source refused the request: {what}"
+                if on_page is not None:
+                    store.record_error(name, committed, report.error, on_page, page=report.pages + 1)
+                return
             skip = skip_checkpoint(info.api, load_checkpoint(info.api, committed))
             if skip is None or report.skipped_pages >= settings.max_skips:
                 report.error = f"malformed page at the committed checkpoint, not skippable: {what}"
