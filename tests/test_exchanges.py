@@ -240,3 +240,40 @@ def test_stopncii_pages_and_resume(tmp_path, monkeypatch):
         assert server.entries_served - served <= 21  # from the checkpoint, not from the start
     assert {e.value for e in BankStore(db).iter_entries("SNCII")} == set(values) | set(more)
     db.dispose()
+
+
+def test_exchange_commands(tmp_path, monkeypatch):
+    """The command group on a list-file exchange: apis, add (settings validated), list, disable/enable (``fetch
+    --all`` skips a disabled one), fetch with its re-match line, reset, remove (the bank stays)."""
+    from typer.testing import CliRunner
+
+    from tripwire.banks.store import BankStore
+    from tripwire.cli import app
+
+    def cli(*args: str):
+        return CliRunner().invoke(app, [*args, "--db", db])
+
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("TRIPWIRE_ACTOR", "analyst-2")
+    listing = tmp_path / "partner.txt"
+    listing.write_text("pdq " + "d" * 64 + "\nvideo_md5 " + "c" * 32 + "\n", encoding="utf-8")
+    apis = json.loads(CliRunner().invoke(app, ["exchange", "apis", "--json"]).stdout)
+    assert set(apis) == {"fb_threatexchange", "ncmec", "stop_ncii", "local_file"} and apis["ncmec"]["credentials"]
+    assert cli("exchange", "add", "P", "--api", "nope").exit_code == 2
+    assert cli("exchange", "add", "P", "--api", "fb_threatexchange", "--set", "privacy_group=abc").exit_code == 2
+    assert cli("exchange", "add", "PARTNER", "--api", "local_file", "--set", f"filename={listing}").exit_code == 0
+    assert cli("exchange", "disable", "PARTNER").exit_code == 0
+    skipped = cli("exchange", "fetch", "--all", "--json")
+    assert skipped.exit_code == 0 and json.loads(skipped.stdout) == []
+    assert cli("exchange", "enable", "PARTNER").exit_code == 0
+    fetched = cli("exchange", "fetch", "--all")
+    assert fetched.exit_code == 0, fetched.output
+    assert "PARTNER (local_file): 1 pages, 2 records: 2 entries added" in fetched.output
+    assert "stored items newly match" in fetched.output
+    (shown,) = json.loads(cli("exchange", "list", "--json").stdout)
+    assert shown["records"] == 2 and shown["last_success"] is True and shown["bank"] == "PARTNER"
+    assert cli("exchange", "fetch", "NOPE").exit_code == 2
+    assert cli("exchange", "reset", "PARTNER").exit_code == 0
+    assert cli("exchange", "remove", "PARTNER").exit_code == 0
+    assert json.loads(cli("exchange", "list", "--json").stdout) == []
+    assert len(list(BankStore(open_db(db)).iter_entries("PARTNER"))) == 2
