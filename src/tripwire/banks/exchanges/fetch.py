@@ -14,7 +14,7 @@ transaction per page.
   stops with the error recorded and the next one retries: one bad page never silently stalls an exchange.
 * **Refusals** (HTTP 4xx other than 429: bad credentials, no access) stop the fetch at once, recorded; nothing is
   skipped.
-* **Deletions** (NCMEC's ``deleted`` entries, ThreatExchange's ``should_delete``, StopNCII's withdrawn cases,
+* **Deletions** (NCMEC's ``deleted`` entries, ThreatExchange's ``should_delete``,
   a list that no longer names a value) tombstone the bank entry once no record of the exchange holds the value.
 """
 
