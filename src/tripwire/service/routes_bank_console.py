@@ -86,7 +86,13 @@ def banks_page(request: Request, principal: Principal = need("banks.read")) -> H
 
 @router.get("/banks/{name}")
 def bank_page(request: Request, name: str, after: int = 0, q: str = "", hide: int = 0,
-              principal: Principal = need("banks.read"), message: str = "", result: dict | None = None) -> HTMLResponse:
+              principal: Principal = need("banks.read")) -> HTMLResponse:
+    """A bank's counts and settings, its entries 50 at a time, and the add and test-match forms."""
+    return _bank(request, name, principal, after=after, q=q, hide=hide)
+
+
+def _bank(request: Request, name: str, principal: Principal, *, after: int = 0, q: str = "", hide: int = 0,
+          message: str = "", result: dict[str, Any] | None = None) -> HTMLResponse:
     svc = service_of(request)
     store = BankStore(svc.db)
     try:
@@ -148,12 +154,12 @@ async def bank_test(request: Request, name: str, csrf: str = Form(""), signal_ty
     svc = service_of(request)
     data = await file.read() if file is not None and file.filename else None
     if data is None and not value.strip():
-        return bank_page(request, name, principal=principal, message="Give a hash or choose a file to test.")
+        return _bank(request, name, principal, message="Give a hash or choose a file to test.")
     try:
         result = await run_in_threadpool(_test, svc, name, data, signal_type or "pdq", value.strip())
     except ValueError as exc:
-        return bank_page(request, name, principal=principal, message=f"Cannot test: {exc}")
-    return bank_page(request, name, principal=principal, result=result)
+        return _bank(request, name, principal, message=f"Cannot test: {exc}")
+    return _bank(request, name, principal, result=result)
 
 
 @router.get("/exchanges")
