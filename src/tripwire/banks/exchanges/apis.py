@@ -257,13 +257,15 @@ def _key_text(key: Any) -> str:
     return text
 
 
-def _te_types() -> tuple[list[Any], dict[str, str]]:
-    """python-threatexchange's signal classes for tripwire's types, and tripwire's name for each."""
+def te_types() -> tuple[list[Any], dict[str, str]]:
+    """python-threatexchange's signal classes for tripwire's types, and tripwire's name for each (taken once per
+    fetch: ``get_name`` runs regular expressions on every call)."""
     te = registry.te_classes()
     return list(te.values()), {cls.get_name(): name for name, cls in te.items()}
 
 
-def convert_record(api: str, collab: Any, key: Any, value: Any) -> tuple[str, list[tuple[str, str, list[str]]]]:
+def convert_record(api: str, collab: Any, key: Any, value: Any,
+                   types: tuple[list[Any], dict[str, str]] | None = None) -> tuple[str, list[tuple[str, str, list[str]]]]:
     """(stored key, [(tripwire signal type, value, tags), ...]) for one fetched record; an empty list for a
     deletion, a record of types tripwire does not know, or one whose opinions are all "not harmful"
     (``NEGATIVE_CLASS``: a partner's false positive). Raises on a malformed record."""
@@ -272,8 +274,8 @@ def convert_record(api: str, collab: Any, key: Any, value: Any) -> tuple[str, li
     stored = _key_text(key)
     if value is None:
         return stored, []
-    te_types, by_te = _te_types()
-    converted = api_class(api).naive_convert_to_signal_type(te_types, collab, {key: value})
+    classes, by_te = types or te_types()
+    converted = api_class(api).naive_convert_to_signal_type(classes, collab, {key: value})
     out: list[tuple[str, str, list[str]]] = []
     for s_type, signals in converted.items():
         name = by_te.get(s_type.get_name())

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from ...store.db import Database
 from .apis import (SNAPSHOT_APIS, ExchangeApiError, ExchangeSettings, build_api, convert_record, credentials_for, dump,
-                   load_checkpoint, skip_checkpoint)
+                   load_checkpoint, skip_checkpoint, te_types)
 from .store import ConcurrentFetch, ExchangeStore, PageResult, Values
 
 __all__ = ["FetchReport", "fetch_exchange", "is_transient"]
@@ -138,9 +138,7 @@ def _run(store: ExchangeStore, name: str, settings: ExchangeSettings, report: Fe
     info = store.get(name)
     collab = info.collab()
     api = build_api(info.api, collab, credentials_for(info.name, info.api, settings), info.base_url)
-    from ...signals.registry import registry
-
-    te_types = list(registry.te_classes().values())
+    types = te_types()
     failures = 0
     while True:
         committed = store.get(name).checkpoint
@@ -148,12 +146,12 @@ def _run(store: ExchangeStore, name: str, settings: ExchangeSettings, report: Fe
         if checkpoint is not None and checkpoint.is_stale():
             checkpoint = None  # the API says its position has expired: fetch everything again (keys dedupe)
         try:
-            for delta in api.fetch_iter(te_types, checkpoint):
+            for delta in api.fetch_iter(types[0], checkpoint):
                 updates: dict[str, Values | None] = {}
                 bad: list[tuple[str, str]] = []
                 for key, value in delta.updates.items():
                     try:
-                        stored, values = convert_record(info.api, collab, key, value)
+                        stored, values = convert_record(info.api, collab, key, value, types)
                     except Exception as exc:  # one malformed record: skip it, keep the page
                         bad.append((str(key)[:300], _describe(exc)))
                         continue
