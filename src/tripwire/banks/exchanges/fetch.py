@@ -196,7 +196,8 @@ def _run(store: ExchangeStore, name: str, settings: ExchangeSettings, report: Fe
                 return
             skip = skip_checkpoint(info.api, load_checkpoint(info.api, committed))
             if skip is None or report.skipped_pages >= settings.max_skips:
-                report.error = f"malformed page at the committed checkpoint, not skippable: {what}"
+                why = "no position past it" if skip is None else f"{settings.max_skips} pages skipped already"
+                report.error = f"malformed page at the committed checkpoint, not skipped ({why}): {what}"
                 if on_page is not None:
                     store.record_error(name, committed, what, on_page, page=report.pages + 1)
                 return
