@@ -257,6 +257,12 @@ class BankStore:
 
         One transaction; existing (bank, type, value) rows are left untouched, so a re-import is a no-op.
         """
+        with self.db.engine.begin() as conn:
+            return self.insert_rows(conn, bank_id, rows)
+
+    def insert_rows(self, conn: Any, bank_id: int, rows: Iterable[dict[str, Any]]) -> BatchResult:
+        """:meth:`insert_batch` inside the caller's transaction (``conn``: a Connection, or a Session's
+        ``connection()``), for writers that commit other rows with the entries (an exchange's checkpoint)."""
         result = BatchResult()
         unique: dict[tuple[str, str], dict[str, Any]] = {}
         for row in rows:
@@ -274,21 +280,20 @@ class BankStore:
              "notes": r.get("notes"), "added_at": now, "removed_at": None, "removed_reason": None}
             for r in unique.values()
         ]
-        with self.db.engine.begin() as conn:
-            result.added = self._insert_ignore(conn, params)
-            if result.added < len(params):
-                # which of the rows already there are tombstones (only asked when something was skipped)
-                tomb = 0
-                for chunk in _chunks(list(unique)):
-                    # by value first: the unique index leads with it
-                    found = conn.execute(select(BankEntry.signal_type, BankEntry.value).where(
-                        BankEntry.value.in_([v for _, v in chunk]), _bank_is(bank_id),
-                        BankEntry.removed_at.is_not(None)))
-                    wanted = set(chunk)
-                    tomb += sum(1 for t, v in found if (t, v) in wanted)
-                result.tombstoned = tomb
-                result.existing += len(params) - result.added - tomb
-            conn.execute(update(BANK_TABLE).where(BANK_TABLE.c.id == bank_id).values(updated_at=now))
+        result.added = self._insert_ignore(conn, params)
+        if result.added < len(params):
+            # which of the rows already there are tombstones (only asked when something was skipped)
+            tomb = 0
+            for chunk in _chunks(list(unique)):
+                # by value first: the unique index leads with it
+                found = conn.execute(select(BankEntry.signal_type, BankEntry.value).where(
+                    BankEntry.value.in_([v for _, v in chunk]), _bank_is(bank_id),
+                    BankEntry.removed_at.is_not(None)))
+                wanted = set(chunk)
+                tomb += sum(1 for t, v in found if (t, v) in wanted)
+            result.tombstoned = tomb
+            result.existing += len(params) - result.added - tomb
+        conn.execute(update(BANK_TABLE).where(BANK_TABLE.c.id == bank_id).values(updated_at=now))
         return result
 
     def _insert_ignore(self, conn, params: list[dict[str, Any]]) -> int:
@@ -375,15 +380,24 @@ class BankStore:
                 q = self._select_entries(info.id, chunk if ids is not None else None,
                                          chunk if ids is None else None, signal_type, removed=not remove)
                 targets = [r[0] for r in s.execute(q)]
-                if not targets:
-                    continue
-                s.execute(update(BankEntry).where(BankEntry.id.in_(targets)).values(
-                    removed_at=now if remove else None, removed_reason=reason if remove else None))
-                s.execute(insert(BankChange), [{"bank_id": info.id, "entry_id": t, "op": "remove" if remove else "restore",
-                                                "at": now} for t in targets])
-                s.execute(update(Bank).where(Bank.id == info.id).values(updated_at=now))
-                changed += len(targets)
+                changed += self.mark_removed(s, info.id, targets, remove=remove, reason=reason, now=now)
         return changed
+
+    @staticmethod
+    def mark_removed(session: Any, bank_id: int, entry_ids: Sequence[int], *, remove: bool, reason: str | None = None,
+                     now: datetime | None = None) -> int:
+        """Tombstone (or restore) ``entry_ids`` in the caller's transaction, with the ``bank_changes`` rows the
+        PDQ index replays; the ids must be active (or removed, to restore) entries of ``bank_id``."""
+        if not entry_ids:
+            return 0
+        now = now or utcnow()
+        for chunk in _chunks(list(entry_ids)):
+            session.execute(update(BankEntry).where(BankEntry.id.in_(list(chunk))).values(
+                removed_at=now if remove else None, removed_reason=reason if remove else None))
+        session.execute(insert(BankChange), [{"bank_id": bank_id, "entry_id": t, "op": "remove" if remove else "restore",
+                                              "at": now} for t in entry_ids])
+        session.execute(update(Bank).where(Bank.id == bank_id).values(updated_at=now))
+        return len(entry_ids)
 
     def iter_entries(self, bank: str | int, include_removed: bool = False, order: str = "source",
                      chunk: int = DEFAULT_BATCH) -> Iterator[EntryRow]:
@@ -397,6 +411,20 @@ class BankStore:
             result = conn.execution_options(stream_results=True, yield_per=chunk).execute(q)
             for row in result:
                 yield _entry(row)
+
+    def page_entries(self, bank: str, *, after_id: int = 0, limit: int = 50, include_removed: bool = True,
+                     value: str | None = None) -> list[EntryRow]:
+        """One page of a bank's entries in id order after ``after_id`` (keyset paging: the cost of a page does not
+        grow with its position); ``value`` narrows to entries whose value starts with it (browsing)."""
+        bank_id = self.get_bank(bank).id
+        q = select(*_ENTRY_COLUMNS).where(BankEntry.bank_id == bank_id, BankEntry.id > after_id)
+        if not include_removed:
+            q = q.where(BankEntry.removed_at.is_(None))
+        if value:
+            v = value.strip()
+            q = q.where(BankEntry.value.startswith(v.lower() if _is_hex(v) else v, autoescape=True))
+        with self.db.session() as s:
+            return [_entry(r) for r in s.execute(q.order_by(BankEntry.id).limit(max(1, min(limit, 1000))))]
 
     def get_entries(self, ids: Sequence[int]) -> dict[int, EntryRow]:
         out: dict[int, EntryRow] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import banks, detector, evidence, rematch, reports, review, scan, service, sharing, trade
+from . import banks, detector, evidence, exchange, rematch, reports, review, scan, service, sharing, trade
 
 __all__ = ["app"]
 
@@ -49,3 +49,4 @@ app.add_typer(reports.export_app, name="export")
 app.add_typer(reports.import_app, name="import")
 app.add_typer(evidence.evidence_app, name="evidence")
 app.add_typer(sharing.signals_app, name="signals")
+app.add_typer(exchange.exchange_app, name="exchange")

@@ -284,14 +284,16 @@ def create_app(db_url: str | None = None, config: Config | None = None, *, polic
     )
     app.state.service = service
 
-    from . import hma, hma_curation, hma_hashing, hma_matching, routes_api, routes_banks, routes_console
+    from . import (hma, hma_curation, hma_exchanges, hma_hashing, hma_matching, routes_api, routes_bank_console,
+                   routes_banks, routes_console)
 
     app.include_router(routes_api.router)
     app.include_router(routes_banks.router)
-    # HMA's routes, one module per HMA blueprint (the exchange routes: hma_exchanges)
-    for hma_router in (hma.router, hma_hashing.router, hma_matching.router, hma_curation.router):
+    # HMA's routes, one module per HMA blueprint
+    for hma_router in (hma.router, hma_hashing.router, hma_matching.router, hma_curation.router, hma_exchanges.router):
         app.include_router(hma_router)
     app.include_router(routes_console.router)
+    app.include_router(routes_bank_console.router)
     _docs(app)
     _console_errors(app)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -1,6 +1,6 @@
 """The whole database schema in one metadata: every package's tables, for comparing with the migrations.
 
-Each package owns its tables (``store.models``, ``banks.models``, ``review.models``, ``evidence.models``,
+Each package owns its tables (``store.models``, ``banks.models``, ``banks.exchanges.models``, ``review.models``, ``evidence.models``,
 ``report.models``, ``service.models``, ``match.models``): its models subclass :class:`tripwire.store.models.Base`, which
 registers them in ``Base.metadata`` when the module is imported. The store cannot import them (it is below
 all of them), so the complete set is assembled here, at the top of the layers. Running migrations needs none
@@ -14,6 +14,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 from ..banks import models as _banks  # noqa: F401  (registers the bank tables)
+from ..banks.exchanges import models as _exchanges  # noqa: F401  (registers the exchange tables)
 from ..evidence import models as _evidence  # noqa: F401  (registers the preserved-evidence tables)
 from ..match import models as _match  # noqa: F401  (registers the series tables)
 from ..report import models as _report  # noqa: F401  (registers the CyberTipline submission tables)
