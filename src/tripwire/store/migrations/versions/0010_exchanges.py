@@ -2,7 +2,7 @@
 the source records behind each value they put in a bank (tripwire.banks.exchanges, docs/exchanges.md).
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-11-30
 """
 

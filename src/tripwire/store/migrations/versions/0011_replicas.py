@@ -17,7 +17,7 @@ A trigger catches every writer — the service, ``tripwire bank`` commands, a SQ
 that remember to. SQLite needs neither: its writers are serialised by the database lock and one host polls.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-11-30
 """
 
