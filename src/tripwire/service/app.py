@@ -287,10 +287,13 @@ def create_app(db_url: str | None = None, config: Config | None = None, *, polic
     from . import (hma, hma_curation, hma_exchanges, hma_hashing, hma_matching, routes_api, routes_bank_console,
                    routes_banks, routes_console)
 
+    # the look-up routes first: a request walks the route list in order until one matches, and these are the
+    # hot path (no two routers share a path, so the order changes nothing else)
+    app.include_router(hma_matching.router)
     app.include_router(routes_api.router)
     app.include_router(routes_banks.router)
-    # HMA's routes, one module per HMA blueprint
-    for hma_router in (hma.router, hma_hashing.router, hma_matching.router, hma_curation.router, hma_exchanges.router):
+    # the rest of HMA's routes, one module per HMA blueprint
+    for hma_router in (hma.router, hma_hashing.router, hma_curation.router, hma_exchanges.router):
         app.include_router(hma_router)
     app.include_router(routes_console.router)
     app.include_router(routes_bank_console.router)
