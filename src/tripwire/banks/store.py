@@ -116,6 +116,7 @@ class BatchResult:
 _ENTRY_COLUMNS = (
     BankEntry.id, BankEntry.bank_id, BankEntry.signal_type, BankEntry.value, BankEntry.category, BankEntry.source_id,
     BankEntry.series, BankEntry.tags, BankEntry.notes, BankEntry.added_at, BankEntry.removed_at, BankEntry.removed_reason,
+    BankEntry.data,
 )
 
 
@@ -123,6 +124,9 @@ def _entry(row: Sequence[Any]) -> EntryRow:
     values = list(row)
     tags = values[7]
     values[7] = tuple(tags) if tags is not None else None
+    data = values.pop()
+    if data is not None:  # the whole value of a type keyed by a digest of it (vPDQ)
+        values[3] = data
     return EntryRow(*values)
 
 
@@ -260,18 +264,19 @@ class BankStore:
         result = BatchResult()
         unique: dict[tuple[str, str], dict[str, Any]] = {}
         for row in rows:
-            key = (row["signal_type"], row["value"])
+            stored = registry.kind(row["signal_type"]).storage_key(row["value"])
+            key = (row["signal_type"], stored)
             if key in unique:
                 result.existing += 1
                 continue
-            unique[key] = row
+            unique[key] = {**row, "value": stored, "data": row["value"] if stored != row["value"] else None}
         if not unique:
             return result
         now = utcnow()
         params = [
             {"bank_id": bank_id, "signal_type": r["signal_type"], "value": r["value"], "category": r.get("category"),
              "source_id": r.get("source_id"), "series": r.get("series"), "tags": r.get("tags"),
-             "notes": r.get("notes"), "added_at": now, "removed_at": None, "removed_reason": None}
+             "notes": r.get("notes"), "added_at": now, "removed_at": None, "removed_reason": None, "data": r["data"]}
             for r in unique.values()
         ]
         with self.db.engine.begin() as conn:
