@@ -1,7 +1,6 @@
 """Benign synthetic videos for the video tests and bench/video.py: gradients, moving shapes, mild noise.
 
-Nothing here depicts anything: each scene is a smooth colour field with a few coloured rectangles and
-ellipses drifting across it, plus a little noise, and a new scene starts every few seconds. A ``seed``
+Nothing here depicts anything: each scene is a smooth colour field with a few coloured rectangles drifting across it, plus a little noise, and a new scene starts every few seconds. A ``seed``
 fixes the content, so two seeds are two unrelated videos. The transforms are the edits a copy of a video
 goes through when it is passed around (re-encoded, scaled, trimmed, letterboxed, converted to WebM).
 """
@@ -24,28 +23,23 @@ def _field(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     return np.asarray(Image.fromarray(grid).resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
-def frames(seed: int, w: int = 320, h: int = 240, fps: int = 10, seconds: float = 12.0,
-           scene_s: float = 3.0) -> Iterator[np.ndarray]:
-    """RGB frames of one synthetic video."""
+def frames(seed: int, w: int = 240, h: int = 180, fps: int = 10, seconds: float = 10.0,
+           scene_s: float = 2.5) -> Iterator[np.ndarray]:
+    """RGB frames of one synthetic video: a new scene every ``scene_s`` seconds, shapes drifting slowly."""
     rng = np.random.default_rng(seed)
     n = int(round(fps * seconds))
     per_scene = max(1, int(round(fps * scene_s)))
-    yy, xx = np.mgrid[0:h, 0:w]
     for i in range(n):
         if i % per_scene == 0:
             bg = _field(rng, w, h)
-            shapes = [(rng.uniform(0, w), rng.uniform(0, h), rng.uniform(w / 12, w / 4), rng.uniform(h / 12, h / 4),
-                       rng.uniform(-w / 6, w / 6), rng.uniform(-h / 6, h / 6), rng.integers(0, 256, 3),
-                       bool(rng.integers(0, 2))) for _ in range(4)]
+            shapes = [(rng.uniform(0, w * 0.7), rng.uniform(0, h * 0.7), int(rng.uniform(w / 10, w / 4)),
+                       int(rng.uniform(h / 10, h / 4)), rng.uniform(-w / 25, w / 25), rng.uniform(-h / 25, h / 25),
+                       rng.integers(0, 256, 3)) for _ in range(5)]
         img = bg.copy()
         t = (i % per_scene) / fps
-        for x0, y0, rx, ry, vx, vy, colour, ellipse in shapes:
-            cx, cy = (x0 + vx * t) % w, (y0 + vy * t) % h
-            if ellipse:
-                mask = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
-            else:
-                mask = (abs(xx - cx) <= rx) & (abs(yy - cy) <= ry)
-            img[mask] = colour
+        for x0, y0, sw, sh, vx, vy, colour in shapes:
+            x, y = int(x0 + vx * t) % (w - sw), int(y0 + vy * t) % (h - sh)
+            img[y : y + sh, x : x + sw] = colour
         img += rng.normal(0, 3, img.shape).astype(np.float32)
         yield np.clip(img, 0, 255).astype(np.uint8)
 
@@ -64,6 +58,8 @@ def write(path: str | Path, images: Iterator[np.ndarray] | list[np.ndarray], fps
             stream.pix_fmt = "yuv420p"
             if bit_rate:
                 stream.bit_rate = bit_rate
+            if codec == "libvpx-vp9":
+                stream.options = {"deadline": "realtime", "cpu-used": "8"}
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[: stream.height, : stream.width]), format="rgb24")
         for packet in stream.encode(frame):
             container.mux(packet)

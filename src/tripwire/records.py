@@ -129,6 +129,7 @@ class ItemRecord(TypedDict, total=False):
     #: videos and animated images: what the video is (``media.video.VideoInfo``) and its vPDQ (threatexchange JSON)
     video: dict[str, Any] | None
     vpdq: str | None
+    vpdq_unletterbox: str | None
     policy: PolicyOutcome
     extractors: dict[str, str]
     case: str

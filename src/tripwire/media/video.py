@@ -182,6 +182,7 @@ class VideoReader:
             total_ms = 0
             for i in range(n):
                 img.seek(i)
+                img.load()  # Pillow's WebP reader sets a frame's duration when it decodes it
                 total_ms += _frame_ms(img.info.get("duration"))
             duration = total_ms / 1000
             if duration > self.limits.max_video_seconds:
@@ -288,6 +289,7 @@ class VideoReader:
                 if time.monotonic() - started > limits.max_video_decode_s:
                     raise ItemError("timeout", f"decoding took more than {limits.max_video_decode_s:.0f} s")
                 img.seek(number)
+                img.load()
                 length = _frame_ms(img.info.get("duration"))
                 start = t_ms / 1000
                 t_ms += length

@@ -26,6 +26,7 @@ from ..media.item import Item
 from ..media.video import VideoReader, is_video_item
 from .hamming import hex_to_words, popcount
 from .pdq import pdq_of_array
+from .unletterbox import trim_uniform_borders
 
 #: python-threatexchange's defaults (``vpdq_util``)
 QUALITY_THRESHOLD = 50
@@ -175,25 +176,33 @@ def time_ranges(timestamps: Sequence[float], hit: np.ndarray) -> list[list[float
     return ranges
 
 
-def hash_frames(reader: VideoReader, seconds_per_sample: float = 1.0,
-                max_side: int | None = None) -> list[VpdqFeature]:
-    """The vPDQ frames of a video: PDQ of each sampled frame."""
+def hash_frames(reader: VideoReader, seconds_per_sample: float = 1.0, max_side: int | None = None,
+                trimmed: list[VpdqFeature] | None = None) -> list[VpdqFeature]:
+    """The vPDQ frames of a video: PDQ of each sampled frame. With ``trimmed``, that list receives the frames
+    hashed without their solid borders (:func:`~tripwire.signals.unletterbox.trim_uniform_borders`; frames
+    without borders as they are): a letterboxed copy's frames hashed so reach the original's."""
     features: list[VpdqFeature] = []
     for frame in reader.frames(seconds_per_sample, max_side):
         if min(frame.rgb.shape[:2]) < MIN_HASHABLE_SIDE:
             raise ItemError("unsupported_media", f"frames of {frame.rgb.shape[1]}x{frame.rgb.shape[0]} pixels are too small to hash")
         hex_, quality = pdq_of_array(frame.rgb)
         features.append(VpdqFeature(hex_, quality, frame.timestamp))
+        if trimmed is not None:
+            inner = trim_uniform_borders(frame.rgb)
+            if inner is not None and min(inner.shape[:2]) >= MIN_HASHABLE_SIDE:
+                hex_, quality = pdq_of_array(inner)
+            trimmed.append(VpdqFeature(hex_, quality, frame.timestamp))
     return features
 
 
 class VideoExtractor:
-    """``video`` (what the video is: :class:`~tripwire.media.video.VideoInfo`) and ``vpdq`` (its hash) for
-    video containers and animated GIF/WebP; other items get nothing."""
+    """``video`` (what the video is: :class:`~tripwire.media.video.VideoInfo`), ``vpdq`` (its hash) and, when
+    most sampled frames have solid borders (a letterboxed copy), ``vpdq_unletterbox`` (the frames hashed
+    without them, which the matcher also queries), for video containers and animated GIF/WebP."""
 
     name = "video"
     version = "1"
-    produces = ("video", "vpdq")
+    produces = ("video", "vpdq", "vpdq_unletterbox")
 
     def __init__(self, seconds_per_sample: float = 1.0, max_side: int | None = None) -> None:
         self.seconds_per_sample = seconds_per_sample
@@ -203,8 +212,13 @@ class VideoExtractor:
         if not is_video_item(item):
             return {}
         reader = VideoReader(item)
+        trimmed: list[VpdqFeature] = []
         try:
-            features = hash_frames(reader, self.seconds_per_sample, self.max_side)
+            features = hash_frames(reader, self.seconds_per_sample, self.max_side, trimmed)
         finally:
             reader.close()
-        return {"video": reader.info.as_dict(), "vpdq": to_json(features)}
+        out: dict[str, object] = {"video": reader.info.as_dict(), "vpdq": to_json(features)}
+        changed = sum(a.pdq_hex != b.pdq_hex for a, b in zip(features, trimmed))
+        if features and changed * 2 >= len(features):
+            out["vpdq_unletterbox"] = to_json(trimmed)
+        return out

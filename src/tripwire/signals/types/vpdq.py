@@ -156,6 +156,7 @@ class VpdqSignal(SignalType):
         value = record.get(self.name)
         if not isinstance(value, str) or not value:
             return []
+        from ..pdq_labels import UNLETTERBOX
         from ..vpdq import from_json
 
         try:
@@ -165,6 +166,9 @@ class VpdqSignal(SignalType):
         if not features:
             return []
         out = [Query(self.name, self.normalise(value), "video")]
+        trimmed = self.valid(record.get("vpdq_unletterbox")) if settings.unletterbox else None
+        if trimmed is not None:
+            out.append(Query(self.name, trimmed, UNLETTERBOX))
         seen: set[str] = set()
         frames = []
         for f in features:

@@ -1,0 +1,234 @@
+"""Video: decoding with limits, vPDQ (threatexchange's format and percentages), matching copies, frames
+against image banks, bank formats. Every video is synthesised here (tests/video_synth.py: shapes, noise)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+import video_synth as vs
+from tripwire.banks.exporter import export_bank
+from tripwire.banks.importer import import_file
+from tripwire.banks.store import BankStore
+from tripwire.config import BankSettings, Limits
+from tripwire.match.matcher import Matcher
+from tripwire.media.item import Item
+from tripwire.pipeline.worker import new_record, run_extractors
+from tripwire.signals.digests import DigestExtractor
+from tripwire.signals.pdq import PdqExtractor
+from tripwire.signals.registry import registry
+from tripwire.signals.vpdq import VideoExtractor, VpdqFeature, compare, from_json, prepare, to_json
+from tripwire.store.db import open_db
+
+ORIGINALS = (11, 12, 13)
+UNRELATED = tuple(range(40, 46))
+
+
+def record_of(path: Path, limits: Limits | None = None) -> dict:
+    data = path.read_bytes()
+    item = Item(str(path), data, len(data), limits or Limits())
+    record: dict = {}
+    for extractor in (DigestExtractor(), VideoExtractor()):
+        record.update(extractor.extract(item))
+    return record
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """{"originals": {seed: record}, "copies": {(seed, transform): record}, "unrelated": {seed: record}}"""
+    root = tmp_path_factory.mktemp("videos")
+    out: dict = {"originals": {}, "copies": {}, "unrelated": {}, "paths": {}}
+    for seed in ORIGINALS:
+        folder = root / f"o{seed}"
+        folder.mkdir()
+        original = vs.synth(folder / "original.mp4", seed)
+        out["paths"][seed] = original
+        out["originals"][seed] = record_of(original)
+        for name, path in vs.transforms(original, folder).items():
+            out["copies"][(seed, name)] = record_of(path)
+    for seed in UNRELATED:
+        out["unrelated"][seed] = record_of(vs.synth(root / f"u{seed}.mp4", seed))
+    return out
+
+
+@pytest.fixture
+def bank_db(tmp_path, videos):
+    db = open_db(f"sqlite:///{tmp_path / 'case.db'}")
+    store = BankStore(db)
+    store.create_bank("videos", source="stand-in list")
+    store.add_entries("videos", [{"signal_type": "vpdq", "value": rec["vpdq"], "source_id": f"video-{seed}", "category": "1"}
+                                 for seed, rec in videos["originals"].items()])
+    yield db
+    db.dispose()
+
+
+def test_video_facts(videos):
+    rec = videos["originals"][ORIGINALS[0]]
+    info = rec["video"]
+    assert (info["codec"], info["width"], info["height"], info["fps"], info["frames"]) == ("h264", 240, 180, 10.0, 100)
+    assert info["duration"] == pytest.approx(10.0, abs=0.2) and info["streams"] == {"video": 1}
+    frames = from_json(rec["vpdq"])
+    assert [f.timestamp for f in frames] == [float(t) for t in range(10)]  # one frame a second, as Meta's vPDQ
+    assert all(0 <= f.quality <= 100 and len(f.pdq_hex) == 64 for f in frames)
+    assert "vpdq_unletterbox" not in rec  # no borders, no second hash
+    assert "vpdq_unletterbox" in videos["copies"][(ORIGINALS[0], "letterboxed")]
+
+
+def test_rotation_is_applied_to_the_displayed_size(tmp_path):
+    path = tmp_path / "turned.mp4"
+    container = av.open(str(path), "w")
+    stream = container.add_stream("libx264", rate=5)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    stream.set_display_rotation(90)
+    for img in vs.frames(1, w=64, h=48, fps=5, seconds=1):
+        for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    info = record_of(path)["video"]
+    assert (info["width"], info["height"]) == (48, 64) and info["rotation"] in (90, 270)
+
+
+def test_animated_webp_and_gif_are_videos(tmp_path):
+    images = [Image.fromarray(img) for img in vs.frames(3, w=96, h=64, fps=2, seconds=6)]
+    for fmt in ("webp", "gif"):
+        buf = io.BytesIO()
+        images[0].save(buf, fmt.upper(), save_all=True, append_images=images[1:], duration=500, loop=0)
+        data = buf.getvalue()
+        rec = VideoExtractor().extract(Item(f"a.{fmt}", data, len(data)))
+        assert rec["video"]["animated_image"] and rec["video"]["frames"] == 12
+        assert rec["video"]["duration"] == pytest.approx(6.0)
+        assert [f.timestamp for f in from_json(rec["vpdq"])] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    still = io.BytesIO()
+    images[0].save(still, "WEBP")
+    assert VideoExtractor().extract(Item("s.webp", still.getvalue(), len(still.getvalue()))) == {}
+
+
+def test_serialisation_is_threatexchanges():
+    """``VpdqCompactFeature.__str__``: ``hex,quality,{timestamp:.3}``, and json.dumps of the list."""
+    h = "f" * 64
+    frames = [VpdqFeature(h, 100, 0.0), VpdqFeature(h, 51, 0.9676), VpdqFeature(h, 7, 123.0)]
+    text = to_json(frames)
+    assert text == f'["{h},100,0.0", "{h},51,0.968", "{h},7,1.23e+02"]'
+    assert [(f.quality, f.timestamp) for f in from_json(text)] == [(100, 0.0), (51, 0.968), (7, 123.0)]
+    for bad in ('["abc,1,0"]', f'["{h},101,0"]', f'["{h},5,-1"]', f'["{h},5"]', '{"0": 1}', "not json"):
+        with pytest.raises(ValueError):
+            registry.normalise_value("vpdq", bad)
+
+
+def test_percentages_are_threatexchanges():
+    rng = np.random.default_rng(5)
+    random = [rng.bytes(32).hex() for _ in range(6)]  # ~128 bits apart from each other
+    a = [VpdqFeature(random[i], 100, float(i)) for i in range(4)]
+    far, poor = random[4], random[5]
+    b = [a[0], a[1], VpdqFeature(far, 100, 2.0), VpdqFeature(far, 100, 3.0), VpdqFeature(poor, 20, 4.0)]
+    # query a: 2 of 4 frames match; compared b: deduplicated (one "far") and quality-filtered -> 2 of 3
+    got = compare(prepare(a), prepare(b))
+    assert (got.query_match_percent, round(got.compared_match_percent, 2)) == (50.0, 66.67)
+    assert got.query_ranges == [[0.0, 1.0]] and not got.matches()
+
+
+def test_transformed_copies_match_and_unrelated_videos_do_not(bank_db, videos):
+    matcher = Matcher(bank_db, None)
+    matcher.open()
+    found = {}
+    for (seed, name), rec in videos["copies"].items():
+        hits = [m for m in matcher.match_record(rec).matches if m["signal_type"] == "vpdq"]
+        found[(seed, name)] = [m["source_id"] for m in hits]
+        for m in hits:
+            assert m["bank"] == "videos" and m["query_match_percent"] >= 80 and m["compared_match_percent"] >= 0
+            assert m["matched_ranges"] and m["bank_ranges"] and m["distance"] <= 31
+    recalled = sum(ids == [f"video-{seed}"] for (seed, _), ids in found.items())
+    assert recalled >= 0.95 * len(found), found
+    assert len(found) == len(ORIGINALS) * 6
+    trimmed = next(m for m in matcher.match_record(videos["copies"][(ORIGINALS[0], "trimmed_20pct")]).matches)
+    assert trimmed["query_match_percent"] >= 80 and trimmed["compared_match_percent"] <= 90  # a fifth is gone
+    assert trimmed["matched_ranges"][0][0] == 0.0 and trimmed["bank_ranges"][0][0] >= 1.0
+    false = {seed: matcher.match_record(rec).matches for seed, rec in videos["unrelated"].items()}
+    assert not any(false.values()), false
+
+
+def test_per_bank_thresholds(bank_db, videos):
+    trimmed = videos["copies"][(ORIGINALS[0], "trimmed_20pct")]
+    strict = BankSettings(vpdq_thresholds={"videos": (80.0, 95.0)})
+    assert not Matcher(bank_db, None, bank_settings=strict).match_record(trimmed).matches
+    assert Matcher(bank_db, None).match_record(trimmed).matches
+
+
+def test_a_known_image_inside_a_video_matches_the_image_bank(tmp_path, videos):
+    """A still of the video (saved as a JPEG) in a PDQ bank: the video's sampled frames find it."""
+    frame = vs.decoded(videos["paths"][ORIGINALS[1]])[40]  # 4.0 s
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, "JPEG", quality=85)
+    data = buf.getvalue()
+    pdq = PdqExtractor().extract(Item("still.jpg", data, len(data)))["pdq"]
+    db = open_db(f"sqlite:///{tmp_path / 'img.db'}")
+    store = BankStore(db)
+    store.create_bank("images")
+    store.add_entries("images", [{"signal_type": "pdq", "value": pdq, "source_id": "still"}])
+    matcher = Matcher(db, tmp_path / "idx")
+    matcher.open()
+    hits = matcher.match_record(videos["copies"][(ORIGINALS[1], "webm")]).matches
+    assert [(m["bank"], m["signal_type"], m["variant"]) for m in hits] == [("images", "pdq", "frame@4")]
+    assert not matcher.match_record(videos["originals"][ORIGINALS[0]]).matches
+    db.dispose()
+
+
+@pytest.mark.parametrize("fmt", ["te", "vics", "csv"])
+def test_bank_export_import_round_trip(bank_db, videos, fmt, tmp_path):
+    store = BankStore(bank_db)
+    rec = videos["originals"][ORIGINALS[0]]
+    store.add_entries("videos", [{"signal_type": "md5", "value": rec["md5"], "source_id": f"video-{ORIGINALS[0]}",
+                                  "category": "1"}])
+    out = io.StringIO()
+    report = export_bank(store, "videos", fmt, out)
+    assert report.entries == len(ORIGINALS) + 1 and not report.skipped
+    if fmt == "te":
+        assert f"vpdq {rec['vpdq']}\n" in out.getvalue() and f"video_md5 {rec['md5']}\n" in out.getvalue()
+    if fmt == "vics":
+        alternatives = [a for m in json.loads(out.getvalue())["value"] for a in m.get("AlternativeHashes", [])]
+        assert {a["HashName"] for a in alternatives} == {"VPDQ"}
+    path = tmp_path / f"export.{fmt}"
+    path.write_text(out.getvalue())
+    store.create_bank("copy")
+    imported = import_file(store, "copy", path, fmt)
+    assert imported.added == len(ORIGINALS) + 1, imported
+    original = sorted(e.content()[:2] for e in store.iter_entries(store.get_bank("videos").id))
+    copied = sorted(e.content()[:2] for e in store.iter_entries(store.get_bank("copy").id))
+    assert copied == original and any(t == "vpdq" and v == rec["vpdq"] for t, v in copied)
+
+
+def _error(data: bytes, limits: Limits | None = None, path: str = "x.mp4") -> dict | None:
+    item = Item(path, data, len(data), limits or Limits())
+    record = run_extractors(item, [VideoExtractor()], new_record(path, path, len(data)))
+    return record["error"]
+
+
+def test_hostile_videos_become_error_records(videos, tmp_path):
+    data = videos["paths"][ORIGINALS[0]].read_bytes()
+    assert _error(data) is None
+    assert _error(data[: len(data) // 3])["code"] == "decode_error"  # truncated
+    assert _error(b"\0\0\0\x18ftypmp42" + b"\xff" * 4000)["code"] == "decode_error"
+    for limit, code in ((Limits(max_video_frame_pixels=1000), "too_large"), (Limits(max_video_frames=50), "too_large"),
+                        (Limits(max_video_seconds=5), "too_large"), (Limits(max_video_decode_s=0.0), "timeout")):
+        assert _error(data, limit)["code"] == code, limit
+    # a container with many streams (a parser attack when there are thousands)
+    crowded = tmp_path / "crowded.mkv"
+    container = av.open(str(crowded), "w")
+    streams = [container.add_stream("libx264", rate=5) for _ in range(8)]
+    for stream in streams:
+        stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+    for stream in streams:
+        for packet in [*stream.encode(av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")),
+                       *stream.encode()]:
+            container.mux(packet)
+    container.close()
+    assert _error(crowded.read_bytes(), Limits(max_video_streams=4), "crowded.mkv")["code"] == "too_large"
+    assert _error(crowded.read_bytes(), path="crowded.mkv") is None
