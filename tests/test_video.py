@@ -58,8 +58,10 @@ def videos(tmp_path_factory):
 
 
 @pytest.fixture
-def bank_db(tmp_path, videos):
-    db = open_db(f"sqlite:///{tmp_path / 'case.db'}")
+def bank_db(db_url, videos):
+    """A bank holding the originals' vPDQ (SQLite, and PostgreSQL where configured: values longer than the
+    key column)."""
+    db = open_db(db_url)
     store = BankStore(db)
     store.create_bank("videos", source="stand-in list")
     store.add_entries("videos", [{"signal_type": "vpdq", "value": rec["vpdq"], "source_id": f"video-{seed}", "category": "1"}
@@ -232,3 +234,66 @@ def test_hostile_videos_become_error_records(videos, tmp_path):
     container.close()
     assert _error(crowded.read_bytes(), Limits(max_video_streams=4), "crowded.mkv")["code"] == "too_large"
     assert _error(crowded.read_bytes(), path="crowded.mkv") is None
+
+
+def _tagged(path: Path, tags: dict[str, str], options: dict[str, str] | None = None) -> bytes:
+    container = av.open(str(path), "w", options=options or {})
+    container.metadata.update(tags)
+    stream = container.add_stream("libx264", rate=5)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    for img in vs.frames(2, w=64, h=48, fps=5, seconds=1):
+        for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    return path.read_bytes()
+
+
+def _provenance(data: bytes, path: str) -> dict:
+    from tripwire.policy.priority import prioritise
+    from tripwire.provenance.extractor import ProvenanceExtractor
+
+    record = {"path": path, "media_type": Item(path, data, len(data)).media_type,
+              **ProvenanceExtractor().extract(Item(path, data, len(data)))}
+    record["priority"], record["priority_reason"] = prioritise(record)
+    return record
+
+
+COMFY_PROMPT = {
+    "3": {"class_type": "KSampler", "inputs": {"seed": 5, "steps": 20, "cfg": 7.0, "sampler_name": "euler",
+                                               "scheduler": "normal", "denoise": 1.0, "model": ["4", 0],
+                                               "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
+    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "model-alpha.safetensors"}},
+    "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 16}},
+    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse at dusk", "clip": ["4", 1]}},
+    "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
+}
+
+
+def test_video_provenance_and_priority(tmp_path):
+    """ComfyUI VideoHelperSuite's comment JSON, an AI tool's tag, phone make/model tags, nothing at all."""
+    comfy = _provenance(_tagged(tmp_path / "comfy.mp4", {"comment": json.dumps({"prompt": json.dumps(COMFY_PROMPT),
+                                                                                 "workflow": {"nodes": []}})}), "comfy.mp4")
+    assert (comfy["provenance"]["label"], comfy["provenance"]["tool"]) == ("ai_generated", "ComfyUI")
+    assert comfy["generator"]["model"] == "model-alpha.safetensors" and comfy["generator"]["carrier"] == "video comment:prompt"
+    assert comfy["priority"] == 30
+    tool = _provenance(_tagged(tmp_path / "tool.mp4", {"title": "made with Kling 1.6"}), "tool.mp4")
+    assert (tool["provenance"]["label"], tool["provenance"]["confidence"], tool["provenance"]["tool"]) == \
+        ("ai_generated", "strong", "Kling")
+    phone = _provenance(_tagged(tmp_path / "phone.mov", {"com.apple.quicktime.make": "Apple",
+                                                         "com.apple.quicktime.model": "iPhone 15"},
+                                {"movflags": "use_metadata_tags"}), "phone.mov")
+    assert phone["provenance"]["label"] == "camera_original" and phone["priority"] == 80
+    assert "recording" in phone["priority_reason"]
+    plain = _provenance(_tagged(tmp_path / "plain.mp4", {}), "plain.mp4")
+    assert plain["provenance"]["label"] == "unknown" and plain["priority"] == 60  # never "last because video"
+
+
+def test_a_matched_video_ranks_first_with_its_ranges(bank_db, videos):
+    from tripwire.policy.priority import prioritise
+
+    record = dict(videos["copies"][(ORIGINALS[2], "trimmed_20pct")], media_type="video/mp4")
+    record["matches"] = Matcher(bank_db, None).match_record(record).matches
+    priority, reason = prioritise(record)
+    assert priority == 100 and "video 100%/" in reason and " at 0-" in reason, reason
