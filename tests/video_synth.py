@@ -7,6 +7,7 @@ goes through when it is passed around (re-encoded, scaled, trimmed, letterboxed,
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
@@ -44,7 +45,7 @@ def frames(seed: int, w: int = 240, h: int = 180, fps: int = 10, seconds: float 
         yield np.clip(img, 0, 255).astype(np.uint8)
 
 
-def write(path: str | Path, images: Iterator[np.ndarray] | list[np.ndarray], fps: int = 10,
+def write(path: str | Path, images: Iterator[np.ndarray] | list[np.ndarray], fps: int | Fraction = 10,
           bit_rate: int | None = None, codec: str | None = None) -> Path:
     """Encode RGB frames into a container chosen by the path's suffix (mp4, webm, mkv)."""
     path = Path(path)
