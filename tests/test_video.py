@@ -297,3 +297,16 @@ def test_a_matched_video_ranks_first_with_its_ranges(bank_db, videos):
     record["matches"] = Matcher(bank_db, None).match_record(record).matches
     priority, reason = prioritise(record)
     assert priority == 100 and "video 100%/" in reason and " at 0-" in reason, reason
+
+
+def test_mutated_videos_never_raise(videos):
+    """Random byte edits of a real MP4 and WebM: each is decoded or becomes an error record with a known code."""
+    rng = np.random.default_rng(7)
+    for seed_path in (videos["paths"][ORIGINALS[0]], videos["paths"][ORIGINALS[0]].parent / "converted.webm"):
+        data = seed_path.read_bytes()
+        for _ in range(12):
+            buf = bytearray(data)
+            for at in rng.integers(0, len(buf), 24):
+                buf[at] = int(rng.integers(0, 256))
+            error = _error(bytes(buf), path=seed_path.name)
+            assert error is None or error["code"] in ("decode_error", "too_large", "unsupported_media"), error
