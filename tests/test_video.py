@@ -310,3 +310,20 @@ def test_mutated_videos_never_raise(videos):
                 buf[at] = int(rng.integers(0, 256))
             error = _error(bytes(buf), path=seed_path.name)
             assert error is None or error["code"] in ("decode_error", "too_large", "unsupported_media"), error
+
+
+def test_ncmec_file_details_carry_the_video_and_its_matched_ranges(bank_db, videos):
+    """The NCMEC ``fileDetails`` of a reviewed video: duration, codec, size and the matched time ranges."""
+    from lxml import etree
+
+    from test_reporting_ncmec import settings
+    from tripwire.report.ncmec import build_file_details
+    from tripwire.report.reviewed import DecisionInfo, ReviewedItem
+
+    record = dict(videos["copies"][(ORIGINALS[1], "low_bitrate")], media_type="video/mp4")
+    record["matches"] = Matcher(bank_db, None).match_record(record).matches
+    item = ReviewedItem(1, 1, "case", "copy.mp4", record["sha256"], 1000, "video/mp4", None, record,  # type: ignore[arg-type]
+                        DecisionInfo(1, "report", "reviewer-1", None, None, None))
+    doc = etree.fromstring(build_file_details(item, settings(), 7, "file-1"))
+    info = doc.findtext("additionalInfo")
+    assert info.startswith("video 10.0 s, h264, 240x180; matched 0-9 s (bank videos)"), info
