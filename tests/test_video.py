@@ -327,3 +327,45 @@ def test_ncmec_file_details_carry_the_video_and_its_matched_ranges(bank_db, vide
     doc = etree.fromstring(build_file_details(item, settings(), 7, "file-1"))
     info = doc.findtext("additionalInfo")
     assert info.startswith("video 10.0 s, h264, 240x180; matched 0-9 s (bank videos)"), info
+
+
+def test_console_contact_sheet_is_grey_blurred_and_audited(db_url, tmp_path, videos):
+    """The console's contact sheet of a preserved video: a PNG of greyscale blurred frames, made on the fly;
+    reading it is a ``media.view`` audit event; no sheet without the media permission or for a non-video."""
+    import hashlib
+
+    from fastapi.testclient import TestClient
+    from service_helpers import make_config, make_keys, make_settings, scan
+    from sqlalchemy import select
+
+    from test_service_console import login
+    from tripwire.review.models import AuditEvent
+    from tripwire.service.app import create_app
+
+    db = open_db(db_url)
+    keys = make_keys(db)
+    media_dir = tmp_path / "preserved"
+    media_dir.mkdir()
+    config = make_config(tmp_path)
+    data = videos["paths"][ORIGINALS[0]].read_bytes()
+    (media_dir / hashlib.sha256(data).hexdigest()).write_bytes(data)
+    app = create_app(config=config, settings=make_settings(config, media_dir=str(media_dir)), database=db)
+    with TestClient(app, base_url="https://testserver") as client:
+        item = scan(client, keys.h("submitter"), [("clip.mp4", data)]).json()["files"][0]
+        assert item["item_id"] and not item.get("error"), item
+        url = f"/console/items/{item['item_id']}/contact-sheet"
+        login(client, keys.auditor)
+        assert client.get(url).status_code == 403
+        login(client, keys.reviewer)
+        r = client.get(url)
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.headers["cache-control"] == "no-store"
+        sheet = Image.open(io.BytesIO(r.content))
+        assert sheet.mode == "L" and sheet.size == (4 * 160 + 12, 3 * 120 + 8)  # 10 s: 10 frames, 4 columns
+        original = np.asarray(Image.fromarray(vs.decoded(videos["paths"][ORIGINALS[0]])[0]).convert("L").resize((160, 120)), float)
+        shown = np.asarray(sheet, float)[:120, :160]
+        sharpest = np.abs(np.diff(original, axis=1)).max()  # the shapes' edges
+        assert sharpest > 40 and np.abs(np.diff(shown, axis=1)).max() < 0.3 * sharpest  # blurred
+        with db.session() as s:
+            kinds = list(s.scalars(select(AuditEvent.kind).where(AuditEvent.kind == "media.view")))
+        assert kinds == ["media.view"]
+    db.dispose()

@@ -336,3 +336,40 @@ def _frame_ms(duration: Any) -> int:
     except (TypeError, ValueError):
         ms = 0
     return ms if ms >= _MIN_FRAME_MS else 100
+
+
+#: the contact sheet's grid: tiles, columns, longest tile side, blur radius (reviewer wellbeing: SAFETY.md rule 7)
+SHEET_TILES = 12
+SHEET_COLUMNS = 4
+SHEET_TILE_SIDE = 160
+SHEET_BLUR = 6.0
+
+
+def contact_sheet(item: "Item", tiles: int = SHEET_TILES, tile_side: int = SHEET_TILE_SIDE,
+                  blur: float = SHEET_BLUR) -> bytes:
+    """A PNG of up to ``tiles`` frames spread over the video, each small, greyscale and blurred, made on the fly
+    for the review console and never stored: enough to see what kind of video it is without seeing it."""
+    from PIL import Image, ImageFilter
+
+    reader = VideoReader(item)
+    duration = reader.info.duration or 0.0
+    every = max(1.0, duration / tiles) if duration else 1.0
+    shots: list[Image.Image] = []
+    try:
+        for frame in reader.frames(every, tile_side):
+            shots.append(Image.fromarray(frame.rgb).convert("L").filter(ImageFilter.GaussianBlur(blur)))
+            if len(shots) >= tiles:
+                break
+    finally:
+        reader.close()
+    if not shots:
+        raise ItemError("decode_error", "the video has no frame to show")
+    columns = min(SHEET_COLUMNS, len(shots))
+    rows = -(-len(shots) // columns)
+    cell_w, cell_h = max(s.width for s in shots), max(s.height for s in shots)
+    sheet = Image.new("L", (columns * cell_w + (columns - 1) * 4, rows * cell_h + (rows - 1) * 4), 32)
+    for n, shot in enumerate(shots):
+        sheet.paste(shot, ((n % columns) * (cell_w + 4), (n // columns) * (cell_h + 4)))
+    out = io.BytesIO()
+    sheet.save(out, "PNG")
+    return out.getvalue()

@@ -281,12 +281,13 @@ def create_app(db_url: str | None = None, config: Config | None = None, *, polic
     )
     app.state.service = service
 
-    from . import hma, routes_api, routes_banks, routes_console
+    from . import hma, routes_api, routes_banks, routes_console, routes_video
 
     app.include_router(routes_api.router)
     app.include_router(routes_banks.router)
     app.include_router(hma.router)
     app.include_router(routes_console.router)
+    app.include_router(routes_video.router)
     _docs(app)
     _console_errors(app)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
