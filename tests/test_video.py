@@ -357,6 +357,8 @@ def test_console_contact_sheet_is_grey_blurred_and_audited(db_url, tmp_path, vid
         login(client, keys.auditor)
         assert client.get(url).status_code == 403
         login(client, keys.reviewer)
+        page = client.get(f"/console/items/{item['item_id']}").text
+        assert f'src="{url}"' in page and "<dt>Video</dt><dd>10.0 s · h264 · 240×180 · 10.00 fps</dd>" in page
         r = client.get(url)
         assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.headers["cache-control"] == "no-store"
         sheet = Image.open(io.BytesIO(r.content))
