@@ -371,3 +371,41 @@ def test_console_contact_sheet_is_grey_blurred_and_audited(db_url, tmp_path, vid
             kinds = list(s.scalars(select(AuditEvent.kind).where(AuditEvent.kind == "media.view")))
         assert kinds == ["media.view"]
     db.dispose()
+
+
+def test_hma_endpoints_hash_and_look_up_vpdq(db_url, tmp_path, videos):
+    """HMA clients: ``POST /h/hash`` gives a video's ``video_md5`` and ``vpdq``; ``/c/bank/NAME/signal`` stores a
+    vPDQ; ``/m/lookup?signal_type=vpdq`` finds it from a re-encoded copy's hash."""
+    from fastapi.testclient import TestClient
+    from service_helpers import make_config, make_keys, make_settings
+
+    from tripwire.service.app import create_app
+
+    db = open_db(db_url)
+    keys = make_keys(db)
+    config = make_config(tmp_path)
+    data = videos["paths"][ORIGINALS[2]].read_bytes()
+    with TestClient(create_app(config=config, settings=make_settings(config), database=db), base_url="https://testserver") as client:
+        a, sub = keys.h("admin"), keys.h("submitter")
+        hashed = client.post("/h/hash", headers=sub, files={"video": ("v.mp4", data, "video/mp4")}).json()
+        assert hashed == {"video_md5": videos["originals"][ORIGINALS[2]]["md5"], "vpdq": videos["originals"][ORIGINALS[2]]["vpdq"]}
+        junk = b"\0\0\0\x18ftypmp42"
+        assert client.post("/h/hash", headers=sub, files={"video": ("v.mp4", junk, "video/mp4")}).json().keys() == {"video_md5"}
+        assert client.post("/h/hash?types=vpdq", headers=sub, files={"video": ("v.mp4", junk, "video/mp4")}).status_code == 400
+        client.post("/v1/banks", headers=a, json={"name": "HMA_VIDEOS"})
+        added = client.post("/c/bank/HMA_VIDEOS/signal", headers=a, json={"vpdq": hashed["vpdq"]})
+        assert added.status_code == 200, added.text
+        copy = videos["copies"][(ORIGINALS[2], "low_bitrate")]["vpdq"]
+        found = client.get("/m/lookup", headers=sub, params={"signal": copy, "signal_type": "vpdq"}).json()
+        assert list(found) == ["HMA_VIDEOS"] and found["HMA_VIDEOS"][0]["bank_content_id"] == added.json()["id"]
+        other = videos["unrelated"][UNRELATED[0]]["vpdq"]
+        assert client.get("/m/lookup", headers=sub, params={"signal": other, "signal_type": "vpdq"}).json() == {}
+    db.dispose()
+
+
+def test_vpdq_entries_are_removed_by_their_json_or_key(bank_db, videos):
+    store = BankStore(bank_db)
+    value = videos["originals"][ORIGINALS[0]]["vpdq"]
+    assert store.remove_entries("videos", values=[value], signal_type="vpdq") == 1
+    assert store.restore_entries("videos", values=[registry.get("vpdq").storage_key(value)], signal_type="vpdq") == 1
+    assert [e.value for e in store.find(registry.get("vpdq").storage_key(value))] == [value]

@@ -372,7 +372,7 @@ class BankStore:
         if ids is None and values is None:
             raise BankError("name the entries to change by id or by value")
         info = self.get_bank(bank)
-        keys: list[Any] = list(ids) if ids is not None else [v.strip().lower() if _is_hex(v) else v.strip() for v in values]
+        keys: list[Any] = list(ids) if ids is not None else [_stored_key(v, signal_type) for v in values]
         changed = 0
         now = utcnow()
         for chunk in _chunks(keys):
@@ -429,6 +429,18 @@ def _bank_is(bank_id: int):
     """``bank_id = ?`` written so that SQLite's planner (no statistics) looks rows up through the value
     index instead of scanning the whole bank through ``ix_bank_entries_bank``."""
     return (BankEntry.bank_id + 0) == bank_id
+
+
+def _stored_key(value: str, signal_type: str | None) -> str:
+    """The ``bank_entries.value`` a user-given value is stored under: a registered type's storage key of its
+    normalised form (vPDQ's JSON -> its digest), else the value (hex lowercased)."""
+    if signal_type and signal_type in registry:
+        kind = registry.get(signal_type)
+        normalised = kind.valid(value)
+        if normalised is not None:
+            return kind.storage_key(normalised)
+    v = value.strip()
+    return v.lower() if _is_hex(v) else v
 
 
 def _is_hex(value: str) -> bool:

@@ -3,7 +3,8 @@
 Shapes follow HMA's OpenMediaMatch blueprints (facebook/ThreatExchange, hasher-matcher-actioner):
 
 * ``POST /h/hash`` — one multipart file whose field name is the content type (``photo`` or ``video``);
-  returns ``{"pdq": "<hex>"}`` for a photo, ``{"video_md5": "<hex>"}`` for a video (``?types=`` selects).
+  returns ``{"pdq": "<hex>"}`` for a photo, ``{"video_md5": "<hex>", "vpdq": "<json>"}`` for a video
+  (``?types=`` selects; a video that cannot be decoded gets its ``video_md5`` alone unless ``vpdq`` was asked for).
   ``GET /h/hash?url=`` would fetch from the network and is not offered (the service works offline).
 * ``GET /m/lookup?signal=…&signal_type=pdq`` — ``{"<bank>": [{"bank_content_id": id, "distance": "d"}]}``
   for enabled banks (``banks=`` restricts); allow-list suppression applies.
@@ -13,7 +14,7 @@ Shapes follow HMA's OpenMediaMatch blueprints (facebook/ThreatExchange, hasher-m
 * ``POST /c/bank/<name>/signal`` with ``{"pdq": "<hex>"}`` — ``{"id": …, "signals": {"pdq": "<hex>"}}``.
 
 Errors are ``{"message": …}`` with HMA's status codes. ``bank_content_id`` is tripwire's bank entry id.
-Signal types: ``pdq``, ``video_md5`` (stored as md5), and tripwire's ``md5``, ``sha1``, ``sha256``.
+Signal types: ``pdq``, ``video_md5`` (stored as md5), ``vpdq``, and tripwire's ``md5``, ``sha1``, ``sha256``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from ..match.lookup import parse_query
 from ..signals.registry import registry
 
 router = APIRouter(tags=["hma"])
-CONTENT_TYPES = {"photo": ("pdq",), "video": ("video_md5",)}
+CONTENT_TYPES = {"photo": ("pdq",), "video": ("video_md5", "vpdq")}
 
 
 def _err(status: int, message: str) -> JSONResponse:
@@ -52,7 +53,7 @@ def _truthy(value: str | None) -> bool:
     return str(value or "").strip().lower() in ("1", "true", "yes", "t", "y")
 
 
-def _hash_bytes(content_type: str, data: bytes, types: list[str], limits) -> dict[str, str]:
+def _hash_bytes(content_type: str, data: bytes, types: list[str], limits, picked: bool = False) -> dict[str, str]:
     out: dict[str, str] = {}
     if "pdq" in types:
         from ..signals.pdq import PdqExtractor
@@ -65,6 +66,20 @@ def _hash_bytes(content_type: str, data: bytes, types: list[str], limits) -> dic
             out["pdq"] = str(facts["pdq"])
     if "video_md5" in types:
         out["video_md5"] = digest_bytes(data)["md5"]
+    if "vpdq" in types:
+        from ..errors import ItemError
+        from ..signals.vpdq import VideoExtractor
+
+        try:
+            facts = VideoExtractor().extract(Item("upload", data, len(data), limits))
+        except ItemError as exc:
+            if picked:
+                raise ValueError(exc.message) from None
+            facts = {}
+        if facts.get("vpdq"):
+            out["vpdq"] = str(facts["vpdq"])
+        elif picked:
+            raise ValueError("not a video: no vPDQ")
     return out
 
 
@@ -93,7 +108,7 @@ async def hash_post(request: Request, _: Principal = need("lookup")) -> JSONResp
         wanted = picked
     data = await upload.read()
     try:
-        result = await run_in_threadpool(_hash_bytes, field, data, wanted, svc.config.limits)
+        result = await run_in_threadpool(_hash_bytes, field, data, wanted, svc.config.limits, types_arg is not None)
     except Exception as exc:  # undecodable image: HMA answers 400 as well
         return _err(400, f"cannot hash this file: {exc}")
     return JSONResponse(result)
@@ -193,7 +208,7 @@ async def bank_add_signal(request: Request, bank_name: str, principal: Principal
             result = store.insert_batch(info.id, rows)
             first = s.scalar(select(BankEntry.id).where(BankEntry.bank_id == info.id,
                                                         BankEntry.signal_type == rows[0]["signal_type"],
-                                                        BankEntry.value == rows[0]["value"]))
+                                                        BankEntry.value == registry.kind(rows[0]["signal_type"]).storage_key(rows[0]["value"])))
             audit.append(s, "bank.add", principal.actor, subject=f"bank:{info.name}",
                          data={"bank": info.name, "added": result.added, "existing": result.existing, "via": "hma",
                                "values": [{"signal_type": r["signal_type"], "value": r["value"]} for r in rows]})
