@@ -409,3 +409,17 @@ def test_vpdq_entries_are_removed_by_their_json_or_key(bank_db, videos):
     assert store.remove_entries("videos", values=[value], signal_type="vpdq") == 1
     assert store.restore_entries("videos", values=[registry.get("vpdq").storage_key(value)], signal_type="vpdq") == 1
     assert [e.value for e in store.find(registry.get("vpdq").storage_key(value))] == [value]
+
+
+def test_frame_pdq_equals_pdqhash():
+    """``pdq_frame`` (PDQ's filters as taps) gives pdqhash's hash and quality, on frames of several sizes."""
+    from tripwire.signals.pdq import pdq_of_array
+    from tripwire.signals.pdq_matrix import pdq_frame
+
+    rng = np.random.default_rng(3)
+    # (a frame only a few lines high repeats them over PDQ's 64x64 grid: its DCT has ties at the median, and
+    # both hashes rest on rounding there)
+    sizes = [(180, 240), (720, 1280), (61, 97), (1080, 607), (48, 300)]
+    for h, w in sizes:
+        for img in list(vs.frames(int(rng.integers(1000)), w=w, h=h, fps=1, seconds=2)) + [rng.integers(0, 256, (h, w, 3), np.uint8)]:
+            assert pdq_frame(img) == pdq_of_array(img), (h, w)

@@ -25,7 +25,7 @@ from ..errors import ItemError
 from ..media.item import Item
 from ..media.video import VideoReader, is_video_item
 from .hamming import hex_to_words, popcount
-from .pdq import pdq_of_array
+from .pdq_matrix import pdq_frame
 from .unletterbox import trim_uniform_borders
 
 #: python-threatexchange's defaults (``vpdq_util``)
@@ -185,12 +185,12 @@ def hash_frames(reader: VideoReader, seconds_per_sample: float = 1.0, max_side: 
     for frame in reader.frames(seconds_per_sample, max_side):
         if min(frame.rgb.shape[:2]) < MIN_HASHABLE_SIDE:
             raise ItemError("unsupported_media", f"frames of {frame.rgb.shape[1]}x{frame.rgb.shape[0]} pixels are too small to hash")
-        hex_, quality = pdq_of_array(frame.rgb)
+        hex_, quality = pdq_frame(frame.rgb)
         features.append(VpdqFeature(hex_, quality, frame.timestamp))
         if trimmed is not None:
             inner = trim_uniform_borders(frame.rgb)
             if inner is not None and min(inner.shape[:2]) >= MIN_HASHABLE_SIDE:
-                hex_, quality = pdq_of_array(inner)
+                hex_, quality = pdq_frame(inner)
             trimmed.append(VpdqFeature(hex_, quality, frame.timestamp))
     return features
 
