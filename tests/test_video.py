@@ -423,3 +423,25 @@ def test_frame_pdq_equals_pdqhash():
     for h, w in sizes:
         for img in list(vs.frames(int(rng.integers(1000)), w=w, h=h, fps=1, seconds=2)) + [rng.integers(0, 256, (h, w, 3), np.uint8)]:
             assert pdq_frame(img) == pdq_of_array(img), (h, w)
+
+
+def test_vpdq_index_is_persisted_and_kept_in_step(tmp_path, videos):
+    """The frames index is saved beside PDQ's, reloaded by the next matcher, and follows removals."""
+    db = open_db(f"sqlite:///{tmp_path / 'p.db'}")
+    store = BankStore(db)
+    store.create_bank("videos")
+    store.add_entries("videos", [{"signal_type": "vpdq", "value": rec["vpdq"], "source_id": str(seed)}
+                                 for seed, rec in videos["originals"].items()])
+    first = Matcher(db, tmp_path / "idx")
+    first.open()
+    assert (tmp_path / "idx" / "vpdq" / "state.json").exists()
+    query = videos["copies"][(ORIGINALS[0], "webm")]
+    assert [m["source_id"] for m in first.match_record(query).matches if m["signal_type"] == "vpdq"] == [str(ORIGINALS[0])]
+    second = Matcher(db, tmp_path / "idx")
+    second.open()
+    assert second.indexes["vpdq"].loaded_from_disk and second.indexes["vpdq"].entries_indexed() == len(ORIGINALS)
+    store.remove_entries("videos", values=[videos["originals"][ORIGINALS[0]]["vpdq"]], signal_type="vpdq")
+    second.refresh(force=True)
+    assert second.indexes["vpdq"].entries_indexed() == len(ORIGINALS) - 1
+    assert not second.match_record(query).matches
+    db.dispose()

@@ -217,6 +217,12 @@ class BankIndex:
 
     # -- keeping in step -------------------------------------------------------------------------------
 
+    def entries_indexed(self) -> int:
+        """Entries the index holds (a vPDQ entry is one row per distinct frame)."""
+        if not self.signal.several_codes:
+            return len(self.index)
+        return len(np.unique(self.signal.index_owner(self.index.ids())))
+
     def db_count(self) -> int:
         with self.db.session() as s:
             return s.scalar(select(func.count()).select_from(BankEntry).where(
@@ -312,7 +318,7 @@ class BankIndex:
             stats = self.rebuild()
         else:
             stats = self.sync()
-            if verify and not stats.rebuilt and len(self.index) != self.db_count():
+            if verify and not stats.rebuilt and self.entries_indexed() != self.db_count():
                 log.warning("PDQ index at %s disagrees with the database; rebuilding", self.path)
                 stats = self.rebuild()
         return stats
@@ -334,6 +340,18 @@ def _describes(signal_type: str) -> str:
     return registry.get(signal_type).describes if signal_type in registry else "media"
 
 
+def _persisted_at(index_path: Path | None, signal_type: SignalType) -> Path | None:
+    """Where a distance type's index is saved: PDQ's at ``index_path``, another type kept in a PdqIndex (vPDQ's
+    frames) in a subfolder named after it; None for types whose index is rebuilt at each start."""
+    if index_path is None:
+        return None
+    if signal_type.name == "pdq":
+        return index_path
+    from ..signals.index import PdqIndex
+
+    return index_path / signal_type.name if signal_type.index_class() is PdqIndex else None
+
+
 class Matcher:
     """Matches items and hashes against every enabled bank of one database (see the module docs).
 
@@ -344,10 +362,10 @@ class Matcher:
                  max_matches: int = DEFAULT_MAX_MATCHES, use_variants: bool = True, use_unletterbox: bool = True,
                  persist: bool = True, mmap: bool = False, bank_settings: BankSettings | None = None) -> None:
         self.db = db
-        pdq = registry.get("pdq")
-        #: one index per distance type; PDQ's is the persistent one
+        #: one index per distance type; PDQ's is persisted at ``index_path``, vPDQ's (its frames in a PdqIndex)
+        #: in its ``vpdq`` subfolder
         self.indexes: dict[str, BankIndex] = {
-            t.name: BankIndex(db, index_path if persist and t is pdq else None, mmap=mmap, signal_type=t)
+            t.name: BankIndex(db, _persisted_at(index_path, t) if persist else None, mmap=mmap, signal_type=t)
             for t in registry.matchable() if t.matching == "distance"}
         self.refresh_interval = refresh_interval
         self.max_matches = max_matches

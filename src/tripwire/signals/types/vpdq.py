@@ -7,7 +7,7 @@ the key column) with the JSON beside it.
 **Index.** Every frame of every bank entry goes into one :class:`~tripwire.signals.index.PdqIndex` under
 ``entry_id << 20 | frame`` (:meth:`index_rows`; ``>> 20`` gives the entry back, :meth:`index_owner`), so a
 query video's frames are searched together against millions of bank frames and only the entries that share
-a frame within the radius are compared in full.
+a frame within the radius are compared in full. The matcher saves this index beside PDQ's (``vpdq/``).
 
 **Decision** (:meth:`verify`): threatexchange's brute comparison with the bank's PDQ radius (31) and quality
 floor (50) applied to frames, and the ``[banks]`` percentages (``vpdq_query_match`` 80,
