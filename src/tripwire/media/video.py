@@ -134,9 +134,7 @@ class VideoReader:
 
         try:
             container = av.open(io.BytesIO(self.item.data or b""), mode="r")
-        except av.error.FFmpegError as exc:
-            raise ItemError("decode_error", f"the video cannot be opened: {exc}") from exc
-        except (ValueError, MemoryError) as exc:
+        except (av.error.FFmpegError, ValueError, MemoryError) as exc:
             raise ItemError("decode_error", f"the video cannot be opened: {exc}") from exc
         self._container = container
         streams: dict[str, int] = {}
