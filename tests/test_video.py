@@ -470,3 +470,15 @@ def test_c2pa_manifest_in_an_mp4(tmp_path, videos):
     assert record["priority"] == 30
     (tmp_path / "signed.mp4").write_bytes(out.getvalue())
     assert from_json(record_of(tmp_path / "signed.mp4")["vpdq"]) == from_json(videos["originals"][ORIGINALS[1]]["vpdq"])
+
+
+def test_hostile_animations_become_error_records():
+    images = [Image.fromarray(img) for img in vs.frames(4, w=64, h=48, fps=5, seconds=4)]
+    buf = io.BytesIO()
+    images[0].save(buf, "GIF", save_all=True, append_images=images[1:], duration=200, loop=0)
+    data = buf.getvalue()
+    assert _error(data, path="a.gif") is None
+    assert _error(data, Limits(max_video_frames=10), "a.gif")["code"] == "too_large"
+    assert _error(data, Limits(max_video_seconds=2), "a.gif")["code"] == "too_large"
+    assert _error(data, Limits(max_video_decode_s=0.0), "a.gif")["code"] == "timeout"
+    assert _error(data[: len(data) // 2], path="a.gif")["code"] == "decode_error"  # truncated

@@ -1,7 +1,8 @@
 """Benign synthetic videos for the video tests and bench/video.py: gradients, moving shapes, mild noise.
 
-Nothing here depicts anything: each scene is a smooth colour field with a few coloured rectangles drifting across it, plus a little noise, and a new scene starts every few seconds. A ``seed``
-fixes the content, so two seeds are two unrelated videos. The transforms are the edits a copy of a video
+Nothing here depicts anything: each scene is a smooth colour field with a few coloured rectangles drifting
+across it, plus a little noise, and a new scene starts every few seconds. A ``seed`` fixes the content, so two
+seeds are two unrelated videos. The transforms are the edits a copy of a video
 goes through when it is passed around (re-encoded, scaled, trimmed, letterboxed, converted to WebM).
 """
 

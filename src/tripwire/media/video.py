@@ -178,7 +178,10 @@ class VideoReader:
             if n > self.limits.max_video_frames:
                 raise ItemError("too_large", f"{n} frames exceed the cap of {self.limits.max_video_frames}")
             total_ms = 0
+            started = time.monotonic()
             for i in range(n):
+                if time.monotonic() - started > self.limits.max_video_decode_s:
+                    raise ItemError("timeout", f"reading the animation took more than {self.limits.max_video_decode_s:.0f} s")
                 img.seek(i)
                 img.load()  # Pillow's WebP reader sets a frame's duration when it decodes it
                 total_ms += _frame_ms(img.info.get("duration"))
