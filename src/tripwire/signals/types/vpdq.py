@@ -25,11 +25,11 @@ import hashlib
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-import numpy as np
-
 from .base import Query, SignalType
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ...config import BankSettings, Config
     from ...extractor import Extractor
     from ..vpdq import PreparedFrames
@@ -108,8 +108,10 @@ class VpdqSignal(SignalType):
 
         return PdqIndex
 
-    def index_rows(self, ids: Sequence[int], values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    def index_rows(self, ids: Sequence[int], values: Sequence[str]) -> "tuple[np.ndarray, np.ndarray]":
         """One row per distinct frame of each value (low-quality frames too: banks set their own floor)."""
+        import numpy as np
+
         from ..hamming import hex_to_codes
         from ..vpdq import from_json
 
@@ -124,7 +126,9 @@ class VpdqSignal(SignalType):
                     hexes.append(f.pdq_hex)
         return np.array(out_ids, dtype=np.int64), hex_to_codes(hexes)
 
-    def index_owner(self, index_ids: np.ndarray) -> np.ndarray:
+    def index_owner(self, index_ids: "np.ndarray") -> "np.ndarray":
+        import numpy as np
+
         return np.asarray(index_ids, dtype=np.int64) >> FRAME_BITS
 
     def radius_for(self, bank: Any) -> int:
