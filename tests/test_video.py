@@ -482,3 +482,19 @@ def test_hostile_animations_become_error_records():
     assert _error(data, Limits(max_video_seconds=2), "a.gif")["code"] == "too_large"
     assert _error(data, Limits(max_video_decode_s=0.0), "a.gif")["code"] == "timeout"
     assert _error(data[: len(data) // 2], path="a.gif")["code"] == "decode_error"  # truncated
+
+
+def test_comfyui_animated_webp(tmp_path):
+    """ComfyUI's SaveAnimatedWEBP writes its graph into EXIF (Model: ``prompt:{...}``, Make: ``workflow:{...}``):
+    an animated WebP is a video with a vPDQ, and its provenance names ComfyUI."""
+    images = [Image.fromarray(img) for img in vs.frames(6, w=96, h=64, fps=4, seconds=3)]
+    exif = Image.Exif()
+    exif[0x0110] = "prompt:" + json.dumps(COMFY_PROMPT)
+    exif[0x010F] = "workflow:" + json.dumps({"nodes": [], "version": 0.4})
+    buf = io.BytesIO()
+    images[0].save(buf, "WEBP", save_all=True, append_images=images[1:], duration=250, exif=exif.tobytes())
+    data = buf.getvalue()
+    record = _provenance(data, "anim.webp")
+    assert (record["provenance"]["label"], record["generator"]["tool"]) == ("ai_generated", "ComfyUI")
+    assert record["generator"]["prompt"] == "a lighthouse at dusk" and record["priority"] == 30
+    assert len(from_json(VideoExtractor().extract(Item("anim.webp", data, len(data)))["vpdq"])) == 3
