@@ -55,6 +55,17 @@ class Limits:
     max_archive_depth: int = 5
     #: seconds one item may take in a worker before it is killed and recorded as a timeout
     item_timeout_s: float = 60.0
+    #: videos (and animated images) declaring a longer duration are refused before decoding (``too_large``)
+    max_video_seconds: float = 3 * 3600.0
+    #: most frames decoded from one video; a stream that goes on past it is refused (``too_large``)
+    max_video_frames: int = 200_000
+    #: most pixels of one video frame (8K UHD is 33 million); larger frames are refused before decoding
+    max_video_frame_pixels: int = 40_000_000
+    #: most streams in one container: thousands of streams are a parser attack, not a video
+    max_video_streams: int = 64
+    #: seconds of decoding for one video before it is given up as a ``timeout`` (below ``item_timeout_s``,
+    #: so the item gets a clear error record instead of a killed worker)
+    max_video_decode_s: float = 45.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,17 @@ class BankSettings:
     unletterbox: bool = True
     #: 4: exact rotation/flip hashes (4 PDQ passes); 1: pdqhash's single-DCT variants
     variant_passes: int = 4
+    #: vPDQ: a video matches a bank entry when at least this share of its frames (query match) and of the
+    #: entry's frames (compared match) have a counterpart; threatexchange's defaults, 80% and 0%
+    vpdq_query_match: float = 80.0
+    vpdq_compared_match: float = 0.0
+    #: per bank name: (query match, compared match), from ``[banks.vpdq_thresholds] "name" = {query_match,
+    #: compared_match}``
+    vpdq_thresholds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def vpdq_thresholds_for(self, bank: str) -> tuple[float, float]:
+        """(query match %, compared match %) a vPDQ match in ``bank`` needs."""
+        return self.vpdq_thresholds.get(bank, (self.vpdq_query_match, self.vpdq_compared_match))
 
     @classmethod
     def from_config(cls, config: "Config | None" = None, environ: Mapping[str, str] | None = None) -> "BankSettings":
@@ -87,6 +109,16 @@ class BankSettings:
         passes = int(section.get("variant_passes", cls.variant_passes))
         if passes not in (1, 4):
             raise UsageError(f"banks.variant_passes must be 1 or 4, not {passes}")
+        query_match = _percent("banks.vpdq_query_match", section.get("vpdq_query_match", cls.vpdq_query_match))
+        compared_match = _percent("banks.vpdq_compared_match",
+                                  section.get("vpdq_compared_match", cls.vpdq_compared_match))
+        per_bank: dict[str, tuple[float, float]] = {}
+        for bank, values in (section.get("vpdq_thresholds") or {}).items():
+            if not isinstance(values, dict):
+                raise UsageError(f"banks.vpdq_thresholds.{bank}: expected {{query_match, compared_match}}")
+            per_bank[str(bank)] = (
+                _percent(f"banks.vpdq_thresholds.{bank}.query_match", values.get("query_match", query_match)),
+                _percent(f"banks.vpdq_thresholds.{bank}.compared_match", values.get("compared_match", compared_match)))
         return cls(
             index_path=env.get("TRIPWIRE_BANKS_INDEX_PATH") or section.get("index_path") or None,
             refresh_interval=float(section.get("refresh_interval", cls.refresh_interval)),
@@ -94,7 +126,20 @@ class BankSettings:
             variants=bool(section.get("variants", cls.variants)),
             unletterbox=bool(section.get("unletterbox", cls.unletterbox)),
             variant_passes=passes,
+            vpdq_query_match=query_match,
+            vpdq_compared_match=compared_match,
+            vpdq_thresholds=per_bank,
         )
+
+
+def _percent(name: str, value: Any) -> float:
+    try:
+        pct = float(value)
+    except (TypeError, ValueError):
+        pct = -1.0
+    if not 0 <= pct <= 100:
+        raise UsageError(f"{name}: expected a percentage between 0 and 100, got {value!r}")
+    return pct
 
 
 def _coerce(name: str, current: Any, value: Any) -> Any:

@@ -70,6 +70,12 @@ class BankMatch(TypedDict, total=False):
     prefix_candidates: int
     ambiguous: bool
     suppressed_by: SuppressedBy
+    #: vPDQ: shares of the item's and of the entry's frames that matched (threatexchange's percentages), and
+    #: the [start, end] seconds of each video covered by matching frames
+    query_match_percent: float
+    compared_match_percent: float
+    matched_ranges: list[list[float]]
+    bank_ranges: list[list[float]]
 
 
 class ProvenanceVerdict(TypedDict, total=False):
@@ -124,6 +130,10 @@ class ItemRecord(TypedDict, total=False):
     pdq_variants: dict[str, str]
     pdq_unletterbox: str | None
     pdq_unletterbox_quality: int | None
+    #: videos and animated images: what the video is (``media.video.VideoInfo``) and its vPDQ (threatexchange JSON)
+    video: dict[str, Any] | None
+    vpdq: str | None
+    vpdq_unletterbox: str | None
     policy: PolicyOutcome
     extractors: dict[str, str]
     case: str

@@ -79,6 +79,9 @@ class BankEntry(Base):
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     removed_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: the whole value when ``value`` holds only its key (``SignalType.storage_key``: vPDQ's frame list is
+    #: too long for the key column and its index); NULL for every other type
+    data: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class BankChange(Base):

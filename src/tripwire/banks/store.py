@@ -116,6 +116,7 @@ class BatchResult:
 _ENTRY_COLUMNS = (
     BankEntry.id, BankEntry.bank_id, BankEntry.signal_type, BankEntry.value, BankEntry.category, BankEntry.source_id,
     BankEntry.series, BankEntry.tags, BankEntry.notes, BankEntry.added_at, BankEntry.removed_at, BankEntry.removed_reason,
+    BankEntry.data,
 )
 
 
@@ -123,6 +124,9 @@ def _entry(row: Sequence[Any]) -> EntryRow:
     values = list(row)
     tags = values[7]
     values[7] = tuple(tags) if tags is not None else None
+    data = values.pop()
+    if data is not None:  # the whole value of a type keyed by a digest of it (vPDQ)
+        values[3] = data
     return EntryRow(*values)
 
 
@@ -266,18 +270,19 @@ class BankStore:
         result = BatchResult()
         unique: dict[tuple[str, str], dict[str, Any]] = {}
         for row in rows:
-            key = (row["signal_type"], row["value"])
+            stored = registry.kind(row["signal_type"]).storage_key(row["value"])
+            key = (row["signal_type"], stored)
             if key in unique:
                 result.existing += 1
                 continue
-            unique[key] = row
+            unique[key] = {**row, "value": stored, "data": row["value"] if stored != row["value"] else None}
         if not unique:
             return result
         now = utcnow()
         params = [
             {"bank_id": bank_id, "signal_type": r["signal_type"], "value": r["value"], "category": r.get("category"),
              "source_id": r.get("source_id"), "series": r.get("series"), "tags": r.get("tags"),
-             "notes": r.get("notes"), "added_at": now, "removed_at": None, "removed_reason": None}
+             "notes": r.get("notes"), "added_at": now, "removed_at": None, "removed_reason": None, "data": r["data"]}
             for r in unique.values()
         ]
         result.added = self._insert_ignore(conn, params)
@@ -372,7 +377,7 @@ class BankStore:
         if ids is None and values is None:
             raise BankError("name the entries to change by id or by value")
         info = self.get_bank(bank)
-        keys: list[Any] = list(ids) if ids is not None else [v.strip().lower() if _is_hex(v) else v.strip() for v in values]
+        keys: list[Any] = list(ids) if ids is not None else [_stored_key(v, signal_type) for v in values]
         changed = 0
         now = utcnow()
         for chunk in _chunks(keys):
@@ -452,6 +457,18 @@ def _bank_is(bank_id: int):
     """``bank_id = ?`` written so that SQLite's planner (no statistics) looks rows up through the value
     index instead of scanning the whole bank through ``ix_bank_entries_bank``."""
     return (BankEntry.bank_id + 0) == bank_id
+
+
+def _stored_key(value: str, signal_type: str | None) -> str:
+    """The ``bank_entries.value`` a user-given value is stored under: a registered type's storage key of its
+    normalised form (vPDQ's JSON -> its digest), else the value (hex lowercased)."""
+    if signal_type and signal_type in registry:
+        kind = registry.get(signal_type)
+        normalised = kind.valid(value)
+        if normalised is not None:
+            return kind.storage_key(normalised)
+    v = value.strip()
+    return v.lower() if _is_hex(v) else v
 
 
 def _is_hex(value: str) -> bool:

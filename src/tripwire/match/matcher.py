@@ -49,6 +49,7 @@ second without a rebuild.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -216,6 +217,12 @@ class BankIndex:
 
     # -- keeping in step -------------------------------------------------------------------------------
 
+    def entries_indexed(self) -> int:
+        """Entries the index holds (a vPDQ entry is one row per distinct frame)."""
+        if not self.signal.several_codes:
+            return len(self.index)
+        return len(np.unique(self.signal.index_owner(self.index.ids())))
+
     def db_count(self) -> int:
         with self.db.session() as s:
             return s.scalar(select(func.count()).select_from(BankEntry).where(
@@ -237,7 +244,7 @@ class BankIndex:
 
     def _stream_into(self, index: Any, after_id: int, up_to: int | None = None) -> int:
         """Add active entries of the type with after_id < id (<= up_to) to ``index``; returns how many."""
-        q = (select(BankEntry.id, BankEntry.value)
+        q = (select(BankEntry.id, BankEntry.value, BankEntry.data)
              .where(BankEntry.signal_type == self.signal.name, BankEntry.removed_at.is_(None),
                     BankEntry.id > after_id))
         if up_to is not None:
@@ -247,17 +254,27 @@ class BankIndex:
         ids: list[int] = []
         hexes: list[str] = []
         with self.db.engine.connect() as conn:
-            for entry_id, value in conn.execution_options(stream_results=True, yield_per=_LOAD_CHUNK).execute(q):
+            for entry_id, value, data in conn.execution_options(stream_results=True, yield_per=_LOAD_CHUNK).execute(q):
                 ids.append(entry_id)
-                hexes.append(value)
+                hexes.append(data or value)
                 if len(ids) >= _LOAD_CHUNK:
-                    index.add(np.array(ids, dtype=np.int64), self.signal.codes(hexes))
+                    index.add(*self.signal.index_rows(ids, hexes))
                     total += len(ids)
                     ids, hexes = [], []
         if ids:
-            index.add(np.array(ids, dtype=np.int64), self.signal.codes(hexes))
+            index.add(*self.signal.index_rows(ids, hexes))
             total += len(ids)
         return total
+
+    def _remove(self, entry_ids: list[int]) -> int:
+        """Take entries out of the index (every row of an entry whose value holds several codes)."""
+        wanted = np.array(entry_ids, dtype=np.int64)
+        if not self.signal.several_codes:
+            return int(self.index.remove(wanted))
+        present = self.index.ids()
+        rows = present[np.isin(self.signal.index_owner(present), wanted)]
+        self.index.remove(rows)
+        return len(np.unique(self.signal.index_owner(rows)))
 
     def sync(self) -> SyncStats:
         """Apply what changed in the database since the last sync (or rebuild after a dropped bank)."""
@@ -278,16 +295,15 @@ class BankIndex:
             removed = [i for i, op in final.items() if op == "remove"]
             restored = [i for i, op in final.items() if op == "restore"]
             if removed:
-                stats.removed += self.index.remove(np.array(removed, dtype=np.int64))
+                stats.removed += self._remove(removed)
             for start in range(0, len(restored), _CHUNK):
                 chunk = restored[start : start + _CHUNK]
                 with self.db.session() as s:
-                    rows = s.execute(select(BankEntry.id, BankEntry.value).where(
+                    rows = s.execute(select(BankEntry.id, BankEntry.value, BankEntry.data).where(
                         BankEntry.id.in_(chunk), BankEntry.signal_type == self.signal.name,
                         BankEntry.removed_at.is_(None))).all()
                 if rows:
-                    self.index.add(np.array([r[0] for r in rows], dtype=np.int64),
-                                   self.signal.codes([r[1] for r in rows]))
+                    self.index.add(*self.signal.index_rows([r[0] for r in rows], [r[2] or r[1] for r in rows]))
                     stats.added += len(rows)
             stats.added += self._stream_into(self.index, self.last_entry_id, max_entry)
             self.last_entry_id = max(self.last_entry_id, max_entry)
@@ -302,7 +318,7 @@ class BankIndex:
             stats = self.rebuild()
         else:
             stats = self.sync()
-            if verify and not stats.rebuilt and len(self.index) != self.db_count():
+            if verify and not stats.rebuilt and self.entries_indexed() != self.db_count():
                 log.warning("PDQ index at %s disagrees with the database; rebuilding", self.path)
                 stats = self.rebuild()
         return stats
@@ -323,7 +339,7 @@ class BankIndex:
 
 
 _HIT_COLUMNS = (BankEntry.id, BankEntry.bank_id, BankEntry.signal_type, BankEntry.value, BankEntry.category,
-                BankEntry.source_id, BankEntry.series, BankEntry.removed_at)
+                BankEntry.source_id, BankEntry.series, BankEntry.removed_at, BankEntry.data)
 
 
 #: entry rows by id, one statement compiled once (an expanding IN parameter)
@@ -338,6 +354,18 @@ def _describes(signal_type: str) -> str:
     return registry.get(signal_type).describes if signal_type in registry else "media"
 
 
+def _persisted_at(index_path: Path | None, signal_type: SignalType) -> Path | None:
+    """Where a distance type's index is saved: PDQ's at ``index_path``, another type kept in a PdqIndex (vPDQ's
+    frames) in a subfolder named after it; None for types whose index is rebuilt at each start."""
+    if index_path is None:
+        return None
+    if signal_type.name == "pdq":
+        return index_path
+    from ..signals.index import PdqIndex
+
+    return index_path / signal_type.name if signal_type.index_class() is PdqIndex else None
+
+
 class Matcher:
     """Matches items and hashes against every enabled bank of one database (see the module docs).
 
@@ -346,16 +374,17 @@ class Matcher:
 
     def __init__(self, db: Database, index_path: Path | None = None, *, refresh_interval: float = DEFAULT_REFRESH_S,
                  max_matches: int = DEFAULT_MAX_MATCHES, use_variants: bool = True, use_unletterbox: bool = True,
-                 persist: bool = True, mmap: bool = False) -> None:
+                 persist: bool = True, mmap: bool = False, bank_settings: BankSettings | None = None) -> None:
         self.db = db
-        pdq = registry.get("pdq")
-        #: one index per distance type; PDQ's is the persistent one
+        #: one index per distance type; PDQ's is persisted at ``index_path``, vPDQ's (its frames in a PdqIndex)
+        #: in its ``vpdq`` subfolder
         self.indexes: dict[str, BankIndex] = {
-            t.name: BankIndex(db, index_path if persist and t is pdq else None, mmap=mmap, signal_type=t)
+            t.name: BankIndex(db, _persisted_at(index_path, t) if persist else None, mmap=mmap, signal_type=t)
             for t in registry.matchable() if t.matching == "distance"}
         self.refresh_interval = refresh_interval
         self.max_matches = max_matches
-        self.settings = BankSettings(variants=use_variants, unletterbox=use_unletterbox)
+        self.settings = dataclasses.replace(bank_settings or BankSettings(), variants=use_variants,
+                                            unletterbox=use_unletterbox)
         self.banks: dict[int, BankInfo] = {}
         self._last_refresh = 0.0
         self._opened = False
@@ -375,6 +404,7 @@ class Matcher:
             "max_matches": settings.max_matches_per_item,
             "use_variants": settings.variants,
             "use_unletterbox": settings.unletterbox,
+            "bank_settings": settings,
         }
         kwargs.update(overrides)
         return cls(db, **kwargs)
@@ -621,16 +651,20 @@ class Matcher:
         values = sorted({q.value for q in queries})
         radius = max(kind.radius_for(b) for b in banks)
         key = (kind.name, radius)
-        if searched is not None and key in searched:
-            qrows, ids = searched[key]
+        if searched is not None and key in searched:  # the second ask of one look-up: same values, same answer
+            owners, entries = searched[key]
         else:
-            qrows, ids, _ = bank_index.search(kind.codes(values), radius)
+            # a value may hold several codes (vPDQ: a video's frames): rows map back to values and entries
+            query_ids, codes = kind.index_rows(range(len(values)), values)
+            qrows, ids, _ = bank_index.search(codes, radius)
+            owners = kind.index_owner(query_ids[qrows]) if len(qrows) else qrows
+            entries = kind.index_owner(ids)
             if searched is not None:
-                searched[key] = (qrows, ids)
+                searched[key] = (owners, entries)
         candidates: dict[str, set[int]] = {}
-        for qrow, entry_id in zip(qrows.tolist(), ids.tolist()):
-            candidates.setdefault(values[qrow], set()).add(int(entry_id))
-        wanted = sorted(set(ids.tolist()))
+        for owner, entry_id in zip(owners.tolist(), entries.tolist()):
+            candidates.setdefault(values[owner], set()).add(int(entry_id))
+        wanted = sorted(set(entries.tolist()))
         found = self._cache.rows(wanted, missing) if self._cache is not None else self._rows(BankEntry.id, wanted)
         rows = {int(r.id): r for r in found}
         for q, hits in zip(queries, out):
@@ -643,9 +677,11 @@ class Matcher:
                     continue
                 if check_enabled and q.quality is not None and q.quality < kind.min_quality_for(bank):
                     continue
-                d = kind.distance(q.value, row.value)  # the database decides, not the index
-                if d <= kind.radius_for(bank):
-                    hits.append(self._hit(bank, row, distance=d, variant=q.variant, quality=q.quality))
+                # the database decides, not the index: the stored value (in full when it is kept beside its key)
+                verdict = kind.verify(q, row.data or row.value, bank, self.settings)
+                if verdict is not None:
+                    hit = self._hit(bank, row, distance=verdict[0], variant=q.variant, quality=q.quality)
+                    hits.append({**hit, **verdict[1]})  # type: ignore[typeddict-item]
 
     def _prefix_rows(self, prefixes: list[tuple[str, str]]) -> list[Any]:
         """Entry rows of each (type, short value) whose value starts with it: ``value >= p AND value < p+'g'``

@@ -30,6 +30,11 @@ be able to open it. A bank match with ``negative`` (allow-list) entries only doe
 ``model_match``, and the reason names the model reference (``lora:style-alpha``), the form it matched by
 (AutoV2, AutoV3, SHA256; "ambiguous" when a short prefix fits several banked models) and the bank.
 
+**Videos** (and animated GIF/WebP) follow the same story as images, never "last because video": a vPDQ match, or
+a sampled frame matching an image bank, ranks ``match`` (the reason says which time ranges matched and the
+match percentages); phone make/model tags rank ``camera_original``, generator tags ``ai_generated``; a video
+with no provenance evidence ranks ``unknown`` like an image, and one that could not be decoded ``error``.
+
 The rule never lowers an item below zero and never *drops* anything: it only orders the queue.
 """
 
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..media.sniff import is_video
 from ..records import BankMatch, ItemRecord
 
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -95,6 +101,19 @@ def _model_reason(matches: list[BankMatch]) -> str:
     return f"made with banked model{'s' if len(listed) > 1 else ''}: {'; '.join(listed[:5])}{more}"
 
 
+def _video_reason(matches: list[BankMatch]) -> str:
+    """``; video 100%/80% of frames at 0-9 s; frame at 4 s`` for vPDQ matches and video frames in image banks."""
+    notes: list[str] = []
+    for m in matches:
+        if "query_match_percent" in m:
+            ranges = ", ".join(f"{a:g}-{b:g} s" for a, b in (m.get("matched_ranges") or [])[:3])
+            notes.append(f"video {m['query_match_percent']:g}%/{m.get('compared_match_percent', 0):g}% of frames"
+                         + (f" at {ranges}" if ranges else ""))
+        elif str(m.get("variant") or "").startswith("frame@"):
+            notes.append(f"frame at {str(m['variant'])[6:]} s")
+    return "; " + "; ".join(dict.fromkeys(notes)) if notes else ""
+
+
 def prioritise(record: Mapping[str, Any], settings: Mapping[str, Any] | None = None) -> tuple[float, str]:
     """(priority, reason) for one item record; higher = look sooner. ``settings`` = the ``[priority]`` table."""
     w = _weights(settings)
@@ -109,18 +128,20 @@ def prioritise(record: Mapping[str, Any], settings: Mapping[str, Any] | None = N
     model_note = f"; {_model_reason(models)}" if models else ""
     if matches:
         banks = sorted({str(m.get("bank", "?")) for m in matches if isinstance(m, dict)})
-        return w["match"] + bonus, f"matches {len(matches)} bank entr{'y' if len(matches) == 1 else 'ies'} ({', '.join(banks) or 'bank'}){model_note}{conflict_note}"
+        video_note = _video_reason(matches)
+        return w["match"] + bonus, f"matches {len(matches)} bank entr{'y' if len(matches) == 1 else 'ies'} ({', '.join(banks) or 'bank'}){video_note}{model_note}{conflict_note}"
     if models:
         return w["model_match"] + bonus, _model_reason(models) + conflict_note
 
     media_type = str(record.get("media_type") or "")
     error = record.get("error")
+    what = "video" if is_video(media_type) or record.get("video") else "image"
     if provenance is None:
-        if error and media_type.startswith("image/"):
-            return w["error"], f"image could not be analysed ({error.get('code') if isinstance(error, dict) else error})"
-        if not media_type.startswith("image/"):
-            return w["not_image"], f"not an image ({media_type or 'unknown type'})"
-        return w["unknown"], "image without provenance facts: origin unknown"
+        if error and (media_type.startswith("image/") or what == "video"):
+            return w["error"], f"{what} could not be analysed ({error.get('code') if isinstance(error, dict) else error})"
+        if not media_type.startswith("image/") and what != "video":
+            return w["not_image"], f"not an image or video ({media_type or 'unknown type'})"
+        return w["unknown"], f"{what} without provenance facts: origin unknown"
 
     label = provenance.get("label") or "unknown"
     confidence = provenance.get("confidence")
@@ -129,7 +150,8 @@ def prioritise(record: Mapping[str, Any], settings: Mapping[str, Any] | None = N
     editors = sorted({str(e["editor"]) for e in provenance.get("evidence") or [] if isinstance(e, dict) and e.get("editor")})
     if label == "camera_original":
         edited = f"; edited with {', '.join(editors)}" if editors else ""
-        value, reason = w["camera_original"], f"camera evidence and no AI evidence ({confidence}{by}{edited}): possibly a real photograph"
+        value, reason = w["camera_original"], (f"camera evidence and no AI evidence ({confidence}{by}{edited}): possibly a "
+                                               f"real {'recording' if what == 'video' else 'photograph'}")
     elif label == "ai_edited":
         value, reason = w["ai_edited"], f"AI-edited{by} ({confidence}): the input picture may be a real photograph"
     elif label == "ai_generated":
@@ -139,7 +161,7 @@ def prioritise(record: Mapping[str, Any], settings: Mapping[str, Any] | None = N
         why = provenance.get("reason") or "no provenance evidence"
         value, reason = w["unknown"], f"origin unknown ({why}): treat as possibly real"
     if error and label == "unknown":
-        value, reason = w["error"], f"image could not be fully analysed ({error.get('code') if isinstance(error, dict) else error}); origin unknown"
+        value, reason = w["error"], f"{what} could not be fully analysed ({error.get('code') if isinstance(error, dict) else error}); origin unknown"
     return max(0.0, value + bonus), reason + conflict_note
 
 

@@ -1,6 +1,6 @@
 """The provenance extractor: every provenance reader on one item, and the verdict they add up to.
 
-Adds two top-level fields to an image's record:
+Adds two top-level fields to an image's or a video's record (videos: :mod:`.video`):
 
 - ``provenance``: ``{label, confidence, tool, evidence: [...], conflicts: [...], basis: [...], notes: [...]}``
   (see verdict.py); evidence entries carry ``source`` = c2pa | xmp | exif | generator | watermark | detector;
@@ -29,7 +29,7 @@ from typing import Any
 
 from ..config import Config
 from ..media.item import Item
-from ..media.sniff import is_image
+from ..media.sniff import is_image, is_video
 from .c2pa import C2paSettings, c2pa_evidence
 from .containers import read_bundle
 from .detector import DetectorConfig, OnnxDetector
@@ -99,7 +99,25 @@ class ProvenanceExtractor:
         except Exception as exc:  # a decoder failure is recorded, never fatal
             return [{"source": "watermark", "skipped": f"decoder error: {type(exc).__name__}: {exc}"[:300]}]
 
+    def _video(self, item: Item) -> dict[str, Any]:
+        """A video container: C2PA (BMFF), XMP, ComfyUI's comment JSON, AI tool tags, phone/camera tags."""
+        from .video import video_evidence
+
+        evidence = [c2pa_evidence(item.data, item.media_type, self.c2pa_settings)]
+        if item.data is None:
+            verdict = decide(evidence)
+            verdict["notes"] = ["file larger than the decode cap: metadata not read"]
+            return {"provenance": verdict, "generator": None}
+        entries, generators, notes = video_evidence(item.data, item.media_type, self.settings)
+        evidence += entries
+        evidence.extend(_generator_entry(f) for f in generators)
+        verdict = decide(evidence)
+        verdict["notes"] = notes[:50]
+        return {"provenance": verdict, "generator": generators[0] if generators else None}
+
     def extract(self, item: Item) -> dict[str, Any]:
+        if is_video(item.media_type):
+            return self._video(item)
         if not is_image(item.media_type):
             return {}
         if item.data is None:

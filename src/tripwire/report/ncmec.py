@@ -541,6 +541,7 @@ def build_file_details(item: ReviewedItem, settings: NcmecSettings, report_id: i
             etree.SubElement(nv, "name").text = name
             etree.SubElement(nv, "value").text = value
     prov = item.provenance
+    info: list[str] = []
     if prov.get("label") and prov.get("label") != "unknown":
         text = f"tripwire provenance: {prov.get('label')}"
         if prov.get("confidence"):
@@ -550,7 +551,11 @@ def build_file_details(item: ReviewedItem, settings: NcmecSettings, report_id: i
         basis = [str(b) for b in prov.get("basis") or []][:3]
         if basis:
             text += "; basis: " + "; ".join(basis)
-        etree.SubElement(root, "additionalInfo").text = text
+        info.append(text)
+    if item.video_details:
+        info.append(item.video_details)
+    if info:
+        etree.SubElement(root, "additionalInfo").text = ". ".join(info)
     xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     validate(xml)
     return xml

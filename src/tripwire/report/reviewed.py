@@ -85,6 +85,29 @@ class ReviewedItem:
         return int(q) if isinstance(q, (int, float)) else None
 
     @property
+    def video_details(self) -> str | None:
+        """``video 12.0 s, h264, 1280x720; matched 0-9 s (bank hotline)``: a video's facts and the time ranges
+        that matched a bank (vPDQ, or a frame in an image bank), for the reports; None for other items."""
+        video = self.record.get("video")
+        if not isinstance(video, dict):
+            return None
+        parts = [f"video {float(video['duration']):.1f} s" if isinstance(video.get("duration"), (int, float)) else "video"]
+        parts += [str(video[k]) for k in ("codec",) if video.get(k)]
+        if video.get("width") and video.get("height"):
+            parts.append(f"{video['width']}x{video['height']}")
+        text = ", ".join(parts)
+        ranges = []
+        for m in self.record.get("matches") or []:
+            if not isinstance(m, dict) or m.get("negative"):
+                continue
+            spans = [f"{a:g}-{b:g} s" for a, b in (m.get("matched_ranges") or [])[:5]]
+            if not spans and str(m.get("variant") or "").startswith("frame@"):
+                spans = [f"{str(m['variant'])[6:]} s"]
+            if spans:
+                ranges.append(f"{', '.join(spans)} (bank {m.get('bank')})")
+        return text + (f"; matched {'; '.join(ranges[:5])}" if ranges else "")
+
+    @property
     def provenance(self) -> Mapping[str, Any]:
         p = self.record.get("provenance")
         return p if isinstance(p, dict) else {}

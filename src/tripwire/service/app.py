@@ -285,7 +285,7 @@ def create_app(db_url: str | None = None, config: Config | None = None, *, polic
     app.state.service = service
 
     from . import (hma, hma_curation, hma_exchanges, hma_hashing, hma_matching, routes_api, routes_bank_console,
-                   routes_banks, routes_console)
+                   routes_banks, routes_console, routes_video)
 
     # the look-up routes first: a request walks the route list in order until one matches, and these are the
     # hot path (no two routers share a path, so the order changes nothing else)
@@ -297,6 +297,7 @@ def create_app(db_url: str | None = None, config: Config | None = None, *, polic
         app.include_router(hma_router)
     app.include_router(routes_console.router)
     app.include_router(routes_bank_console.router)
+    app.include_router(routes_video.router)
     _docs(app)
     _console_errors(app)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

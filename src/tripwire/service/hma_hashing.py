@@ -29,18 +29,29 @@ router = APIRouter(tags=["hma"])
 URL_REFUSED = "url fetching is not supported (the service works offline): upload the file as multipart/form-data"
 
 
-def hash_bytes(data: bytes, types: list[str], config: Any) -> dict[str, str]:
-    """{HMA name: value} of ``data`` for the canonical ``types`` (ValueError when a type cannot be computed)."""
+def hash_bytes(data: bytes, types: list[str], config: Any, picked: bool = True) -> dict[str, str]:
+    """{HMA name: value} of ``data`` for the canonical ``types``. ValueError when a type cannot be computed and was
+    ``picked`` (asked for by ``?types=``); otherwise such a type is left out (a video that cannot be decoded still
+    gets its ``video_md5``), and ValueError only when nothing could be computed."""
+    from ..errors import ItemError
+
     media_type = sniff(data[:SNIFF_BYTES])
     item = Item("upload", data, len(data), config.limits, media_type)
     out: dict[str, str] = {}
     for name in types:
         kind = registry.get(name)
         extractor = kind.extractor(config)
-        facts: dict[str, Any] = dict(extractor.extract(item)) if extractor is not None else {}
+        try:
+            facts: dict[str, Any] = dict(extractor.extract(item)) if extractor is not None else {}
+        except ItemError as exc:
+            if picked:
+                raise ValueError(exc.message) from None
+            facts = {}
         value, quality = facts.get(kind.name), facts.get(f"{kind.name}_quality")
         if not value:
-            raise ValueError(f"no {hma_name(name)} for this file ({media_type or 'unknown type'})")
+            if picked or len(types) == 1:
+                raise ValueError(f"no {hma_name(name)} for this file ({media_type or 'unknown type'})")
+            continue
         low = isinstance(quality, int) and quality < kind.min_quality
         out[hma_name(name)] = "" if low else str(value)
     return out
@@ -77,9 +88,12 @@ async def hash_upload(request: Request, form: Any = None) -> dict[str, str]:
     data = await upload.read()
     config = service_of(request).config
     try:
-        return await run_in_threadpool(hash_bytes, data, wanted, config)
+        result = await run_in_threadpool(hash_bytes, data, wanted, config, request.query_params.get("types") is not None)
     except Exception as exc:  # undecodable or wrong kind of file: HMA answers 400 as well
         raise HmaError(400, f"cannot hash this file: {exc}") from None
+    if not result:
+        raise HmaError(400, "cannot hash this file: no signal could be computed")
+    return result
 
 
 @router.post("/h/hash")

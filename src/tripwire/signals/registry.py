@@ -23,6 +23,7 @@ from .types.opaque import PhotoDnaSignal, TmkPdqfSignal
 from .types.pdq import PdqSignal
 from .types.sha1 import Sha1Signal
 from .types.sha256 import Sha256Signal
+from .types.vpdq import VpdqSignal
 
 _TYPE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.+-]{0,31}$")
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -196,3 +197,4 @@ registry.register(TmkPdqfSignal)
 registry.register(ModelSha256Signal)
 registry.register(ModelAutoV3Signal)
 registry.register(ModelAutoV1Signal)
+registry.register(VpdqSignal)

@@ -275,9 +275,11 @@ def _exif_payloads(inp: ParseInput) -> dict[str, tuple[str, str]]:
 
 def parse(inp: ParseInput) -> list[dict[str, Any]]:
     sources: dict[str, tuple[str, str]] = {}
+    # PNG text chunks; in a video, VideoHelperSuite's ``comment`` tag (provenance/video.py)
+    carrier = "png" if not inp.bundle.media_type.startswith("video/") else "video comment"
     for key in ("prompt", "workflow"):
         if key in inp.bundle.text:
-            sources[key] = (f"png:{key}", inp.bundle.text[key])
+            sources[key] = (f"{carrier}:{key}", inp.bundle.text[key])
     for key, value in _exif_payloads(inp).items():
         sources.setdefault(key, value)
     prompt = load_json(sources["prompt"][1]) if "prompt" in sources else None

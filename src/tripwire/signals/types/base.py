@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 from ..hamming import hamming_hex, hex_to_codes
 
@@ -74,6 +74,8 @@ class SignalType:
     prefix_lengths: ClassVar[tuple[int, ...]] = ()
     #: names of the forms by length (prefix types), e.g. {64: "SHA256", 10: "AutoV2"}
     forms: ClassVar[dict[int, str]] = {}
+    #: a value holds several codes (vPDQ: one per frame), indexed as rows of one entry (:meth:`index_rows`)
+    several_codes: ClassVar[bool] = False
 
     def __repr__(self) -> str:
         return f"<signal type {self.name}>"
@@ -145,6 +147,24 @@ class SignalType:
             raise TypeError(f"{self.name} values are not bit strings")
         return hex_to_codes(values, self.hex_length // 2)
 
+    def storage_key(self, value: str) -> str:
+        """What a bank keys a value by (its ``bank_entries.value``): the value itself, or for a type whose
+        values outgrow the key column (vPDQ) a digest of it, the value then being stored beside it."""
+        return value
+
+    # -- index rows (a value may hold several codes: vPDQ holds one per frame) --------------------------------
+
+    def index_rows(self, ids: Sequence[int], values: Sequence[str]) -> "tuple[np.ndarray, np.ndarray]":
+        """(index ids, codes) for the entries ``ids`` holding ``values``: one row per value here; a type whose
+        value holds several codes gives a row per code, under ids :meth:`index_owner` maps back to entries."""
+        import numpy as np
+
+        return np.asarray(ids, dtype=np.int64), self.codes(list(values))
+
+    def index_owner(self, index_ids: "np.ndarray") -> "np.ndarray":
+        """The entry (or query row) each index id belongs to (identity when a value is one code)."""
+        return index_ids
+
     # -- matching ------------------------------------------------------------------------------------------
 
     def index_class(self) -> type | None:
@@ -161,6 +181,13 @@ class SignalType:
 
     def min_quality_for(self, bank: Any) -> int:
         return self.min_quality
+
+    def verify(self, query: Query, entry_value: str, bank: Any,
+               settings: "BankSettings") -> tuple[int, dict[str, Any]] | None:
+        """Does a candidate the index found match under ``bank``'s settings? (distance, fields the match adds)
+        or None. By default: its distance is within the bank's radius; vPDQ compares whole videos."""
+        d = self.distance(query.value, entry_value)
+        return (d, {}) if d <= self.radius_for(bank) else None
 
     def queries(self, record: Mapping[str, Any], settings: "BankSettings") -> list[Query]:
         """The values an item record offers for matching: by default the record's field named after the type."""
