@@ -332,7 +332,7 @@ class BankIndex:
         cache) on first use, about 2 s, which a long-running process pays at start-up instead of in the first
         look-up after its banks gain their first entry of this type (with replicas: within the 1 s bound)."""
         probe = self._new_index()
-        empty = self.signal.codes([])
+        _, empty = self.signal.index_rows([], [])  # the index's code layout, for any type (vPDQ: frames)
         code = np.zeros((1, *empty.shape[1:]), dtype=empty.dtype)
         probe.add(np.array([0], dtype=np.int64), code)
         probe.search_arrays(code, 0)
