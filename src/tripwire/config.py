@@ -79,6 +79,9 @@ class BankSettings:
     unletterbox: bool = True
     #: 4: exact rotation/flip hashes (4 PDQ passes); 1: pdqhash's single-DCT variants
     variant_passes: int = 4
+    #: the service's (cached) matcher keeps look-up tables on large PDQ segments: several times faster
+    #: look-ups for 96 more bytes per hash (docs/pdq-index.md); scans and the CLI always scan
+    index_accel: bool = True
 
     @classmethod
     def from_config(cls, config: "Config | None" = None, environ: Mapping[str, str] | None = None) -> "BankSettings":
@@ -94,6 +97,7 @@ class BankSettings:
             variants=bool(section.get("variants", cls.variants)),
             unletterbox=bool(section.get("unletterbox", cls.unletterbox)),
             variant_passes=passes,
+            index_accel=bool(section.get("index_accel", cls.index_accel)),
         )
 
 
