@@ -283,14 +283,19 @@ class PdqIndex:
     @property
     def accelerate(self) -> bool:
         """Whether segments of 64k rows or more carry look-up tables (module docs): 96 more bytes per hash
-        for searches up to radius 31 that are several times faster. Setting it builds or drops them."""
+        for searches up to radius 31 that are several times faster. Setting it builds or drops them;
+        turning it on first merges the index into one segment, as every segment with tables costs each
+        query the same 272 bucket reads whatever its size."""
         return self._accelerate
 
     @accelerate.setter
     def accelerate(self, on: bool) -> None:
         with self._lock:
             self._accelerate = bool(on)
-            self._publish(self._segs)
+            if on and len(self._segs) > 1:
+                self.compact()
+            else:
+                self._publish(self._segs)
 
     def _publish(self, segs: Iterable[_Segment]) -> None:
         """Make ``segs`` the searchable state, with tables as :attr:`accelerate` says (built before the swap,
@@ -508,8 +513,9 @@ class PdqIndex:
                     segs.append(_Segment(w, None, ids64=ids_arr))
             if pos != size:
                 raise ValueError(f"{source}: file is {size} bytes, header describes {pos}")
-        index = cls(accelerate=accelerate)
-        index._publish(segs)
+        index = cls()
+        index._segs = tuple(segs)
+        index.accelerate = accelerate
         return index
 
     @staticmethod

@@ -78,9 +78,10 @@ if HAVE_NUMBA:
             ary = context.make_array(aryty)(context, builder, args[0])
             ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]])  # type: ignore[no-untyped-call]
             i32 = ir.IntType(32)
+            byte_ptr = ir.IntType(8).as_pointer()  # one declaration for arrays of any dtype
             fn = cgutils.get_or_insert_function(  # type: ignore[no-untyped-call]
-                builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]), "llvm.prefetch.p0")
-            builder.call(fn, [ptr, i32(0), i32(3), i32(1)])  # read, high locality, data cache
+                builder.module, ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32]), "llvm.prefetch.p0")
+            builder.call(fn, [builder.bitcast(ptr, byte_ptr), i32(0), i32(3), i32(1)])  # read, keep in all caches
             return context.get_dummy_value()
 
         return sig, codegen
@@ -119,6 +120,31 @@ if HAVE_NUMBA:
                 nb[p] = np.uint16((w[word2, i] >> shift2) & np.uint64(0xFFFF))
                 pos[v] = p + np.uint32(1)
 
+    @njit(inline="always")
+    def _prefetch_offsets(offsets, q, j, flips):  # type: ignore[no-untyped-def]
+        """Ask for the bucket bounds query ``j`` will read (their addresses depend on the query alone)."""
+        for c in range(np.uint64(0), np.uint64(16)):
+            qv = _chunk(q[j, 0], q[j, 1], q[j, 2], q[j, 3], c)
+            off = offsets[c]
+            for f in range(np.int64(-1), flips):
+                _prefetch(off, qv if f < 0 else qv ^ (np.uint64(1) << np.uint64(f)))
+
+    @njit(inline="always")
+    def _bounds(offsets, nbr, q, j, flips, starts, ends):  # type: ignore[no-untyped-def]
+        """Read the bounds of query ``j``'s buckets and ask for each bucket's first line."""
+        p = 0
+        for c in range(np.uint64(0), np.uint64(16)):
+            qv = _chunk(q[j, 0], q[j, 1], q[j, 2], q[j, 3], c)
+            off = offsets[c]
+            nb = nbr[c]
+            for f in range(np.int64(-1), flips):
+                v = qv if f < 0 else qv ^ (np.uint64(1) << np.uint64(f))
+                k0 = off[v]
+                starts[p] = k0
+                ends[p] = off[v + np.uint64(1)]
+                _prefetch(nb, np.uint64(k0))
+                p += 1
+
     @njit(nogil=True, cache=True, boundscheck=False)
     def _search_numba(w0, w1, w2, w3, offsets, rows, nbr, q, radius, starts, ends,  # type: ignore[no-untyped-def]
                       out_row, out_query, out_dist):
@@ -128,30 +154,25 @@ if HAVE_NUMBA:
         s = radius // 8  # bits a probed chunk and its successor may differ by together
         flips = np.int64(16) if t else np.int64(0)
         count = 0
+        # A query's work is three dependent rounds of memory reads (bucket bounds, bucket contents, the
+        # rare full code). They are pipelined over the queries: while query j is filtered, the buckets of
+        # j + 1 and the bounds of j + 2 are on their way, so the latencies overlap instead of adding up.
+        for j in range(min(nq, 2)):
+            _prefetch_offsets(offsets, q, j, flips)
+        if nq:
+            _bounds(offsets, nbr, q, 0, flips, starts[0], ends[0])
         for j in range(nq):
+            if j + 2 < nq:
+                _prefetch_offsets(offsets, q, j + 2, flips)
+            if j + 1 < nq:
+                _bounds(offsets, nbr, q, j + 1, flips, starts[(j + 1) & 1], ends[(j + 1) & 1])
             q0 = q[j, 0]
             q1 = q[j, 1]
             q2 = q[j, 2]
             q3 = q[j, 3]
-            # 1. the bounds of every bucket to read: independent loads, so their latencies overlap
-            p = 0
-            for c in range(np.uint64(0), np.uint64(16)):
-                qv = _chunk(q0, q1, q2, q3, c)
-                off = offsets[c]
-                for f in range(np.int64(-1), flips):
-                    v = qv if f < 0 else qv ^ (np.uint64(1) << np.uint64(f))
-                    starts[p] = off[v]
-                    ends[p] = off[v + np.uint64(1)]
-                    p += 1
-            # 2. ask for every bucket's first line at once (the loop below would wait for each in turn)
-            p = 0
-            for c in range(np.uint64(0), np.uint64(16)):
-                nb = nbr[c]
-                for f in range(np.int64(-1), flips):
-                    if starts[p] < ends[p]:
-                        _prefetch(nb, np.uint64(starts[p]))
-                    p += 1
-            # 3. filter on the successor chunk, verify the few left on the full code
+            st = starts[j & 1]
+            en = ends[j & 1]
+            # filter on the successor chunk, verify the few left on the full code
             p = 0
             for c in range(np.uint64(0), np.uint64(16)):
                 qn = _chunk(q0, q1, q2, q3, (c + np.uint64(1)) & np.uint64(15))
@@ -159,8 +180,8 @@ if HAVE_NUMBA:
                 nb = nbr[c]
                 for f in range(np.int64(-1), flips):
                     lim = s if f < 0 else s - 1
-                    k0 = np.uint64(starts[p])
-                    k1 = np.uint64(ends[p])
+                    k0 = np.uint64(st[p])
+                    k1 = np.uint64(en[p])
                     p += 1
                     for k in range(k0, k1):
                         if np.int64(_popcount(np.uint64(nb[k]) ^ qn)) > lim:
@@ -339,8 +360,8 @@ def search_tables(w: np.ndarray, tables: Tables, q: np.ndarray,
     if w.shape[1] == 0 or q.shape[0] == 0:
         return np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int32)
     probes = _CHUNKS * (_CHUNKS + 1)
-    starts = np.empty(probes, np.uint32)
-    ends = np.empty(probes, np.uint32)
+    starts = np.empty((2, probes), np.uint32)  # two queries' buckets at a time (the kernel's pipeline)
+    ends = np.empty((2, probes), np.uint32)
     return _collect(lambda rows, queries, dists: int(
         _search_numba(w[0], w[1], w[2], w[3], tables.offsets, tables.rows, tables.nbr, q, np.int64(radius),
                       starts, ends, rows, queries, dists)))
