@@ -49,7 +49,8 @@ def _edge_patterns(radius: int) -> list[np.ndarray]:
     return [v for v in out if v.sum() <= radius and v.max() <= 16]
 
 
-def _clustered(rng: np.random.Generator, n_random: int, n_centres: int, per_centre: int) -> tuple[np.ndarray, np.ndarray]:
+def _clustered(rng: np.random.Generator, n_random: int, n_centres: int,
+               per_centre: int) -> tuple[np.ndarray, np.ndarray]:
     """Random codes plus near-duplicates of a few centres at distances 0..40 (random bits and edge patterns);
     returns (codes, centres)."""
     centres = rng.integers(0, 256, (n_centres, 32), dtype=np.uint8)
@@ -79,10 +80,10 @@ def small_tables(monkeypatch):
     monkeypatch.setattr(index_kernel, "TABLE_MIN_ROWS", 64)
 
 
-def test_tables_equal_the_scan_at_every_radius_up_to_31():
-    """The kernel itself on one large segment of clustered codes: every radius 0-31 against the scan."""
+def test_tables_equal_the_scan_at_every_radius_up_to_31(small_tables):
+    """The kernel itself on one segment of clustered codes: every radius 0-31 against the scan."""
     rng = np.random.default_rng(11)
-    codes, centres = _clustered(rng, index_kernel.TABLE_MIN_ROWS, 6, 120)
+    codes, centres = _clustered(rng, 30000, 6, 120)
     w = np.ascontiguousarray(codes.view("<u8").T)
     tables = index_kernel.build_tables(w)
     assert tables is not None and tables.rows.shape == (16, codes.shape[0])
@@ -101,7 +102,7 @@ def test_tables_equal_the_scan_at_every_radius_up_to_31():
     assert sorted(numpy_rows.tolist()) == sorted(index_kernel.search_tables(w, tables, q, 31)[0].tolist())
     with pytest.raises(ValueError):
         index_kernel.search_tables(w, tables, q, 32)
-    assert index_kernel.build_tables(w[:, :100]) is None  # small segments keep the scan
+    assert index_kernel.build_tables(np.ascontiguousarray(w[:, :63])) is None  # small segments keep the scan
 
 
 def test_edge_patterns_cover_the_pigeonhole_bound():
@@ -154,9 +155,9 @@ def test_accelerated_index_equals_scan_through_adds_removals_merges_and_save_loa
     _assert_same(_answers(fast, queries, 31), _answers(plain, queries, 31))
 
 
-def test_turning_acceleration_on_later_builds_the_tables():
+def test_turning_acceleration_on_later_builds_the_tables(small_tables):
     rng = np.random.default_rng(8)
-    n = index_kernel.TABLE_MIN_ROWS + 12000
+    n = 20000
     codes, centres = _clustered(rng, n, 3, 30)
     index = PdqIndex()
     total = codes.shape[0]

@@ -21,11 +21,11 @@ its 16 hash tables of 8-byte ids make 10M hashes take ~1.6 GB, and it is rebuilt
 * **Persistence.** ``save`` writes one file (header + raw little-endian arrays) through a temporary file
   and an atomic rename; ``load`` reads it back at disk speed, or maps it (``mmap=True``) for an instant
   start.
-* **Optional look-up tables** (``PdqIndex(accelerate=True)``). A segment of at least 64k rows also gets
+* **Optional look-up tables** (``PdqIndex(accelerate=True)``). A segment of at least 128k rows also gets
   multi-index tables (:func:`~tripwire.signals.index_kernel.search_tables`): the same exact answers for a
-  radius up to 31, ~6x faster at 500k codes and ~10x at 1M, for 96 more bytes per hash. Built when a
-  segment is made (add, merge, load: ~0.2 s per million), never saved. The service turns them on, where
-  look-up latency matters; scans and the CLI keep the 36-byte scan.
+  radius up to 31, ~4x faster at 500k codes, 5x at 1M and 10x at 10M, for 96 more bytes per hash. Built
+  when a segment is made (add, merge, load: ~0.2 s per million rows at 1M), never saved. The service
+  turns them on, where look-up latency matters; scans and the CLI keep the 36-byte scan.
 
 Codes are PDQ hashes as pdqhash computes them, packed MSB-first into 32 bytes (``np.packbits``), which is
 exactly the 64-character hex form that ThreatExchange and HMA write (:func:`hex_to_codes`).
@@ -282,7 +282,7 @@ class PdqIndex:
 
     @property
     def accelerate(self) -> bool:
-        """Whether segments of 64k rows or more carry look-up tables (module docs): 96 more bytes per hash
+        """Whether segments of 128k rows or more carry look-up tables (module docs): 96 more bytes per hash
         for searches up to radius 31 that are several times faster. Setting it builds or drops them;
         turning it on first merges the index into one segment, as every segment with tables costs each
         query the same 272 bucket reads whatever its size."""
