@@ -328,7 +328,7 @@ def build_tables(w: np.ndarray) -> Tables | None:
     :data:`TABLE_MIN_ROWS` rows, more than 2**32, or no numba): the scan answers those.
 
     Cost: 96 bytes per row (16 tables of a 4-byte row number and a 2-byte chunk) plus 4 MiB of offsets;
-    ~0.2 s per million rows at 1M (one counting sort per chunk), ~0.7 s per million at 10M."""
+    0.1-0.2 s of CPU per million rows up to 1M (one counting sort per chunk), ~0.3 s per million at 10M."""
     n = int(w.shape[1])
     if not HAVE_NUMBA or n < TABLE_MIN_ROWS or n >= 2**32:
         return None
