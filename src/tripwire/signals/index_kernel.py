@@ -142,7 +142,7 @@ if HAVE_NUMBA:
                 k0 = off[v]
                 starts[p] = k0
                 ends[p] = off[v + np.uint64(1)]
-                _prefetch(nb, np.uint64(k0))
+                _prefetch(nb, np.uint64(k0))  # a hint: never faults, even one past the end (empty last bucket)
                 p += 1
 
     @njit(nogil=True, cache=True, boundscheck=False)
