@@ -8,6 +8,7 @@ derived from any image.
 from __future__ import annotations
 
 import random
+import threading
 
 import numpy as np
 import pytest
@@ -173,6 +174,42 @@ def test_turning_acceleration_on_later_builds_the_tables(small_tables):
     assert extra == 96 * len(index) + 16 * 65537 * 4
     for radius, want in before.items():
         _assert_same(_answers(index, queries, radius), want)
+
+
+def test_searches_during_merges_see_a_consistent_index(small_tables):
+    """Readers in another thread while adds merge segments and rebuild their tables: every answer holds the
+    codes that were never removed, and nothing that was never added."""
+    rng = np.random.default_rng(6)
+    base = rng.integers(0, 256, (3000, 32), dtype=np.uint8)
+    index = PdqIndex(accelerate=True)
+    index.add(np.arange(3000), base)
+    probe = base[:8]
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                found = {(q, i) for q, i, _ in index.search(probe, 31)}
+                assert {(q, q) for q in range(8)} <= found <= {(q, q) for q in range(8)} | {
+                    (q, 10**6 + k * 8 + q) for q in range(8) for k in range(40)}
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    for k in range(40):  # copies of the probe under new ids, and random codes that grow and merge segments
+        index.add(np.arange(10**6 + k * 8, 10**6 + k * 8 + 8), probe)
+        index.add(np.arange(10**7 + k * 500, 10**7 + k * 500 + 500), rng.integers(0, 256, (500, 32), dtype=np.uint8))
+        if k % 3 == 0:
+            index.remove(np.arange(10**6 + k * 8, 10**6 + k * 8 + 8))
+    stop.set()
+    thread.join()
+    assert not errors
+    assert any(s.tables is not None for s in index._segs)
+    live = {int(i) for i in index.ids()}
+    assert {(q, i) for q, i, _ in index.search(probe, 31)} == {
+        (q, i) for q in range(8) for i in [q] + [10**6 + k * 8 + q for k in range(40)] if i in live}
 
 
 def test_the_service_matcher_accelerates_and_scans_and_the_cli_do_not(tmp_path, small_tables):
