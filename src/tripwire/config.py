@@ -97,6 +97,9 @@ class BankSettings:
     #: per bank name: (query match, compared match), from ``[banks.vpdq_thresholds] "name" = {query_match,
     #: compared_match}``
     vpdq_thresholds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    #: the service's (cached) matcher keeps look-up tables on large PDQ segments: several times faster
+    #: look-ups for 96 more bytes per hash (docs/pdq-index.md); scans and the CLI always scan
+    index_accel: bool = True
 
     def vpdq_thresholds_for(self, bank: str) -> tuple[float, float]:
         """(query match %, compared match %) a vPDQ match in ``bank`` needs."""
@@ -129,6 +132,7 @@ class BankSettings:
             vpdq_query_match=query_match,
             vpdq_compared_match=compared_match,
             vpdq_thresholds=per_bank,
+            index_accel=bool(section.get("index_accel", cls.index_accel)),
         )
 
 

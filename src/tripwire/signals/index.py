@@ -21,6 +21,11 @@ its 16 hash tables of 8-byte ids make 10M hashes take ~1.6 GB, and it is rebuilt
 * **Persistence.** ``save`` writes one file (header + raw little-endian arrays) through a temporary file
   and an atomic rename; ``load`` reads it back at disk speed, or maps it (``mmap=True``) for an instant
   start.
+* **Optional look-up tables** (``PdqIndex(accelerate=True)``). A segment of at least 128k rows also gets
+  multi-index tables (:func:`~tripwire.signals.index_kernel.search_tables`): the same exact answers for a
+  radius up to 31, ~4x faster at 500k codes, 5x at 1M and 10x at 10M, for 96 more bytes per hash. Built
+  when a segment is made (add, merge, load: ~0.2 s per million rows at 1M), never saved. The service
+  turns them on, where look-up latency matters; scans and the CLI keep the 36-byte scan.
 
 Codes are PDQ hashes as pdqhash computes them, packed MSB-first into 32 bytes (``np.packbits``), which is
 exactly the 64-character hex form that ThreatExchange and HMA write (:func:`hex_to_codes`).
@@ -39,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from .hamming import hex_to_codes
-from .index_kernel import scan
+from .index_kernel import TABLE_MAX_RADIUS, Tables, build_tables, scan, search_tables
 
 __all__ = ["CODE_BYTES", "DEFAULT_RADIUS", "PdqIndex", "codes_to_hex", "hex_to_codes"]
 
@@ -112,14 +117,16 @@ def _unwords(w: np.ndarray) -> np.ndarray:
 
 
 class _Segment:
-    """An immutable run of rows sorted by id: column words, compact ids and the rows removed since."""
+    """An immutable run of rows sorted by id: column words, compact ids, the rows removed since and,
+    when the index accelerates, its look-up tables."""
 
-    __slots__ = ("w", "id_base", "id_off", "ids64", "dead")
+    __slots__ = ("w", "id_base", "id_off", "ids64", "dead", "tables")
 
     def __init__(self, w: np.ndarray, ids_sorted: np.ndarray | None, *, id_base: int = 0,
                  id_off: np.ndarray | None = None, ids64: np.ndarray | None = None,
-                 dead: np.ndarray | None = None) -> None:
+                 dead: np.ndarray | None = None, tables: Tables | None = None) -> None:
         self.w = w
+        self.tables = tables
         if ids_sorted is not None:
             if ids_sorted.size and int(ids_sorted[-1]) - int(ids_sorted[0]) < 2**32:
                 id_base = int(ids_sorted[0])
@@ -178,10 +185,27 @@ class _Segment:
 
     def with_dead(self, rows: np.ndarray) -> _Segment:
         dead = np.union1d(self.dead, rows).astype(np.int64)
-        return _Segment(self.w, None, id_base=self.id_base, id_off=self.id_off, ids64=self.ids64, dead=dead)
+        return _Segment(self.w, None, id_base=self.id_base, id_off=self.id_off, ids64=self.ids64, dead=dead,
+                        tables=self.tables)  # removed rows are filtered from the answer, as for the scan
+
+    def with_tables(self, on: bool) -> _Segment:
+        """This segment with look-up tables (where its size warrants them) or without any."""
+        if on == (self.tables is not None):
+            return self
+        tables = build_tables(self.w) if on else None
+        if tables is None and self.tables is None:
+            return self  # too small for tables: the scan answers it
+        return _Segment(self.w, None, id_base=self.id_base, id_off=self.id_off, ids64=self.ids64, dead=self.dead,
+                        tables=tables)
+
+    def search(self, q: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, query, distance) of every row within ``radius`` of a query (removed rows included)."""
+        if self.tables is not None and radius <= TABLE_MAX_RADIUS:
+            return search_tables(self.w, self.tables, q, radius)
+        return scan(self.w, q, radius)
 
     def nbytes(self) -> int:
-        total = self.w.nbytes + self.dead.nbytes
+        total = self.w.nbytes + self.dead.nbytes + (self.tables.nbytes if self.tables is not None else 0)
         total += self.id_off.nbytes if self.id_off is not None else 0
         total += self.ids64.nbytes if self.ids64 is not None else 0
         return int(total)
@@ -228,9 +252,10 @@ class PdqIndex:
     [(0, 7, 1)]
     """
 
-    def __init__(self) -> None:
+    def __init__(self, accelerate: bool = False) -> None:
         self._segs: tuple[_Segment, ...] = ()
         self._lock = threading.RLock()
+        self._accelerate = bool(accelerate)
 
     # -- size and introspection ------------------------------------------------------------------------
 
@@ -252,8 +277,30 @@ class PdqIndex:
         return np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
 
     def memory_bytes(self) -> int:
-        """Bytes held by the index's arrays (codes, ids, tombstones): the resident size of the data."""
+        """Bytes held by the index's arrays (codes, ids, tombstones, look-up tables): the resident size."""
         return sum(s.nbytes() for s in self._segs)
+
+    @property
+    def accelerate(self) -> bool:
+        """Whether segments of 128k rows or more carry look-up tables (module docs): 96 more bytes per hash
+        for searches up to radius 31 that are several times faster. Setting it builds or drops them;
+        turning it on first merges the index into one segment, as every segment with tables costs each
+        query the same 272 bucket reads whatever its size."""
+        return self._accelerate
+
+    @accelerate.setter
+    def accelerate(self, on: bool) -> None:
+        with self._lock:
+            self._accelerate = bool(on)
+            if on and len(self._segs) > 1:
+                self.compact()
+            else:
+                self._publish(self._segs)
+
+    def _publish(self, segs: Iterable[_Segment]) -> None:
+        """Make ``segs`` the searchable state, with tables as :attr:`accelerate` says (built before the swap,
+        so a search never waits for them)."""
+        self._segs = tuple(s.with_tables(self._accelerate) for s in segs)
 
     @property
     def segment_count(self) -> int:
@@ -285,7 +332,7 @@ class PdqIndex:
         with self._lock:
             segs = [self._tombstoned(s, s_ids) for s in self._segs]
             segs.append(new)
-            self._segs = tuple(self._maintain(segs))
+            self._publish(self._maintain(segs))
 
     def remove(self, ids: np.ndarray | Sequence[int]) -> int:
         """Make ids unsearchable at once (a tombstone; space is reclaimed by later merges).
@@ -298,7 +345,7 @@ class PdqIndex:
         with self._lock:
             before = len(self)
             segs = [self._tombstoned(s, ids_arr) for s in self._segs]
-            self._segs = tuple(self._maintain(segs, cascade=False))
+            self._publish(self._maintain(segs, cascade=False))
             return before - len(self)
 
     def compact(self) -> None:
@@ -314,7 +361,7 @@ class PdqIndex:
                 merged = _Segment(w, ids)
             for s in segs[1:]:
                 merged = _merge(merged, s)
-            self._segs = (merged,)
+            self._publish((merged,))
 
     @staticmethod
     def _tombstoned(seg: _Segment, ids_sorted: np.ndarray) -> _Segment:
@@ -354,7 +401,7 @@ class PdqIndex:
         ids: list[np.ndarray] = []
         ds: list[np.ndarray] = []
         for seg in segs:
-            rows, qrow, dist = scan(seg.w, q, radius)
+            rows, qrow, dist = seg.search(q, radius)
             if seg.dead.size and rows.size:
                 keep = ~np.isin(rows, seg.dead)
                 rows, qrow, dist = rows[keep], qrow[keep], dist[keep]
@@ -435,9 +482,10 @@ class PdqIndex:
             pass
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], mmap: bool = False) -> PdqIndex:
+    def load(cls, path: str | os.PathLike[str], mmap: bool = False, accelerate: bool = False) -> PdqIndex:
         """Read an index written by :meth:`save`. With ``mmap=True`` the arrays are mapped read-only from
-        the file instead of read: start-up is instant and pages load on first use."""
+        the file instead of read: start-up is instant and pages load on first use. With ``accelerate``
+        the look-up tables are built here (they are not saved)."""
         source = Path(path)
         size = source.stat().st_size
         with open(source, "rb") as fh:
@@ -467,6 +515,7 @@ class PdqIndex:
                 raise ValueError(f"{source}: file is {size} bytes, header describes {pos}")
         index = cls()
         index._segs = tuple(segs)
+        index.accelerate = accelerate
         return index
 
     @staticmethod
