@@ -69,6 +69,17 @@ def _psql_uri(pg_url: str, dbname: str) -> str:
     return f"{base}/{dbname}"
 
 
+def existing_rows(pg_url: str, dbname: str, table: str) -> int:
+    """Rows of ``table`` in database ``dbname`` (0 when either is missing): a bank kept from an earlier run."""
+    import psycopg
+
+    try:
+        with psycopg.connect(_psql_uri(pg_url, dbname)) as conn:
+            return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    except psycopg.Error:
+        return 0
+
+
 def recreate_database(pg_url: str, dbname: str) -> str:
     """A fresh database named ``dbname`` on the server of ``pg_url``; returns its URL."""
     import psycopg
@@ -82,9 +93,11 @@ def recreate_database(pg_url: str, dbname: str) -> str:
 class HmaPeer:
     """One HMA deployment: configuration, schema, bank, index and a gunicorn server."""
 
-    def __init__(self, venv: Path, src: Path, pg_url: str, workdir: Path, workers: int, port: int) -> None:
+    def __init__(self, venv: Path, src: Path, pg_url: str, workdir: Path, workers: int, port: int,
+                 keep: bool = False) -> None:
+        """``keep``: use the database of an earlier run as it is (its bank and built index)."""
         self.venv, self.src, self.workdir, self.workers, self.port = venv, src, workdir, workers, port
-        self.db_url = recreate_database(pg_url, "hma_bench")
+        self.db_url = _psql_uri(pg_url, "hma_bench") if keep else recreate_database(pg_url, "hma_bench")
         self.base = f"http://127.0.0.1:{port}"
         self.config = workdir / "omm_config.py"
         self.config.write_text(CONFIG.format(uri=self.db_url.replace("postgresql://", "postgresql+psycopg2://", 1)))

@@ -438,7 +438,7 @@ def side_by_side(args) -> int:
     """tripwire and HMA on one PostgreSQL, the same PDQ bank, the same worker count and the same queries, in
     interleaved rounds (the order alternates each round), kept-alive and new connections; server CPU and
     PostgreSQL CPU counted apart. Returns the exit status (1 on any error or differing answer)."""
-    from hma_peer import HmaPeer, recreate_database
+    from hma_peer import HmaPeer, existing_rows, recreate_database
     from proctree import postgres_pids, pss_mib
 
     from tripwire.service.auth import create_key
@@ -451,16 +451,24 @@ def side_by_side(args) -> int:
     print(f"same bank for both: {len(pdq_values):,} PDQ hashes; {args.workers} worker process(es) each; "
           f"{args.raw_clients} connections; {args.rounds} interleaved rounds of {args.duration:.0f} s", flush=True)
 
-    tw_url = recreate_database(args.pg_url, "tw_bench")
-    tw_build = build_bank(tw_url, len(pdq_values), pdq_only=True)
+    n = len(pdq_values)
+    reuse = args.reuse_banks and existing_rows(args.pg_url, "tw_bench", "bank_entries") == n \
+        and existing_rows(args.pg_url, "hma_bench", "content_signal") == n
+    if reuse:
+        tw_url = args.pg_url.rsplit("/", 1)[0] + "/tw_bench"
+        print("reusing both banks from an earlier run (--reuse-banks)", flush=True)
+    else:
+        tw_url = recreate_database(args.pg_url, "tw_bench")
+        tw_build = build_bank(tw_url, n, pdq_only=True)
     db = open_db(tw_url)
     with db.session() as s:
         key = create_key(s, "bench-submitter", "submitter", "bench", rate_per_s=1e6).key
     db.dispose()
-    hma = HmaPeer(Path(args.hma_venv), Path(args.hma_src), args.pg_url, workdir, args.workers, free_port())
-    hma_load, hma_index = hma.load_bank(pdq_values)
-    print(f"bank load: tripwire {tw_build:.1f} s (BankStore.add_entries); HMA {hma_load:.1f} s (COPY) "
-          f"+ {hma_index:.1f} s `flask build_indices`", flush=True)
+    hma = HmaPeer(Path(args.hma_venv), Path(args.hma_src), args.pg_url, workdir, args.workers, free_port(), keep=reuse)
+    if not reuse:
+        hma_load, hma_index = hma.load_bank(pdq_values)
+        print(f"bank load: tripwire {tw_build:.1f} s (BankStore.add_entries); HMA {hma_load:.1f} s (COPY) "
+              f"+ {hma_index:.1f} s `flask build_indices`", flush=True)
 
     tw = Server(tw_url, workdir, args.workers)
     status = 0
@@ -545,6 +553,8 @@ def main() -> int:
     ap.add_argument("--pg-url", help="PostgreSQL server for --peer (databases tw_bench and hma_bench are recreated)")
     ap.add_argument("--hma-venv", help="HMA's virtual environment (bench/hma_peer.py says how to make it)")
     ap.add_argument("--hma-src", help="the hasher-matcher-actioner folder of a ThreatExchange checkout")
+    ap.add_argument("--reuse-banks", action="store_true",
+                    help="--peer: keep the tw_bench and hma_bench databases of an earlier run when they hold the bank")
     args = ap.parse_args()
     if args.peer:
         return side_by_side(args)
