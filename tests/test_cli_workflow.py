@@ -281,7 +281,21 @@ def test_a_case_named_by_a_number_is_case_prefixed(tmp_path):
 
 
 def test_decide_offers_the_consoles_decisions():
-    from tripwire.cli.review import DECISION_CHOICES
-    from tripwire.review.models import DECISIONS
+    from tripwire.cli.review import DECISION_CHOICES, WITHDRAW
+    from tripwire.review.models import DECISIONS, WITHDRAWN
 
     assert DECISION_CHOICES == DECISIONS  # the command line names them without importing the models at start-up
+    assert WITHDRAW == WITHDRAWN
+
+
+def test_decide_withdrawn_takes_the_decision_and_its_bank_entries_back(case):
+    """The console's undo from the command line: a new audited decision, the bank entries it added removed."""
+    root, db, _ = case
+    item = _items(root)["img_00002.jpg"]
+    cli_ok("decide", str(item["item_id"]), "--decision", "confirmed_abuse", "--bank", "own", "--db", db)
+    assert cli("match", item["path"], "--db", db, "--json").returncode == 0
+    res = cli_ok("decide", str(item["item_id"]), "--decision", "withdrawn", "--reviewer", "dana", "--db", db, "--json")
+    assert json.loads(res.stdout)["decision"] == "withdrawn"
+    assert cli("match", item["path"], "--db", db, "--json").returncode == 1  # its hashes left the bank
+    kinds = [e.data["decision"] for e in _audit_events(db, "decision") if e.subject == f"item:{item['item_id']}"]
+    assert kinds[-2:] == ["confirmed_abuse", "withdrawn"]

@@ -27,6 +27,8 @@ __all__ = ["decide_command", "EXIT_ROW_ERRORS", "parse_item_id"]
 EXIT_ROW_ERRORS = 3
 #: the decisions ``--decision`` accepts (the same list as the console's, tripwire.review.models.DECISIONS)
 DECISION_CHOICES = ("confirmed_abuse", "not_abuse", "ai_generated", "needs_escalation")
+#: the console's undo (tripwire.review.models.WITHDRAWN): takes the newest decision back, as a new audited decision
+WITHDRAW = "withdrawn"
 #: ``--from`` columns: item_id and decision are required; others (items.csv's, for one) are ignored
 CSV_REQUIRED = ("item_id", "decision")
 CSV_OPTIONAL = ("category", "note", "bank")
@@ -42,7 +44,9 @@ def parse_item_id(text: str) -> int | None:
 
 def decide_command(
     item: Optional[str] = typer.Argument(None, metavar="ITEM_ID", help="The item's id (item_id in items.csv / items.jsonl; item:ID also works)."),
-    decision: Optional[str] = typer.Option(None, "--decision", help=f"One of {', '.join(DECISION_CHOICES)}."),
+    decision: Optional[str] = typer.Option(None, "--decision", help=f"One of {', '.join(DECISION_CHOICES)}; or "
+                                           f"{WITHDRAW} to take the newest decision back (a new audited decision, "
+                                           "bank entries it added removed)."),
     note: Optional[str] = typer.Option(None, "--note", help="Free text kept with the decision."),
     bank: Optional[str] = typer.Option(None, "--bank", help="Also add the item's hashes to this bank: a positive bank for "
                                        "confirmed_abuse, an allow-list for not_abuse. With --from: the bank for every "
@@ -70,8 +74,8 @@ def decide_command(
     item_id = parse_item_id(item)
     if item_id is None:
         fail(f"{item!r} is not an item id: an item id is a number (the item_id column of items.csv)")
-    if decision not in DECISION_CHOICES:
-        fail(f"unknown decision {decision!r} (expected one of {', '.join(DECISION_CHOICES)})")
+    if decision not in (*DECISION_CHOICES, WITHDRAW):
+        fail(f"unknown decision {decision!r} (expected one of {', '.join(DECISION_CHOICES)}, or {WITHDRAW})")
     if category and not bank:
         fail("--category is the category of the bank entries: give --bank too")
     from ..review.deciding import ReviewError, decide

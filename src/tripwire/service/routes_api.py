@@ -66,7 +66,8 @@ class LookupIn(BaseModel):
 
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    decision: Literal["confirmed_abuse", "not_abuse", "ai_generated", "needs_escalation"]
+    decision: Literal["confirmed_abuse", "not_abuse", "ai_generated", "needs_escalation", "withdrawn"] = Field(
+        description="withdrawn: take the newest decision back (a new audited decision; bank entries it added removed)")
     note: str | None = Field(default=None, max_length=10_000)
     bank: str | None = Field(default=None, max_length=200,
                              description="confirmed_abuse: a positive bank; not_abuse: an allow-list bank")
