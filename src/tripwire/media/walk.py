@@ -17,7 +17,9 @@ import stat
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from ..config import Config
 from ..errors import ItemError
+from .objectstore import is_uri, walk_uri
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,15 @@ def _classify(path: str, root: str, root_real: str, subdirs: list[str]) -> Itera
         yield Source(path, ItemError("not_a_regular_file", "device, socket or FIFO: not read"))
 
 
-def walk(paths: Iterable[str]) -> Iterator[Source]:
-    """Yield sources for files and folders (recursive), in a stable order, absolute paths."""
+def walk(paths: Iterable[str], config: Config | None = None) -> Iterator[Source]:
+    """Yield sources for files and folders (recursive), in a stable order, absolute paths; lazily.
+
+    ``s3://`` URIs are listed from object storage (:mod:`.objectstore`, settings from ``config``).
+    """
     for raw in paths:
+        if is_uri(raw):
+            yield from (Source(uri, error) for uri, error in walk_uri(raw, config))
+            continue
         path = os.path.abspath(raw)
         try:
             st = os.stat(path)  # a link named on the command line is the user's choice: follow it

@@ -10,23 +10,22 @@ same command afterwards processes precisely the sources that are missing.
 
 from __future__ import annotations
 
-import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from ..config import Config
 from ..errors import UsageError
-from ..media.walk import Source, walk
 from ..progress import ScanProgress
 from ..records import RawRecord
 from ..report.writer import Summary, write_reports
 from ..store import queries
-from ..store.db import Database, path_key
+from ..store.db import Database
+from .engine import DoneFilter, Listing, make_engine
 from .pipeline import Batch, Pipeline
-from .pool import WorkerPool
-from .worker import Task, new_record
+from .worker import ExtractorFactory
 
 #: commit at least this often (seconds) and at most this many items per transaction
 COMMIT_INTERVAL_S = 1.0
@@ -67,51 +66,54 @@ class _Committer:
         self.batch, self.pending_items, self.last = [], 0, time.monotonic()
 
 
-def _unique(sources: Iterable[Source]) -> Iterator[Source]:
-    seen: set[str] = set()
-    for s in sources:
-        if s.path not in seen:
-            seen.add(s.path)
-            yield s
-
-
 def read_path_list(stream: Iterable[str]) -> list[str]:
     """Paths from a newline-separated list (``tripwire scan -``); blank lines are ignored."""
     return [line.rstrip("\r\n") for line in stream if line.strip()]
 
 
+def _count(listing: Listing, progress: ScanProgress, stop: threading.Event) -> None:
+    """Count the sources alongside the scan (a second, lazy listing), so that progress can show an ETA."""
+    n = 0
+    for n, _ in enumerate(listing, 1):
+        if stop.is_set():
+            return
+    progress.set_total(n)
+
+
 def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, config: Config,
-             workers: int | None = None, quiet: bool = False) -> ScanResult:
+             workers: int | None = None, quiet: bool = False, engine: str = "local",
+             ray_address: str | None = None, extractors: ExtractorFactory | None = None) -> ScanResult:
+    """Scan ``paths`` into ``case`` on ``engine`` (``local`` worker processes or ``ray``; :mod:`.engine`).
+
+    ``extractors`` replaces the default extractor set in the workers (see :func:`~.engine.make_engine`).
+    """
     if not paths:
         raise UsageError("nothing to scan: give at least one path (or - to read paths from stdin)")
     started = time.monotonic()
     case_id = db.case_id(case)
-    sources = list(_unique(walk(paths)))
-    done = queries.done_sources(db, case_id)
-    pending = [s for s in sources if path_key(s.path) not in done]
+    listing = Listing.of(paths, config)
+    done = DoneFilter(db, case_id)
+    runner = make_engine(engine, workers, config, ray_address, extractors)
     committer = _Committer(db, case_id, Pipeline.from_config(config, db))
-    progress = ScanProgress(len(pending), quiet=quiet)
+    progress = ScanProgress(None, quiet=quiet)
+    stop = threading.Event()
+    counter = threading.Thread(target=_count, args=(listing, progress, stop), name="tripwire-count", daemon=True)
+    counter.start()
     try:
-        for source in pending:
-            if source.error is not None:
-                committer.add(source.path, [new_record(source.path, source.path, error=source.error)])
-                progress.item()
-                progress.source_done()
-        files = [s for s in pending if s.error is None]
-        if files:
-            buffers: dict[int, list[RawRecord]] = {}
-            by_id = {i: s.path for i, s in enumerate(files)}
-            pool = WorkerPool(workers or os.cpu_count() or 1, config)
-            for kind, task_id, payload in pool.run(Task(i, s.path) for i, s in enumerate(files)):
-                if kind == "record":
-                    buffers.setdefault(task_id, []).append(payload)
-                    progress.item()
-                else:
-                    committer.add(by_id[task_id], buffers.pop(task_id, []))
-                    progress.source_done()
+        for finished in runner.run(listing, done):
+            if finished.raws is None:
+                progress.skip()
+                continue
+            committer.add(finished.source, finished.raws)
+            progress.item(len(finished.raws))
+            progress.source_done()
         committer.flush()
     finally:
+        stop.set()
         progress.close()
+        runner.close()
+        done.close()
+    total = progress.done + progress.skipped
     from ..match.cluster import assign_case_clusters
     from ..match.series import assign_series
 
@@ -124,5 +126,4 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
     if out is not None:
         summary = write_reports(queries.iter_records(db, case_id), out, case,
                                 duplicates=lambda: queries.duplicate_groups(db, case_id))
-    return ScanResult(case, len(sources), len(sources) - len(pending), committer.written, summary,
-                      time.monotonic() - started)
+    return ScanResult(case, total, progress.skipped, committer.written, summary, time.monotonic() - started)
