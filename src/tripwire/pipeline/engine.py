@@ -36,7 +36,6 @@ from .worker import ExtractorFactory, Task, new_record
 CHUNK = 512
 
 
-
 @dataclass(frozen=True)
 class Finished:
     """One source, done: its raw records, or ``raws is None`` when an earlier run had stored it (skipped)."""
@@ -72,11 +71,7 @@ class Listing:
 
 def roots(paths: Iterable[str]) -> list[str]:
     """The arguments with duplicates and arguments inside an argument folder removed, order kept."""
-    absolute: list[str] = []
-    for p in paths:
-        a = p if is_uri(p) else os.path.abspath(p)
-        if a not in absolute:
-            absolute.append(a)
+    absolute = list(dict.fromkeys(p if is_uri(p) else os.path.abspath(p) for p in paths))
     folders = [a for a in absolute if not is_uri(a) and os.path.isdir(a)]
     uris = [a.rstrip("/") + "/" for a in absolute if is_uri(a)]
 
