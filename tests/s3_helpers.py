@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import zipfile
 from io import BytesIO
 from typing import Iterator
@@ -39,6 +40,7 @@ def seed(endpoint: str, bucket: str) -> dict[str, bytes]:
     archive = BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("inner/0.jpg", image_bytes(synth_image(700, (64, 48))))
+        zf.writestr("inner/noise.bin", random.Random(7).randbytes(64 * 1024))  # makes the archive the largest object
     objects = {f"scan/img_{i}.jpg": image_bytes(synth_image(600 + i, (96, 72))) for i in range(3)}
     objects["scan/deeper/level/img.png"] = image_bytes(synth_image(650, (64, 48)), "PNG")
     objects["scan/bundle.zip"] = archive.getvalue()

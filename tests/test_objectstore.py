@@ -33,7 +33,8 @@ def s3(monkeypatch):
 def test_scan_of_a_bucket_prefix_records_every_object_once_under_its_uri(s3, tmp_path):
     objects = seed(s3, "evidence")
     # a limit below the archive's size: digested from the stream, not expanded (object storage has no seeks)
-    limits = dataclasses.replace(Limits(), max_decode_bytes=len(objects["scan/bundle.zip"]) - 1)
+    limits = dataclasses.replace(Limits(), max_decode_bytes=32 * 1024)
+    assert max(len(b) for k, b in objects.items() if k != "scan/bundle.zip") < 32 * 1024 < len(objects["scan/bundle.zip"])
     config = Config(limits=limits, sections={"s3": {"endpoint_url": s3}})
     db = Database(f"sqlite:///{tmp_path / 'case.db'}")
     db.migrate()
@@ -62,3 +63,13 @@ def test_s3_settings_environment_wins_and_typos_are_refused():
     assert S3Settings.from_config(config, {"AWS_ENDPOINT_URL": "http://other:9000"}).endpoint_url == "http://other:9000"
     with pytest.raises(UsageError, match="endpoint"):
         S3Settings.from_config(Config(sections={"s3": {"endpoint": "x"}}), {})
+
+
+def test_overlapping_arguments_are_listed_once(tmp_path):
+    from tripwire.pipeline.engine import roots
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "f.jpg").write_bytes(b"x")
+    args = [str(tmp_path / "a" / "b" / "f.jpg"), str(tmp_path / "a"), str(tmp_path / "a") + "/", "s3://bkt/p/",
+            "s3://bkt/p", "s3://bkt/p/q", "s3://bkt/pq"]
+    assert roots(args) == [str(tmp_path / "a"), "s3://bkt/p", "s3://bkt/pq"]

@@ -71,13 +71,13 @@ class Listing:
 
 def roots(paths: Iterable[str]) -> list[str]:
     """The arguments with duplicates and arguments inside an argument folder removed, order kept."""
-    absolute = list(dict.fromkeys(p if is_uri(p) else os.path.abspath(p) for p in paths))
+    absolute = list(dict.fromkeys(p.rstrip("/") if is_uri(p) else os.path.abspath(p) for p in paths))
     folders = [a for a in absolute if not is_uri(a) and os.path.isdir(a)]
-    uris = [a.rstrip("/") + "/" for a in absolute if is_uri(a)]
+    uris = [a + "/" for a in absolute if is_uri(a)]
 
     def covered(a: str) -> bool:
         if is_uri(a):
-            return any(a != u.rstrip("/") and a.startswith(u) for u in uris)
+            return any(a.startswith(u) for u in uris)
         return any(a != f and a.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
 
     return [a for a in absolute if not covered(a)]
