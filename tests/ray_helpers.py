@@ -141,7 +141,7 @@ class _Fault:
         marks = path.parent.parent
         if self.mode == "kill":
             marker = marks / f"{path.name}.killed"
-            if path.name.startswith("victim") and not marker.exists():
+            if path.name.startswith("poison") or (path.name.startswith("victim") and not marker.exists()):
                 marker.write_text(str(os.getpid()))
                 os.kill(os.getpid(), signal.SIGKILL)  # the actor's process dies mid-item
             return {}
@@ -149,12 +149,16 @@ class _Fault:
 
         node = ray.get_runtime_context().get_node_id()
         (marks / f"started-{node}").touch()  # the test waits for work on the node it kills
+        deadline = time.monotonic() + 60
+        while (marks / "two-nodes").exists() and len(list(marks.glob("started-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # hold the first node's actors until the second node's have started too
         time.sleep(SLOW_S)
         return {"ray_node": node}
 
 
 def killing(config: Config) -> list:
-    """The default extractors, plus one that kills its worker process at the first ``victim*`` file."""
+    """The default extractors, plus one that kills its worker process at the first ``victim*`` file and at
+    every ``poison*`` file."""
     return [*default_extractors(config), _Fault("kill")]
 
 

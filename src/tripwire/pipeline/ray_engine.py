@@ -12,16 +12,16 @@ The dataset is one streaming pipeline, so nothing is ever held whole:
    batched commit exactly as a local scan does (:mod:`.scan`).
 
 Failures: an actor whose process dies (killed, out of memory, its node lost) is restarted by Ray (on another
-node when its own is gone) and the batch it held is run again, up to :data:`TASK_RETRIES` times; a lost read
-task is re-run from the start of the listing. Either way a source may be extracted twice but is stored once:
+node when its own is gone) and the block it held is run again; a lost read task is re-run from the start of
+the listing. Either way a source may be extracted twice but is stored once:
 the actor skips sources already stored, and the commit is an upsert keyed on (case, path) that writes a
 source's items and its done-marker in one transaction. A killed driver stops the job (its actors go with
 it); the same command again resumes from the done-markers, as a local scan does.
 
 Differences from the local engine: the per-item deadline of :class:`~.pool.WorkerPool` (a stuck decoder is
-killed after ``item_timeout_s``) has no counterpart here: a hung item holds its actor; and a file that kills
-its worker every time fails the scan after :data:`TASK_RETRIES` attempts instead of being recorded as
-``worker_crashed`` (re-running resumes after the sources finished so far).
+killed after ``item_timeout_s``) has no counterpart here: a hung item holds its actor. A file that kills its
+worker every time is recorded as ``worker_crashed`` after :data:`MAX_ATTEMPTS` attempts (:class:`_Attempts`),
+as the local pool records it after one.
 
 This module imports Ray at import time; it is imported only when ``--engine ray`` is chosen.
 """
@@ -39,6 +39,7 @@ import ray
 from ray.data import DataContext
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..config import Config
 from ..errors import ItemError
@@ -51,8 +52,31 @@ from .worker import ExtractorFactory, Message, SourceProcessor, Task, new_record
 BLOCK = 8
 #: the byte size at which Ray Data cuts blocks: about BLOCK paths of the listing
 BLOCK_BYTES = BLOCK * 256
-#: how often Ray re-runs a batch whose actor died before the scan fails (a node lost, a killed process)
-TASK_RETRIES = 4
+#: attempts on one source whose worker died each time before it is recorded as ``worker_crashed``
+MAX_ATTEMPTS = 3
+
+
+class _Attempts:
+    """Blocks and sources in flight, counted across actor restarts (a Ray actor on the driver's node).
+
+    Ray re-runs a block whose actor died, as often as it takes: that survives lost nodes, but a file that
+    kills its worker every time would be re-run forever. A block registers before its work and unregisters
+    after, so a block found registered is a re-run: its sources are then registered one by one while they are
+    extracted, and a source in flight when its worker died :data:`MAX_ATTEMPTS` times is recorded as
+    ``worker_crashed`` instead of being extracted again, as the local pool records it. Only what is in flight
+    is held.
+    """
+
+    def __init__(self) -> None:
+        self.open: dict[str, int] = {}
+
+    def begin(self, key: str) -> int:
+        self.open[key] = self.open.get(key, 0) + 1
+        return self.open[key]
+
+    def end(self, keys: list[str]) -> None:
+        for key in keys:
+            self.open.pop(key, None)
 
 
 class _ListingDatasource(Datasource):
@@ -85,9 +109,10 @@ class _ListingDatasource(Datasource):
 class _Extract:
     """A Ray actor running the extraction half: extractors built once, then batch after batch of sources."""
 
-    def __init__(self, config: Config, extractors: ExtractorFactory | None, done: DoneFilter) -> None:
+    def __init__(self, config: Config, extractors: ExtractorFactory | None, done: DoneFilter, attempts: Any) -> None:
         self.processor = SourceProcessor(config, list(extractors(config)) if extractors else None)
         self.done = done
+        self.attempts = attempts
 
     def _extract(self, path: str) -> list[RawRecord]:
         raws: list[RawRecord] = []
@@ -101,6 +126,8 @@ class _Extract:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         paths = [os.fsdecode(p) for p in batch.column("path").to_pylist()]
+        block = "block:" + paths[0] if paths else "block:"
+        rerun = ray.get(self.attempts.begin.remote(block)) > 1
         stored = self.done.done(paths)
         out: list[bytes | None] = []
         for path, code, message in zip(paths, batch.column("code").to_pylist(), batch.column("message").to_pylist()):
@@ -108,8 +135,14 @@ class _Extract:
                 out.append(None)
             elif code is not None:
                 out.append(pickle.dumps([new_record(path, path, error=ItemError(code, message))]))
+            elif rerun and ray.get(self.attempts.begin.remote(path)) >= MAX_ATTEMPTS:  # its earlier runs all died
+                crashed = ItemError("worker_crashed", f"the worker process died on each of {MAX_ATTEMPTS} attempts at this file")
+                out.append(pickle.dumps([new_record(path, path, error=crashed)]))
             else:
                 out.append(pickle.dumps(self._extract(path)))
+                if rerun:  # done: only a source that was in flight when a worker died stays counted
+                    self.attempts.end.remote([path])
+        self.attempts.end.remote([block, *paths] if rerun else [block])
         return pa.table({"path": batch.column("path"), "raws": pa.array(out, pa.binary())})
 
 
@@ -125,8 +158,8 @@ class RayEngine:
                      include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                      configure_logging=True)
         logging.getLogger("ray.data").setLevel(logging.ERROR)
-        # bounded retries are set with map_batches' remote arguments (deprecated in favour of named ones, of
-        # which there is none for retries yet); the listing is one read task, which Ray Data warns about
+        # the actors' spreading is a remote argument (deprecated in favour of named ones, of which there is none
+        # for a scheduling strategy yet); the listing is one read task, which Ray Data warns about
         warnings.filterwarnings("ignore", message=r".*`ray_remote_args` is deprecated")
         warnings.filterwarnings("ignore", message=r"The minimum number of concurrent actors")
         context = DataContext.get_current()
@@ -140,10 +173,13 @@ class RayEngine:
 
     def run(self, listing: Listing, done: DoneFilter) -> Iterator[Finished]:
         ds = ray.data.read_datasource(_ListingDatasource(listing), override_num_blocks=1, num_cpus=0)
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        attempts = ray.remote(num_cpus=0, scheduling_strategy=here)(_Attempts).remote()  # type: ignore[call-overload]
         ds = ds.map_batches(
-            _Extract, fn_constructor_kwargs={"config": self.config, "extractors": self.extractors, "done": done},
-            batch_size=BLOCK, batch_format="pyarrow", concurrency=self.workers, num_cpus=1,
-            max_restarts=-1, max_task_retries=TASK_RETRIES, scheduling_strategy="SPREAD",
+            _Extract, batch_size=BLOCK, batch_format="pyarrow", concurrency=self.workers, num_cpus=1,
+            fn_constructor_kwargs={"config": self.config, "extractors": self.extractors, "done": done,
+                                   "attempts": attempts},
+            scheduling_strategy="SPREAD",  # actors over every node: a lost node costs a share of the work
         )
         for batch in ds.iter_batches(batch_size=BLOCK, batch_format="pyarrow"):
             for path, raws in zip(batch.column("path").to_pylist(), batch.column("raws").to_pylist()):
