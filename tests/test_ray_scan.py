@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray not installed (the cluster extra)")
 
 from helpers import image_bytes, synth_image, write_images  # noqa: E402
-from ray_helpers import RayNodes  # noqa: E402
+from ray_helpers import Holder, RayNodes  # noqa: E402
 from s3_helpers import CREDENTIALS, s3_server, seed  # noqa: E402
 
 from tripwire.config import Config  # noqa: E402
@@ -173,11 +173,14 @@ def test_killed_ray_node_loses_and_repeats_nothing(cluster, db_url, tmp_path):
 
     import ray
 
+    # the head's CPUs are held, so the scan's actors start on the second node; the kill frees them again,
+    # as a replacement node would (Ray restarts the lost actors wherever there is room)
+    holder = ray.remote(num_cpus=2)(Holder).remote()
+    ray.get(holder.ready.remote())
     before = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
     victim_proc = cluster.add_worker(cpus=2)
     victim = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["NodeID"] not in before)
     write_images(tmp_path / "media", 24, size=(64, 48))
-    (tmp_path / "two-nodes").touch()  # the slow extractor waits until both nodes work (their start-up differs)
     db = _open(db_url)
     outcome: dict[str, object] = {}
 
@@ -196,6 +199,7 @@ def test_killed_ray_node_loses_and_repeats_nothing(cluster, db_url, tmp_path):
             time.sleep(0.02)
         assert (tmp_path / f"started-{victim}").exists(), "no work ran on the second node"
         RayNodes.kill(victim_proc)
+        ray.kill(holder)
         thread.join(timeout=180)
         assert not thread.is_alive() and "error" not in outcome, outcome.get("error")
         per_path, sources = _counts(db, "c")
