@@ -37,6 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO / "tests")]
+os.environ["PYTHONPATH"] = str(REPO / "src")  # the scans and the Ray nodes run this tree's tripwire
 
 from helpers import image_bytes, synth_image  # noqa: E402
 from ray_helpers import RayNodes  # noqa: E402
@@ -64,7 +65,7 @@ def scan(name: str, args: list[str], folder: Path, n: int, work: Path) -> dict[s
     """Run one scan command; wall seconds and the steady-state files/s (10%..90% of sources committed)."""
     db = work / f"{name}-{uuid.uuid4().hex[:8]}.db"
     cmd = [sys.executable, "-m", "tripwire", "scan", str(folder), "--db", str(db), "--out", str(work / "out"), "-q", *args]
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    env = dict(os.environ)
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     marks: list[tuple[float, int]] = []

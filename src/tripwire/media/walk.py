@@ -1,7 +1,8 @@
 """Turn command-line paths into top-level sources: files found by walking, never escaping the root.
 
-Walking happens in the scanning process, before any worker starts, so that the total is known (progress
-and ETA) and so that resume can skip finished sources without opening them. Symbolic links met while
+Walking is lazy (one folder's entries at a time): a scan walks alongside its workers, a chunk of sources at
+a time, and skips finished sources without opening them; a second walk counts the total for progress and
+ETA (:mod:`tripwire.pipeline.scan`). Symbolic links met while
 walking are never followed, and every one is accounted for with a record of its own: a link inside the root
 (``symlink_inside_root``; its target is scanned under its own path, which the message names, so nothing is
 hashed twice), a link out of the root (``symlink_outside_root``), a link that loops (``symlink_loop``: it

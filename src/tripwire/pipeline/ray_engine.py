@@ -179,7 +179,7 @@ class RayEngine:
             _Extract, batch_size=BLOCK, batch_format="pyarrow", concurrency=self.workers, num_cpus=1,
             fn_constructor_kwargs={"config": self.config, "extractors": self.extractors, "done": done,
                                    "attempts": attempts},
-            scheduling_strategy="SPREAD",  # actors over every node: a lost node costs a share of the work
+            scheduling_strategy="SPREAD",  # actors over the nodes (best effort): a lost node costs a share
         )
         for batch in ds.iter_batches(batch_size=BLOCK, batch_format="pyarrow"):
             for path, raws in zip(batch.column("path").to_pylist(), batch.column("raws").to_pylist()):

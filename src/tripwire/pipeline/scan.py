@@ -1,7 +1,9 @@
 """``tripwire scan``: walk the inputs, skip what a previous run finished, extract in workers, store, report.
 
-Workers run the pipeline's extraction half; this process runs its stage half (matching, triage, policy) and
-stores items, sources and review-queue entries (:class:`~.pipeline.Pipeline`).
+Workers run the pipeline's extraction half — local worker processes or Ray actors (:mod:`.engine`); this
+process runs its stage half (matching, triage, policy) and stores items, sources and review-queue entries
+(:class:`~.pipeline.Pipeline`). The inputs are listed lazily, a chunk at a time, and counted by a second
+listing in a thread for the progress display's ETA.
 
 Exactly-once: a source's items and the marker saying the source is finished are committed together, so a
 run killed at any moment (SIGKILL included) leaves each source either wholly stored or not at all, and the
@@ -97,8 +99,8 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
     committer = _Committer(db, case_id, Pipeline.from_config(config, db))
     progress = ScanProgress(None, quiet=quiet)
     stop = threading.Event()
-    counter = threading.Thread(target=_count, args=(listing, progress, stop), name="tripwire-count", daemon=True)
-    counter.start()
+    if not quiet:  # the count only serves the display
+        threading.Thread(target=_count, args=(listing, progress, stop), name="tripwire-count", daemon=True).start()
     try:
         for finished in runner.run(listing, done):
             if finished.raws is None:
