@@ -103,9 +103,10 @@ class RayNodes:
         except OSError:
             return False
 
-    @staticmethod
-    def kill(proc: subprocess.Popen[bytes]) -> None:
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
         """SIGKILL a node: ``ray start --block``, its raylet and every worker process it started."""
+        if proc in self.nodes:
+            self.nodes.remove(proc)
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -116,7 +117,7 @@ class RayNodes:
         import ray
 
         ray.shutdown()
-        for proc in reversed(self.nodes):
+        for proc in reversed(list(self.nodes)):
             self.kill(proc)
         shutil.rmtree(self.temp, ignore_errors=True)
         for name, value in self._saved.items():

@@ -198,7 +198,7 @@ def test_killed_ray_node_loses_and_repeats_nothing(cluster, db_url, tmp_path):
         while not (tmp_path / f"started-{victim}").exists() and thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.02)
         assert (tmp_path / f"started-{victim}").exists(), "no work ran on the second node"
-        RayNodes.kill(victim_proc)
+        cluster.kill(victim_proc)
         ray.kill(holder)
         thread.join(timeout=180)
         assert not thread.is_alive() and "error" not in outcome, outcome.get("error")

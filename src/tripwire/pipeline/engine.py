@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from typing import Iterable, Iterator, Protocol, Sequence
 
 from ..config import Config
-from ..errors import UsageError
 from ..media.objectstore import is_uri
 from ..media.walk import Source, walk
 from ..records import RawRecord
@@ -153,8 +152,15 @@ class LocalEngine:
                         by_id[task_id] = source.path
                         yield Task(task_id, source.path)
 
+        stream = tasks()
+        for first in stream:  # no worker is started before there is a file to extract (a finished resume)
+            if isinstance(first, Task):
+                break
+            yield first[2]
+        else:
+            return
         buffers: dict[int, list[RawRecord]] = {}
-        for kind, task_id, payload in self.pool.run(tasks()):
+        for kind, task_id, payload in self.pool.run(chain([first], stream)):
             if kind == "passed":
                 yield payload
             elif kind == "record":
@@ -164,26 +170,3 @@ class LocalEngine:
 
     def close(self) -> None:
         self.pool.close()
-
-
-ENGINES = ("local", "ray")
-
-
-def make_engine(name: str, workers: int | None, config: Config, address: str | None = None,
-                extractors: ExtractorFactory | None = None) -> Engine:
-    """The engine called ``name`` (``ray`` is imported only when chosen: it is an optional, heavy dependency).
-
-    ``workers``: extraction processes (default: this machine's cores; on a Ray cluster, its CPUs).
-    ``extractors`` replaces the default extractor set in every worker (a picklable module-level function).
-    """
-    if name == "local":
-        if address:
-            raise UsageError("--ray-address needs --engine ray")
-        return LocalEngine(workers, config, extractors)
-    if name == "ray":
-        try:
-            from .ray_engine import RayEngine
-        except ImportError as exc:
-            raise UsageError(f"--engine ray needs Ray: pip install 'tripwire[cluster]' ({exc})") from exc
-        return RayEngine(workers, config, address, extractors)
-    raise UsageError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")

@@ -93,14 +93,13 @@ class WorkerPool:
         self._workers[self._workers.index(w)] = self._spawn()
 
     def run(self, tasks: Iterator[Task | Passed]) -> Iterator[Event]:
-        self._workers = []  # started when the first tasks arrive: a resume with nothing left starts none
+        self._workers = [self._spawn() for _ in range(self.size)]
         requeue: deque[Task] = deque()
         exhausted = False
         try:
             while True:
-                for slot in range(self.size):
-                    w = self._workers[slot] if slot < len(self._workers) else None
-                    if w is not None and w.task is not None:
+                for w in self._workers:
+                    if w.task is not None:
                         continue
                     task = requeue.popleft() if requeue else None
                     while task is None and not exhausted:
@@ -112,9 +111,6 @@ class WorkerPool:
                             task = got
                     if task is None:
                         break
-                    if w is None:
-                        w = self._spawn()
-                        self._workers.append(w)
                     w.task, w.current, w.received = task, None, set()
                     w.deadline = time.monotonic() + self.timeout + (0.0 if w.started else STARTUP_GRACE_S)
                     w.conn.send(task)

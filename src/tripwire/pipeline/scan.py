@@ -25,7 +25,7 @@ from ..records import RawRecord
 from ..report.writer import Summary, write_reports
 from ..store import queries
 from ..store.db import Database
-from .engine import DoneFilter, Listing, make_engine
+from .engine import DoneFilter, Engine, Listing, LocalEngine
 from .pipeline import Batch, Pipeline
 from .worker import ExtractorFactory
 
@@ -87,7 +87,7 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
              ray_address: str | None = None, extractors: ExtractorFactory | None = None) -> ScanResult:
     """Scan ``paths`` into ``case`` on ``engine`` (``local`` worker processes or ``ray``; :mod:`.engine`).
 
-    ``extractors`` replaces the default extractor set in the workers (see :func:`~.engine.make_engine`).
+    ``extractors`` replaces the default extractor set in the workers (see :func:`make_engine`).
     """
     if not paths:
         raise UsageError("nothing to scan: give at least one path (or - to read paths from stdin)")
@@ -129,3 +129,26 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
         summary = write_reports(queries.iter_records(db, case_id), out, case,
                                 duplicates=lambda: queries.duplicate_groups(db, case_id))
     return ScanResult(case, total, progress.skipped, committer.written, summary, time.monotonic() - started)
+
+
+ENGINES = ("local", "ray")
+
+
+def make_engine(name: str, workers: int | None, config: Config, address: str | None = None,
+                extractors: ExtractorFactory | None = None) -> Engine:
+    """The engine called ``name`` (``ray`` is imported only when chosen: it is an optional, heavy dependency).
+
+    ``workers``: extraction processes (default: this machine's cores; on a Ray cluster, its CPUs).
+    ``extractors`` replaces the default extractor set in every worker (a picklable module-level function).
+    """
+    if name == "local":
+        if address:
+            raise UsageError("--ray-address needs --engine ray")
+        return LocalEngine(workers, config, extractors)
+    if name == "ray":
+        try:
+            from .ray_engine import RayEngine
+        except ImportError as exc:
+            raise UsageError(f"--engine ray needs Ray: pip install 'tripwire[cluster]' ({exc})") from exc
+        return RayEngine(workers, config, address, extractors)
+    raise UsageError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
