@@ -1,5 +1,6 @@
 """``tripwire scan --engine ray``: the same records as a local scan, and every item exactly once when a Ray
-worker process, a Ray node or the driver is killed mid-scan (on PostgreSQL when TRIPWIRE_TEST_PG_URL is set).
+worker process, a Ray node or the driver is killed mid-scan (on PostgreSQL when TRIPWIRE_TEST_PG_URL is set,
+else on SQLite).
 
 One Ray cluster of real ``ray start`` nodes serves the whole module (start-up costs seconds); the node test
 adds a second node and kills it, so it runs last.
@@ -23,6 +24,7 @@ from sqlalchemy import func, select
 # not imported here: Ray reads its authentication mode when first imported, after RayNodes has set it
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray not installed (the cluster extra)")
 
+from conftest import PG_URL, _pg_database  # noqa: E402
 from helpers import image_bytes, synth_image, write_images  # noqa: E402
 from ray_helpers import Holder, RayNodes  # noqa: E402
 from s3_helpers import CREDENTIALS, s3_server, seed  # noqa: E402
@@ -35,6 +37,16 @@ from tripwire.store.models import ItemRow, SourceRow  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    """One case database per test, not one per kind: PostgreSQL (a cluster scan's database) when
+    TRIPWIRE_TEST_PG_URL is set, as in CI, else SQLite (a local single-node Ray); Ray tests take seconds each."""
+    if PG_URL:
+        yield from _pg_database()
+    else:
+        yield f"sqlite:///{tmp_path / 'case.db'}"
 
 
 @pytest.fixture(scope="module")
