@@ -28,7 +28,7 @@ def scan(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes (default: number of CPU cores)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; only the final summary line."),
     config: Optional[Path] = ConfigOption,
-    engine: str = typer.Option("local", "--engine", help="Where extraction runs: local (worker processes) or ray (Ray cluster; pip install 'tripwire[cluster]'; see docs/scale.md)."),
+    engine: str = typer.Option("local", "--engine", help="Where extraction runs: local (worker processes) or ray (a Ray cluster: the cluster extra; see docs/scale.md)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to join (e.g. 10.0.0.5:6379); default: start Ray on this machine with --workers CPUs."),
 ) -> None:
     """Hash every file (archives expanded; s3://bucket/prefix too) into the case database and write reports."""

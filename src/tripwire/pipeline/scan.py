@@ -92,29 +92,31 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
     if not paths:
         raise UsageError("nothing to scan: give at least one path (or - to read paths from stdin)")
     started = time.monotonic()
-    case_id = db.case_id(case)
-    listing = Listing.of(paths, config)
-    done = DoneFilter(db, case_id)
-    runner = make_engine(engine, workers, config, ray_address, extractors)
-    committer = _Committer(db, case_id, Pipeline.from_config(config, db))
-    progress = ScanProgress(None, quiet=quiet)
-    stop = threading.Event()
-    if not quiet:  # the count only serves the display
-        threading.Thread(target=_count, args=(listing, progress, stop), name="tripwire-count", daemon=True).start()
+    runner = make_engine(engine, workers, config, ray_address, extractors)  # a bad choice fails before the case exists
     try:
-        for finished in runner.run(listing, done):
-            if finished.raws is None:
-                progress.skip()
-                continue
-            committer.add(finished.source, finished.raws)
-            progress.item(len(finished.raws))
-            progress.source_done()
-        committer.flush()
+        case_id = db.case_id(case)
+        listing = Listing.of(paths, config)
+        done = DoneFilter(db, case_id)
+        committer = _Committer(db, case_id, Pipeline.from_config(config, db))
+        progress = ScanProgress(None, quiet=quiet)
+        stop = threading.Event()
+        if not quiet:  # the count only serves the display
+            threading.Thread(target=_count, args=(listing, progress, stop), name="tripwire-count", daemon=True).start()
+        try:
+            for finished in runner.run(listing, done):
+                if finished.raws is None:
+                    progress.skip()
+                    continue
+                committer.add(finished.source, finished.raws)
+                progress.item(len(finished.raws))
+                progress.source_done()
+            committer.flush()
+        finally:
+            stop.set()
+            progress.close()
+            done.close()
     finally:
-        stop.set()
-        progress.close()
         runner.close()
-        done.close()
     total = progress.done + progress.skipped
     from ..match.cluster import assign_case_clusters
     from ..match.series import assign_series
