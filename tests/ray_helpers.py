@@ -60,7 +60,11 @@ class RayNodes:
         self.head = self._start(["--head", "--port", str(self.port),
                                  "--include-dashboard=false", "--dashboard-port", str(free_port()),
                                  "--temp-dir", self.temp, "--num-cpus", str(head_cpus)])
-        self._wait_for(1)
+        try:
+            self._wait_for(1)
+        except BaseException:
+            self.stop()  # a head that never answered is not left running
+            raise
 
     def _start(self, args: list[str]) -> subprocess.Popen[bytes]:
         # the nodes' workers import this module (the faults below are pickled by reference)
