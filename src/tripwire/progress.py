@@ -8,11 +8,17 @@ from typing import TextIO
 
 
 class ScanProgress:
-    """Counts sources and items; renders a bar on a TTY, a line every ``interval`` seconds otherwise."""
+    """Counts sources and items; renders a bar on a TTY, a line every ``interval`` seconds otherwise.
 
-    def __init__(self, total: int, quiet: bool = False, stream: TextIO | None = None, interval: float = 10.0) -> None:
+    ``total`` may be unknown at first (a scan lists its inputs lazily and counts them alongside): the rate
+    shows at once, the ETA from :meth:`set_total` on. Sources an earlier run finished count as ``skipped``:
+    towards the total, not towards the rate.
+    """
+
+    def __init__(self, total: int | None, quiet: bool = False, stream: TextIO | None = None, interval: float = 10.0) -> None:
         self.total = total
         self.done = 0
+        self.skipped = 0
         self.items = 0
         self.quiet = quiet
         self.stream = stream or sys.stderr
@@ -39,18 +45,33 @@ class ScanProgress:
         elapsed = time.monotonic() - self.started
         return self.done / elapsed if elapsed > 0 else 0.0
 
-    def item(self) -> None:
-        self.items += 1
+    def set_total(self, total: int) -> None:
+        """The number of sources, once counted (called from the counting thread: a plain assignment)."""
+        self.total = total
+
+    def item(self, n: int = 1) -> None:
+        self.items += n
+
+    def skip(self) -> None:
+        self.skipped += 1
+        self._show()
 
     def source_done(self) -> None:
         self.done += 1
+        self._show()
+
+    def _show(self) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, completed=self.done, rate=self.rate, items=self.items)
+            self._bar.update(self._task, total=self.total, completed=self.done + self.skipped, rate=self.rate, items=self.items)
         elif not self.quiet and time.monotonic() - self._last_line >= self.interval:
             self._last_line = time.monotonic()
-            remaining = (self.total - self.done) / self.rate if self.rate else 0
-            print(f"scan: {self.done}/{self.total} files, {self.items} items, {self.rate:.1f} files/s, ETA {remaining:.0f} s",
-                  file=self.stream, flush=True)
+            if self.total is None:
+                eta, of = "counting", ""
+            else:
+                eta = f"{(self.total - self.done - self.skipped) / self.rate:.0f} s" if self.rate else "—"
+                of = f"/{self.total}"
+            print(f"scan: {self.done + self.skipped}{of} files ({self.skipped} already done), {self.items} items, "
+                  f"{self.rate:.1f} files/s, ETA {eta}", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -28,13 +28,15 @@ def scan(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes (default: number of CPU cores)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; only the final summary line."),
     config: Optional[Path] = ConfigOption,
+    engine: str = typer.Option("local", "--engine", help="Where extraction runs: local (worker processes) or ray (a Ray cluster: the cluster extra; see docs/scale.md)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to join (e.g. 10.0.0.5:6379); default: start Ray on this machine with --workers CPUs."),
 ) -> None:
-    """Hash every file (archives expanded) into the case database and write reports."""
+    """Hash every file (archives expanded; s3://bucket/prefix too) into the case database and write reports."""
     from ..errors import UsageError
     from ..pipeline.scan import read_path_list, run_scan
     from ..store.db import DatabaseError
 
-    missing = [p for p in paths if p != "-" and not os.path.lexists(p)]
+    missing = [p for p in paths if p != "-" and not p.startswith("s3://") and not os.path.lexists(p)]
     if missing:  # a mistyped argument: refuse before any database or output folder is touched
         fail(f"no such file or folder: {', '.join(missing[:5])}" + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""))
     cfg = get_config(config)
@@ -43,7 +45,8 @@ def scan(
         expanded.extend(read_path_list(sys.stdin) if p == "-" else [p])
     database = open_database(db)
     try:
-        result = run_scan(expanded, database, case, out, cfg, workers=workers, quiet=quiet)
+        result = run_scan(expanded, database, case, out, cfg, workers=workers, quiet=quiet, engine=engine,
+                          ray_address=ray_address)
     except UsageError as exc:
         fail(str(exc))
     except DatabaseError as exc:

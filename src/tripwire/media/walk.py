@@ -1,7 +1,8 @@
 """Turn command-line paths into top-level sources: files found by walking, never escaping the root.
 
-Walking happens in the scanning process, before any worker starts, so that the total is known (progress
-and ETA) and so that resume can skip finished sources without opening them. Symbolic links met while
+Walking is lazy (one folder's entries at a time): a scan walks alongside its workers, a chunk of sources at
+a time, and skips finished sources without opening them; a second walk counts the total for progress and
+ETA (:mod:`tripwire.pipeline.scan`). Symbolic links met while
 walking are never followed, and every one is accounted for with a record of its own: a link inside the root
 (``symlink_inside_root``; its target is scanned under its own path, which the message names, so nothing is
 hashed twice), a link out of the root (``symlink_outside_root``), a link that loops (``symlink_loop``: it
@@ -17,7 +18,9 @@ import stat
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from ..config import Config
 from ..errors import ItemError
+from .objectstore import is_uri, walk_uri
 
 
 @dataclass(frozen=True)
@@ -91,9 +94,15 @@ def _classify(path: str, root: str, root_real: str, subdirs: list[str]) -> Itera
         yield Source(path, ItemError("not_a_regular_file", "device, socket or FIFO: not read"))
 
 
-def walk(paths: Iterable[str]) -> Iterator[Source]:
-    """Yield sources for files and folders (recursive), in a stable order, absolute paths."""
+def walk(paths: Iterable[str], config: Config | None = None) -> Iterator[Source]:
+    """Yield sources for files and folders (recursive), in a stable order, absolute paths; lazily.
+
+    ``s3://`` URIs are listed from object storage (:mod:`.objectstore`, settings from ``config``).
+    """
     for raw in paths:
+        if is_uri(raw):
+            yield from (Source(uri, error) for uri, error in walk_uri(raw, config))
+            continue
         path = os.path.abspath(raw)
         try:
             st = os.stat(path)  # a link named on the command line is the user's choice: follow it

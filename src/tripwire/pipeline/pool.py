@@ -17,9 +17,11 @@ from typing import Any, Iterator
 
 from ..config import Config
 from ..errors import ItemError
-from .worker import Message, Task, new_record, worker_main
+from .worker import ExtractorFactory, Message, Task, new_record, worker_main
 
 Event = Message
+#: an event the task iterator hands through the pool unchanged, in its place among the tasks: ("passed", -1, payload)
+Passed = tuple[str, int, Any]
 #: how long a new worker may take to start (imports) before its first "start" message
 STARTUP_GRACE_S = 120.0
 
@@ -37,18 +39,23 @@ class _Worker:
 
 
 class WorkerPool:
-    """Run tasks on ``size`` processes; yields ("record", task_id, record) and ("done", task_id, None)."""
+    """Run tasks on ``size`` processes; yields ("record", task_id, record) and ("done", task_id, None).
 
-    def __init__(self, size: int, config: Config) -> None:
+    The task iterator may also yield :data:`Passed` events (a source known done, an error source): they are
+    yielded as they are met, so an iterator that yields few tasks is still consumed lazily.
+    """
+
+    def __init__(self, size: int, config: Config, extractors: ExtractorFactory | None = None) -> None:
         self.size = max(1, size)
         self.config = config
+        self.extractors = extractors
         self.timeout = config.limits.item_timeout_s
         self._ctx = mp.get_context("spawn")
         self._workers: list[_Worker] = []
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=worker_main, args=(child, self.config), daemon=True, name="tripwire-worker")
+        proc = self._ctx.Process(target=worker_main, args=(child, self.config, self.extractors), daemon=True, name="tripwire-worker")
         proc.start()
         child.close()
         return _Worker(proc, parent)
@@ -85,7 +92,7 @@ class WorkerPool:
         w.conn.close()
         self._workers[self._workers.index(w)] = self._spawn()
 
-    def run(self, tasks: Iterator[Task]) -> Iterator[Event]:
+    def run(self, tasks: Iterator[Task | Passed]) -> Iterator[Event]:
         self._workers = [self._spawn() for _ in range(self.size)]
         requeue: deque[Task] = deque()
         exhausted = False
@@ -95,9 +102,13 @@ class WorkerPool:
                     if w.task is not None:
                         continue
                     task = requeue.popleft() if requeue else None
-                    if task is None and not exhausted:
-                        task = next(tasks, None)
-                        exhausted = task is None
+                    while task is None and not exhausted:
+                        got = next(tasks, None)
+                        exhausted = got is None
+                        if isinstance(got, tuple):
+                            yield got
+                        else:
+                            task = got
                     if task is None:
                         break
                     w.task, w.current, w.received = task, None, set()

@@ -1,7 +1,9 @@
 """``tripwire scan``: walk the inputs, skip what a previous run finished, extract in workers, store, report.
 
-Workers run the pipeline's extraction half; this process runs its stage half (matching, triage, policy) and
-stores items, sources and review-queue entries (:class:`~.pipeline.Pipeline`).
+Workers run the pipeline's extraction half — local worker processes or Ray actors (:mod:`.engine`); this
+process runs its stage half (matching, triage, policy) and stores items, sources and review-queue entries
+(:class:`~.pipeline.Pipeline`). The inputs are listed lazily, a chunk at a time, and counted by a second
+listing in a thread for the progress display's ETA.
 
 Exactly-once: a source's items and the marker saying the source is finished are committed together, so a
 run killed at any moment (SIGKILL included) leaves each source either wholly stored or not at all, and the
@@ -10,23 +12,22 @@ same command afterwards processes precisely the sources that are missing.
 
 from __future__ import annotations
 
-import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from ..config import Config
 from ..errors import UsageError
-from ..media.walk import Source, walk
 from ..progress import ScanProgress
 from ..records import RawRecord
 from ..report.writer import Summary, write_case_reports
 from ..store import queries
-from ..store.db import Database, path_key
+from ..store.db import Database
+from .engine import DoneFilter, Engine, Listing, LocalEngine
 from .pipeline import Batch, Pipeline
-from .pool import WorkerPool
-from .worker import Task, new_record
+from .worker import ExtractorFactory
 
 #: commit at least this often (seconds) and at most this many items per transaction
 COMMIT_INTERVAL_S = 1.0
@@ -67,51 +68,56 @@ class _Committer:
         self.batch, self.pending_items, self.last = [], 0, time.monotonic()
 
 
-def _unique(sources: Iterable[Source]) -> Iterator[Source]:
-    seen: set[str] = set()
-    for s in sources:
-        if s.path not in seen:
-            seen.add(s.path)
-            yield s
-
-
 def read_path_list(stream: Iterable[str]) -> list[str]:
     """Paths from a newline-separated list (``tripwire scan -``); blank lines are ignored."""
     return [line.rstrip("\r\n") for line in stream if line.strip()]
 
 
+def _count(listing: Listing, progress: ScanProgress, stop: threading.Event) -> None:
+    """Count the sources alongside the scan (a second, lazy listing), so that progress can show an ETA."""
+    n = 0
+    for n, _ in enumerate(listing, 1):
+        if stop.is_set():
+            return
+    progress.set_total(n)
+
+
 def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, config: Config,
-             workers: int | None = None, quiet: bool = False) -> ScanResult:
+             workers: int | None = None, quiet: bool = False, engine: str = "local",
+             ray_address: str | None = None, extractors: ExtractorFactory | None = None) -> ScanResult:
+    """Scan ``paths`` into ``case`` on ``engine`` (``local`` worker processes or ``ray``; :mod:`.engine`).
+
+    ``extractors`` replaces the default extractor set in the workers (see :func:`make_engine`).
+    """
     if not paths:
         raise UsageError("nothing to scan: give at least one path (or - to read paths from stdin)")
     started = time.monotonic()
-    case_id = db.case_id(case)
-    sources = list(_unique(walk(paths)))
-    done = queries.done_sources(db, case_id)
-    pending = [s for s in sources if path_key(s.path) not in done]
-    committer = _Committer(db, case_id, Pipeline.from_config(config, db))
-    progress = ScanProgress(len(pending), quiet=quiet)
+    runner = make_engine(engine, workers, config, ray_address, extractors)  # a bad choice fails before the case exists
     try:
-        for source in pending:
-            if source.error is not None:
-                committer.add(source.path, [new_record(source.path, source.path, error=source.error)])
-                progress.item()
+        case_id = db.case_id(case)
+        listing = Listing.of(paths, config)
+        done = DoneFilter(db, case_id)
+        committer = _Committer(db, case_id, Pipeline.from_config(config, db))
+        progress = ScanProgress(None, quiet=quiet)
+        stop = threading.Event()
+        if not quiet:  # the count only serves the display
+            threading.Thread(target=_count, args=(listing, progress, stop), name="tripwire-count", daemon=True).start()
+        try:
+            for finished in runner.run(listing, done):
+                if finished.raws is None:
+                    progress.skip()
+                    continue
+                committer.add(finished.source, finished.raws)
+                progress.item(len(finished.raws))
                 progress.source_done()
-        files = [s for s in pending if s.error is None]
-        if files:
-            buffers: dict[int, list[RawRecord]] = {}
-            by_id = {i: s.path for i, s in enumerate(files)}
-            pool = WorkerPool(workers or os.cpu_count() or 1, config)
-            for kind, task_id, payload in pool.run(Task(i, s.path) for i, s in enumerate(files)):
-                if kind == "record":
-                    buffers.setdefault(task_id, []).append(payload)
-                    progress.item()
-                else:
-                    committer.add(by_id[task_id], buffers.pop(task_id, []))
-                    progress.source_done()
-        committer.flush()
+            committer.flush()
+        finally:
+            stop.set()
+            progress.close()
+            done.close()
     finally:
-        progress.close()
+        runner.close()
+    total = progress.done + progress.skipped
     from ..match.cluster import assign_case_clusters
     from ..match.series import assign_series
 
@@ -123,5 +129,27 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
     summary = None
     if out is not None:
         summary = write_case_reports(db, case_id, out, case)
-    return ScanResult(case, len(sources), len(sources) - len(pending), committer.written, summary,
-                      time.monotonic() - started)
+    return ScanResult(case, total, progress.skipped, committer.written, summary, time.monotonic() - started)
+
+
+ENGINES = ("local", "ray")
+
+
+def make_engine(name: str, workers: int | None, config: Config, address: str | None = None,
+                extractors: ExtractorFactory | None = None) -> Engine:
+    """The engine called ``name`` (``ray`` is imported only when chosen: it is an optional, heavy dependency).
+
+    ``workers``: extraction processes (default: this machine's cores; on a Ray cluster, its CPUs).
+    ``extractors`` replaces the default extractor set in every worker (a picklable module-level function).
+    """
+    if name == "local":
+        if address:
+            raise UsageError("--ray-address needs --engine ray")
+        return LocalEngine(workers, config, extractors)
+    if name == "ray":
+        try:
+            from .ray_engine import RayEngine
+        except ImportError as exc:
+            raise UsageError(f"--engine ray needs Ray: pip install 'tripwire[cluster]' ({exc})") from exc
+        return RayEngine(workers, config, address, extractors)
+    raise UsageError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")

@@ -12,21 +12,24 @@ import signal
 import traceback
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from ..config import Config, Limits
 from ..errors import ItemError
 from ..extractor import Extractor
 from ..media.archive import Budget, named_members
 from ..media.item import Item
+from ..media.objectstore import is_uri, open_object
 from ..media.sniff import SNIFF_BYTES, is_archive, sniff
 from ..records import FactEntry, RawRecord
-from ..signals.digests import digest_file
+from ..signals.digests import digest_file, digest_stream
 from .extractors import default_extractors
 
 #: what a worker sends: ("start", task id, path), ("record", task id, RawRecord) or ("done", task id, None)
 Message = tuple[str, int, Any]
 Send = Callable[[Message], None]
+#: makes one extraction half's extractors in a worker (a module-level function: it is pickled to the worker)
+ExtractorFactory = Callable[[Config], Sequence[Extractor]]
 
 
 @dataclass(frozen=True)
@@ -91,13 +94,14 @@ class SourceProcessor:
     def process(self, task: Task, send: Send) -> None:
         path = task.path
         send(("start", task.id, path))
+        remote = is_uri(path)
         try:
-            size = os.path.getsize(path)
-            with open(path, "rb") as fh:
+            size, fh = open_object(path, self.config) if remote else (os.path.getsize(path), open(path, "rb"))
+            with fh:
                 head = fh.read(SNIFF_BYTES)
                 media_type = sniff(head)
                 big = size > self.limits.max_decode_bytes
-                data = None if big else head + fh.read()
+                data = None if big else head + fh.read(size + 1 - len(head))  # never more than the size listed
         except OSError as exc:
             send(("record", task.id, new_record(path, path, error=ItemError("unreadable", f"cannot read: {exc.strerror or exc}"))))
             return
@@ -110,13 +114,22 @@ class SourceProcessor:
                 self._expand(task, data, media_type, path, 1, Budget(self.limits), record, send)
             send(("record", task.id, record))
             return
-        # Too large to hold in memory: digest from disk; archives are still expanded by streaming.
+        # Too large to hold in memory: digest from disk (or the object's stream); local archives are still
+        # expanded by streaming, those in object storage are not (that needs seeks: a download first).
         record = new_record(path, path, size, media_type)
         try:
-            record["facts"]["digests"] = {"version": "1", "data": digest_file(path), "error": None}
+            if remote:
+                with open_object(path, self.config)[1] as stream:
+                    digests = digest_stream(stream)
+            else:
+                digests = digest_file(path)
+            record["facts"]["digests"] = {"version": "1", "data": digests, "error": None}
         except OSError as exc:
             record["error"] = ItemError("unreadable", f"cannot read: {exc.strerror or exc}").as_dict()
-        if is_archive(media_type):
+        if is_archive(media_type) and remote:
+            record["error"] = record["error"] or ItemError(
+                "too_large", f"{size} bytes exceeds the decode cap of {self.limits.max_decode_bytes}: an archive in object storage is digested, not expanded").as_dict()
+        elif is_archive(media_type):
             self._expand(task, path, media_type, path, 1, Budget(self.limits), record, send)
         elif media_type.startswith("image/"):
             record["error"] = ItemError("too_large", f"{size} bytes exceeds the decode cap of {self.limits.max_decode_bytes}").as_dict()
@@ -152,10 +165,10 @@ class SourceProcessor:
                 archive_record["error"] = exc.as_dict()
 
 
-def worker_main(conn: Connection, config: Config) -> None:
+def worker_main(conn: Connection, config: Config, extractors: ExtractorFactory | None = None) -> None:
     """Process tasks from ``conn`` until it closes (the parent exited or was killed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us cleanly
-    processor = SourceProcessor(config)
+    processor = SourceProcessor(config, list(extractors(config)) if extractors else None)
     send = conn.send
     while True:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import IO
 
 from ..media.item import Item
 
@@ -17,11 +18,16 @@ def digest_bytes(data: bytes) -> dict[str, str]:
 
 def digest_file(path: str, chunk: int = 1 << 20) -> dict[str, str]:
     """Digest a file too large to hold in memory, in chunks."""
-    hashers = [hashlib.md5(usedforsecurity=False), hashlib.sha1(usedforsecurity=False), hashlib.sha256()]
     with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            for h in hashers:
-                h.update(block)
+        return digest_stream(fh, chunk)
+
+
+def digest_stream(fh: IO[bytes], chunk: int = 1 << 20) -> dict[str, str]:
+    """Digest a stream too large to hold in memory (a big object in object storage), in chunks."""
+    hashers = [hashlib.md5(usedforsecurity=False), hashlib.sha1(usedforsecurity=False), hashlib.sha256()]
+    while block := fh.read(chunk):
+        for h in hashers:
+            h.update(block)
     return dict(zip(("md5", "sha1", "sha256"), (h.hexdigest() for h in hashers)))
 
 

@@ -35,6 +35,17 @@ def done_sources(db: Database, case_id: int) -> set[str]:
         return set(s.scalars(select(SourceRow.path_key).where(SourceRow.case_id == case_id)))
 
 
+def done_among(db: Database, case_id: int, keys: Sequence[str], chunk: int = 500) -> set[str]:
+    """Those of the path ``keys`` whose source is stored in the case: resume, a chunk of the listing at a time."""
+    found: set[str] = set()
+    with db.session() as s:
+        for start in range(0, len(keys), chunk):
+            part = list(keys[start : start + chunk])
+            found.update(s.scalars(select(SourceRow.path_key).where(SourceRow.case_id == case_id,
+                                                                    SourceRow.path_key.in_(part))))
+    return found
+
+
 #: one stored item: (raw worker record, flat item record, the fields the stages added)
 StoredRow = tuple[RawRecord, ItemRecord, Mapping[str, Any]]
 
