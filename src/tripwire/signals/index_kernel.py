@@ -15,11 +15,13 @@ cheap instead:
   rows while it is in L1 cache, so the data is read from memory once per batch, not once per query.
 
 On one core this streams ~30 GB/s and checks a row against 8 queries in ~1.5 ns (bench/matching.py).
-A pure-numpy fallback gives identical answers where numba is unavailable; it is about 10x slower.
+A pure-numpy scan gives identical answers where numba is unavailable (about 10x slower) and answers the
+small searches (``NUMBA_MIN_WORK``), so a small scan or a CLI command never imports numba.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable, cast
 
 import numpy as np
@@ -29,16 +31,19 @@ from .hamming import popcount
 #: rows checked per block: w0 and w1 of a block (16 KiB) stay in L1 while every query is checked
 BLOCK_ROWS = 1024
 
-try:  # pragma: no branch - the fallback is exercised by tests through ``scan_numpy`` directly
-    from numba import njit, types
-    from numba.extending import intrinsic
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - numba is a declared dependency
-    HAVE_NUMBA = False
+#: below this many row x query checks the numpy scan answers in milliseconds: numba (whose import and cached
+#: kernel load cost ~1-2 s per process) is loaded only for the first search that needs it
+NUMBA_MIN_WORK = 1 << 21
 
 
-if HAVE_NUMBA:
+@lru_cache(maxsize=1)
+def _numba_kernel() -> Callable[..., int] | None:
+    """The compiled scan kernel (numba, ``cache=True``: compiled once per install), or None without numba."""
+    try:
+        from numba import njit, types
+        from numba.extending import intrinsic
+    except ImportError:  # pragma: no cover - numba is a declared dependency
+        return None
 
     @intrinsic
     def _ctpop(typingctx, x):  # type: ignore[no-untyped-def]
@@ -52,6 +57,7 @@ if HAVE_NUMBA:
 
     # numba's stubs type an intrinsic by its typing hook (typingctx, x); jitted code calls it with x only
     _popcount = cast("Callable[[np.uint64], np.uint64]", _ctpop)
+    block_rows = BLOCK_ROWS
 
     @njit(nogil=True, cache=True, boundscheck=False)
     def _scan_numba(w0, w1, w2, w3, q, radius, out_row, out_query, out_dist):  # type: ignore[no-untyped-def]
@@ -61,8 +67,8 @@ if HAVE_NUMBA:
         nq = q.shape[0]
         cap = out_row.shape[0]
         count = 0
-        for b0 in range(0, n, BLOCK_ROWS):
-            b1 = min(n, b0 + BLOCK_ROWS)
+        for b0 in range(0, n, block_rows):
+            b1 = min(n, b0 + block_rows)
             lo = np.uint64(b0)
             hi = np.uint64(b1)
             for j in range(nq):
@@ -86,6 +92,8 @@ if HAVE_NUMBA:
                                     out_dist[count] = d
                                 count += 1
         return count
+
+    return cast("Callable[..., int]", _scan_numba)
 
 
 def _popcount_u64(x: np.ndarray) -> np.ndarray:
@@ -128,14 +136,15 @@ def scan(w: np.ndarray, q: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndar
     """
     if w.shape[1] == 0 or q.shape[0] == 0:
         return np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int32)
-    if not HAVE_NUMBA:  # pragma: no cover
+    kernel = _numba_kernel() if w.shape[1] * q.shape[0] >= NUMBA_MIN_WORK else None
+    if kernel is None:
         return scan_numpy(w, q, radius)
     cap = 4096
     while True:
         out_row = np.empty(cap, np.int64)
         out_query = np.empty(cap, np.int32)
         out_dist = np.empty(cap, np.int32)
-        count = _scan_numba(w[0], w[1], w[2], w[3], q, np.int64(radius), out_row, out_query, out_dist)
+        count = kernel(w[0], w[1], w[2], w[3], q, np.int64(radius), out_row, out_query, out_dist)
         if count <= cap:
             return out_row[:count], out_query[:count], out_dist[:count]
         cap = int(count)  # more hits than the buffer held: rerun once with room for all of them
