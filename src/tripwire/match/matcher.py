@@ -537,11 +537,15 @@ class Matcher:
     def _valid(queries: Sequence[Query]) -> list[Query]:
         """Queries of matchable types with well-formed values (normalised); others cannot match anything."""
         out = []
+        kinds: dict[str, SignalType | None] = {}  # an item has ~25 queries of ~5 types: resolve each type once
         for q in queries:
-            kind = registry.get(q.signal_type) if q.signal_type in registry else None
-            value = kind.valid(q.value) if kind is not None and kind.matching else None
-            if value is not None:
-                out.append(Query(kind.name, value, q.variant, q.quality))  # type: ignore[union-attr]
+            if q.signal_type not in kinds:
+                found = registry.get(q.signal_type) if q.signal_type in registry else None
+                kinds[q.signal_type] = found if found is not None and found.matching else None
+            kind = kinds[q.signal_type]
+            value = kind.valid(q.value) if kind is not None else None
+            if kind is not None and value is not None:
+                out.append(Query(kind.name, value, q.variant, q.quality))
         return out
 
     def _hits(self, queries: list[Query], check_enabled: bool = True,

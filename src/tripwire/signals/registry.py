@@ -13,6 +13,7 @@ is never silently shortened.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Iterator
 
 from .types.base import OpaqueSignal, SignalType
@@ -31,7 +32,9 @@ class AmbiguousSignalType(ValueError):
     """The list's type cannot be inferred; the whole import needs an explicit ``--signal-type``."""
 
 
+@lru_cache(maxsize=4096)
 def _key(name: str) -> str:
+    """The comparison key of a type name or alias (cached: every query of every scanned item asks)."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
