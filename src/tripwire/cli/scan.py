@@ -31,7 +31,7 @@ def scan(
 ) -> None:
     """Hash every file (archives expanded) into the case database and write reports."""
     from ..errors import UsageError
-    from ..pipeline.scan import read_path_list, run_scan
+    from ..pipeline.scan import read_path_list, run_scan, worker_pool
     from ..store.db import DatabaseError
 
     missing = [p for p in paths if p != "-" and not os.path.lexists(p)]
@@ -41,9 +41,15 @@ def scan(
     expanded: list[str] = []
     for p in paths:
         expanded.extend(read_path_list(sys.stdin) if p == "-" else [p])
-    database = open_database(db)
+    pool = worker_pool(cfg, workers)
+    pool.start()  # the workers import while the database is created or migrated
     try:
-        result = run_scan(expanded, database, case, out, cfg, workers=workers, quiet=quiet)
+        database = open_database(db)
+    except BaseException:
+        pool.close()
+        raise
+    try:
+        result = run_scan(expanded, database, case, out, cfg, quiet=quiet, pool=pool)
     except UsageError as exc:
         fail(str(exc))
     except DatabaseError as exc:
@@ -52,6 +58,7 @@ def scan(
         err.print("interrupted: finished items are saved; run the same command again to resume")
         raise typer.Exit(130)
     finally:
+        pool.close()  # a no-op when run_scan closed it
         database.dispose()
     s = result.summary
     errors = s.by_outcome.get("error", 0) if s else 0

@@ -53,6 +53,12 @@ class WorkerPool:
         child.close()
         return _Worker(proc, parent)
 
+    def start(self) -> None:
+        """Spawn the workers now (idempotent): a fresh worker spends ~1 s importing, which then overlaps
+        whatever the caller does before :meth:`run` (opening the database, walking the inputs)."""
+        if not self._workers:
+            self._workers = [self._spawn() for _ in range(self.size)]
+
     def close(self) -> None:
         for w in self._workers:
             try:
@@ -86,7 +92,7 @@ class WorkerPool:
         self._workers[self._workers.index(w)] = self._spawn()
 
     def run(self, tasks: Iterator[Task]) -> Iterator[Event]:
-        self._workers = [self._spawn() for _ in range(self.size)]
+        self.start()
         requeue: deque[Task] = deque()
         exhausted = False
         try:

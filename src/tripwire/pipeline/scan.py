@@ -80,8 +80,15 @@ def read_path_list(stream: Iterable[str]) -> list[str]:
     return [line.rstrip("\r\n") for line in stream if line.strip()]
 
 
+def worker_pool(config: Config, workers: int | None = None) -> WorkerPool:
+    """The pool :func:`run_scan` extracts in (``workers`` processes, default one per core); started early by a
+    caller that has other set-up to do meanwhile (see :meth:`WorkerPool.start`)."""
+    return WorkerPool(workers or os.cpu_count() or 1, config)
+
+
 def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, config: Config,
-             workers: int | None = None, quiet: bool = False) -> ScanResult:
+             workers: int | None = None, quiet: bool = False, pool: WorkerPool | None = None) -> ScanResult:
+    """Scan ``paths`` into ``case``; ``pool`` (from :func:`worker_pool`, closed here) or one of ``workers``."""
     if not paths:
         raise UsageError("nothing to scan: give at least one path (or - to read paths from stdin)")
     started = time.monotonic()
@@ -101,7 +108,7 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
         if files:
             buffers: dict[int, list[RawRecord]] = {}
             by_id = {i: s.path for i, s in enumerate(files)}
-            pool = WorkerPool(workers or os.cpu_count() or 1, config)
+            pool = pool or worker_pool(config, workers)
             for kind, task_id, payload in pool.run(Task(i, s.path) for i, s in enumerate(files)):
                 if kind == "record":
                     buffers.setdefault(task_id, []).append(payload)
@@ -112,6 +119,8 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
         committer.flush()
     finally:
         progress.close()
+        if pool is not None:
+            pool.close()  # started early but nothing to extract: stop it (run() closes it otherwise)
     from ..match.cluster import assign_case_clusters
     from ..match.series import assign_series
 
