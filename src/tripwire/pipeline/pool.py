@@ -9,6 +9,7 @@ for the item it was on, and re-sends the rest of that source to a fresh worker.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from .worker import Message, Task, new_record, worker_main
 Event = Message
 #: how long a new worker may take to start (imports) before its first "start" message
 STARTUP_GRACE_S = 120.0
+#: the thread-count variables of the BLAS libraries numpy may use
+_BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass
@@ -49,7 +52,16 @@ class WorkerPool:
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
         proc = self._ctx.Process(target=worker_main, args=(child, self.config), daemon=True, name="tripwire-worker")
-        proc.start()
+        # one BLAS thread per worker (the pool already uses every core): the child reads this at its numpy import
+        saved = {var: os.environ.get(var) for var in _BLAS_THREADS}
+        for var in _BLAS_THREADS:
+            os.environ.setdefault(var, "1")
+        try:
+            proc.start()
+        finally:
+            for var, value in saved.items():
+                if value is None:
+                    os.environ.pop(var, None)
         child.close()
         return _Worker(proc, parent)
 
