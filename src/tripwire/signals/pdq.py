@@ -21,7 +21,8 @@ the axes. So ``[F_h; F_h mirrored] @ luminance @ [F_w; F_w mirrored]^T`` (128x12
 the image, its two mirrors and its half turn; the other four orientations are their transposes. Each buffer
 is exactly what pdqhash computes for the really transformed image (box filters, edge normalisation and
 sample positions included), so all 8 hashes are the exact ones, equal to pdqhash's bit for bit on the
-fixtures (tests), for about the cost of one pdqhash pass. pdqhash's own ``compute_dihedral`` derives the 8
+fixtures (tests), for less than pdqhash's one hash costs (one core, decoded pixels: 640x480 3.2 ms for all 8
+vs 7.8 ms for ``pdqhash.compute``; 2048x1536 10 vs 118 ms; 4000x3000 32 vs 703 ms). pdqhash's own ``compute_dihedral`` derives the 8
 from one DCT instead, and 6 of them come out up to ~40 bits off (its box filter is one-sided).
 Hashes are 64 lowercase hex characters, as ThreatExchange and HMA write them.
 """
@@ -88,10 +89,11 @@ def _box_transposed(rows: np.ndarray, window: int) -> np.ndarray:
     return cum[:, np.minimum(n, o + left + 1)] - cum[:, np.maximum(0, o - right)]
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=16)
 def _axis_operators(n: int) -> np.ndarray:
     """pdqhash's filtering and decimation along one axis of length ``n`` as a (64, n) matrix ``F``, stacked
-    over ``F`` mirrored (the same axis reversed): (128, n) float32."""
+    over ``F`` mirrored (the same axis reversed): (128, n) float32, 512 bytes per pixel of side. Cached for the
+    few sizes a batch repeats (16 of them: ~2 MB each at 4000 px)."""
     window = (n + 2 * 64 - 1) // (2 * 64)  # computeJaroszFilterWindowSize
     samples = ((np.arange(64) + 0.5) * n / 64).astype(np.int64)  # decimateFloat: target centres
     select = np.zeros((64, n))
