@@ -34,7 +34,9 @@ class Item:
     #: the bytes the decoder sees (metadata carriers removed, see pixelview.py) and the EXIF orientation
     _pixel_view: bytes | None = field(default=None, repr=False)
     _orientation: int | None = field(default=None, repr=False)
-    #: the 8 rotation/flip PDQ DCT blocks and the quality by draft size (signals.pdq.dihedral_item)
+    #: the stored decode as a numpy array by draft size, and the 8 rotation/flip PDQ DCT blocks and the quality
+    #: (signals.pdq.stored_array, dihedral_item)
+    _stored_arrays: dict[int | None, Any] = field(default_factory=dict, repr=False)
     _pdq_passes: dict[int | None, tuple[dict[Any, Any], int]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

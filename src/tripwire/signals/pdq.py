@@ -181,12 +181,20 @@ def dihedral_dcts(rgb: np.ndarray) -> tuple[Dihedral, int]:
     return out, quality_of_buffer(buffers[0, 0])
 
 
+def stored_array(item: Item, decode_size: int | None = PDQ_DECODE_SIZE) -> np.ndarray:
+    """The item's stored pixels (:func:`load_stored`) as an (h, w, 3) uint8 array, converted once per item and
+    decode size (``np.asarray`` of a Pillow image copies every pixel through its encoder)."""
+    if decode_size not in item._stored_arrays:
+        item._stored_arrays[decode_size] = np.asarray(load_stored(item, min_size=decode_size))
+    arr: np.ndarray = item._stored_arrays[decode_size]
+    return arr
+
+
 def dihedral_item(item: Item, decode_size: int | None = PDQ_DECODE_SIZE) -> tuple[Dihedral, int]:
     """:func:`dihedral_dcts` of the item's stored pixels (decoded as :func:`load_stored` decodes), once per item
     and decode size: ``pdq`` and the matcher's variants share it."""
     if decode_size not in item._pdq_passes:
-        rgb = np.asarray(load_stored(item, min_size=decode_size))
-        item._pdq_passes[decode_size] = dihedral_dcts(rgb)
+        item._pdq_passes[decode_size] = dihedral_dcts(stored_array(item, decode_size))
     return item._pdq_passes[decode_size]
 
 

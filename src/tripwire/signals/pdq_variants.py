@@ -33,11 +33,12 @@ from typing import Any, Callable
 import numpy as np
 
 from ..config import BankSettings
-from ..media.image import ORIENTATION_OPS, load_stored
+from ..media.image import ORIENTATION_OPS
 from ..media.item import Item
 from ..media.sniff import is_image
 from .hamming import hex_to_codes
-from .pdq import PDQ_DECODE_SIZE, ZERO_HASH, Dihedral, dihedral_dcts, dihedral_item, hex_of_dct, pdq_dihedral_of_array
+from .pdq import (PDQ_DECODE_SIZE, ZERO_HASH, Dihedral, dihedral_dcts, dihedral_item, hex_of_dct,
+                  pdq_dihedral_of_array, stored_array)
 from .pdq_labels import DIHEDRAL_VARIANTS, UNLETTERBOX, trimmed_label
 from .unletterbox import find_uniform_borders
 
@@ -215,6 +216,6 @@ class PdqVariantsExtractor:
     def extract(self, item: Item) -> dict[str, Any]:
         if not is_image(item.media_type):
             return {}
-        stored = np.asarray(load_stored(item, min_size=self.decode_size))
+        stored = stored_array(item, self.decode_size)
         dcts = dihedral_item(item, self.decode_size) if self.passes == 4 else None
         return variant_facts(stored, self.passes, item._orientation or 1, dcts)
