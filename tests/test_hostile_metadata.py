@@ -210,8 +210,7 @@ def test_hostile_metadata_keeps_digests_and_pdq(name, reference, tmp_path):
     assert record["size"] == len(data)
     assert (record["width"], record["height"]) == (ref["width"], ref["height"])
     assert record["pdq"], "no PDQ"
-    assert hamming(record["pdq_variants"]["original"], ref["pdq"]) <= 2  # as displayed: orientation applied
-    assert record["pdq"] == item_record(turned_pixels)["pdq"]  # the stored grid, as threatexchange hashes it, (record["pdq"], ref["pdq"])
+    assert hamming(record["pdq"], ref["pdq"]) <= 2, (record["pdq"], ref["pdq"])
     assert record["pdq_quality"] == ref["pdq_quality"] or abs(record["pdq_quality"] - ref["pdq_quality"]) <= 2
     # the metadata readers ran and reported their trouble as provenance notes, not as the item's error
     assert record.get("provenance"), "provenance verdict missing"
