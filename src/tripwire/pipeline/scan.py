@@ -28,8 +28,9 @@ from .pipeline import Batch, Pipeline
 from .pool import WorkerPool
 from .worker import Task, new_record
 
-#: commit at least this often (seconds) and at most this many items per transaction
-COMMIT_INTERVAL_S = 1.0
+#: commit at least this often (seconds) and at most this many items per transaction: a kill loses at most
+#: ~0.1 s of finished work, and at the parent's ceiling (~5,000 items/s) a commit still carries ~500 items
+COMMIT_INTERVAL_S = 0.1
 COMMIT_MAX_ITEMS = 500
 
 
