@@ -4,7 +4,7 @@
 
 The parent of a scan runs the stage half of the pipeline for every item (flatten, match against the banks,
 cluster stage, priority, policy) and stores items, sources and queue entries in batched transactions
-(``pipeline/scan.py``: one commit per second or per 500 items). This feeds it pre-extracted worker records
+(``pipeline/scan.py``: one commit per 0.1 s or per 500 items). This feeds it pre-extracted worker records
 (real records of the camera fixtures, re-pathed so every item is new) with no workers at all, so the rate is
 the most items per second the parent can take: the scan is parent-bound above it. One core, SQLite, an
 empty bank set (the default install); medians of interleaved rounds, CPU time of this process.
