@@ -2,11 +2,21 @@
 
     python bench/matching.py --size 1000000            # ~1 minute
     python bench/matching.py --size 10000000           # a few minutes, ~2.5 GB peak (HMA's index)
+    python bench/matching.py --bank clustered          # near-duplicate families instead of uniform codes
+    python bench/matching.py --cpu haswell             # tripwire's kernel compiled for AVX2 only (no AVX-512)
 
 Data (a realistic mix, seeded): near-duplicates of the real PDQ hashes of the images in
 ../shared/fixtures (each hash flipped in a uniformly drawn 0..48 bits, so codes sit at every distance around
 the radius, 30, 31 and 32 included), ``--near`` of the index (default 1%), scattered at random rows; the
-rest uniformly random codes. Ids are 1..N.
+rest uniformly random codes (``--bank uniform``) or, as real banks are, **near-duplicate families**
+(``--bank clustered``): family centres drawn at random, family sizes geometric with mean 8, each member its
+centre with 0..16 bits flipped. Ids are 1..N.
+
+CPU features: the report starts with the host's SIMD flags, the target numba compiles tripwire's kernel for
+(``--cpu NAME`` sets ``NUMBA_CPU_NAME``, e.g. ``haswell`` = AVX2 without AVX-512, to measure the CPUs most
+users have on a machine that has more) and FAISS's build options. faiss-cpu wheels with dynamic dispatch
+("DD") pick their kernels from the host at run time, so with ``--cpu haswell`` FAISS may still use AVX-512
+while tripwire is held to AVX2: a handicap for tripwire, never for the peer.
 
 Queries: the 8 dihedral variants (pdqhash's rotations and flips) of each fixture image, radius 31, one
 image = one batch of 8, as tripwire's matcher sends them.
@@ -35,6 +45,8 @@ from pathlib import Path
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[_var] = "1"
+if "--cpu" in sys.argv:  # before numba is imported: its target CPU is fixed at import
+    os.environ["NUMBA_CPU_NAME"] = sys.argv[sys.argv.index("--cpu") + 1]
 
 import warnings  # noqa: E402
 
@@ -135,6 +147,55 @@ def make_codes(n: int, bases: np.ndarray, near_frac: float, seed: int) -> np.nda
     return codes
 
 
+def make_clustered_codes(n: int, bases: np.ndarray, near_frac: float, seed: int) -> np.ndarray:
+    """Like :func:`make_codes`, but the non-fixture codes form near-duplicate families (mean size 8, each
+    member 0..16 bits from its random centre), shuffled over the rows."""
+    rng = np.random.default_rng(seed)
+    sizes: list[int] = []
+    while sum(sizes) < n:
+        sizes.append(int(rng.geometric(1 / 8)))
+    centres = rng.integers(0, 256, size=(len(sizes), 32), dtype=np.uint8)
+    family = np.repeat(np.arange(len(sizes)), sizes)[:n]
+    codes = np.empty((n, 32), dtype=np.uint8)
+    step = 200_000
+    for start in range(0, n, step):
+        codes[start : start + step] = flip_random_bits(centres[family[start : start + step]], rng, 16)
+    codes = codes[rng.permutation(n)]
+    n_near = int(n * near_frac)
+    rows = rng.choice(n, size=n_near, replace=False)
+    for start in range(0, n_near, 50_000):
+        part = rows[start : start + 50_000]
+        codes[part] = flip_random_bits(bases[rng.integers(0, bases.shape[0], size=part.size)], rng, 48)
+    return codes
+
+
+def cpu_report() -> str:
+    """The SIMD features that matter here: the host's, numba's target for the kernel, FAISS's build."""
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    host = [f for f in ("popcnt", "avx2", "avx512f", "avx512_vpopcntdq") if f in flags]
+    import numba
+    from llvmlite import binding as llvm
+
+    target = numba.config.CPU_NAME or llvm.get_host_cpu_name()
+    features = numba.config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()
+    kernel = [f for f in ("avx2", "avx512f", "avx512vpopcntdq") if f"+{f}" in features.split(",")]
+    if numba.config.CPU_NAME:  # a named CPU: its own feature set, not the host's
+        kernel = ["(features of " + target + ")"]
+    import faiss
+
+    faiss_opts = faiss.get_compile_options() if hasattr(faiss, "get_compile_options") else "?"
+    return (f"host SIMD: {', '.join(host) or 'none detected'}; tripwire kernel (numba) target: {target} "
+            f"[{', '.join(kernel)}]; FAISS library loaded: {faiss_opts.strip()}")
+
+
 def interleaved(
     contenders: dict[str, object], queries: list[np.ndarray], rounds: int
 ) -> tuple[dict[str, list[float]], dict[str, list]]:
@@ -178,6 +239,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds over the images")
     ap.add_argument("--skip", default="", help="comma list of contenders to skip: multihash,flat")
+    ap.add_argument("--bank", choices=("uniform", "clustered"), default="uniform", help="the non-fixture codes")
+    ap.add_argument("--cpu", default=None, help="numba target CPU for tripwire's kernel (e.g. haswell: AVX2 only)")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
@@ -187,9 +250,10 @@ def main() -> None:
     t0 = time.perf_counter()
     qimg, qfull = fixture_hashes(args.images)
     bases = qimg[:, 0, :]
-    codes = make_codes(args.size, bases, args.near, args.seed)
+    codes = (make_clustered_codes if args.bank == "clustered" else make_codes)(args.size, bases, args.near, args.seed)
     ids = np.arange(1, args.size + 1, dtype=np.int64)
-    print(f"data: {args.size:,} codes ({args.near:.0%} near-duplicates of {bases.shape[0]} fixture hashes), "
+    print(cpu_report())
+    print(f"data: {args.bank} bank, {args.size:,} codes ({args.near:.0%} near-duplicates of {bases.shape[0]} fixture hashes), "
           f"{qimg.shape[0]} query images x 8 variants, radius {RADIUS}; generated in {time.perf_counter() - t0:.1f} s",
           flush=True)
     rows: list[dict] = []

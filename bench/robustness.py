@@ -11,11 +11,11 @@ matched against the whole bank:
   - dihedral 1-pass: the copy's 8 dihedral variants from pdqhash.compute_dihedral (one DCT);
   - tripwire 1-pass: those 8 plus, when the copy has solid bands, the 8 variants of the copy with its bands
                      trimmed (tripwire.signals.pdq_variants.variant_hashes(passes=1));
-  - tripwire exact:  the same with passes=4: the copy turned by 0/90/180/270 degrees, keeping the two
-                     always-exact outputs of each turn: 8 exact codes (pdqhash's single-DCT variants are
-                     10-30 bits off on even-sized images), at 4x the hashing cost (variant_hashes' default);
-  - tripwire exact+: passes=4 with all_outputs=True: all 32 outputs (the inexact ones act as one-pixel-
-                     shifted copies), 4x the codes to search;
+  - tripwire exact:  the same with passes=4 (variant_hashes' default): the 8 exact codes, each the hash of
+                     the really transformed copy, from one luminance buffer (pdqhash's single-DCT variants
+                     are 10-30 bits off on even-sized images);
+  - tripwire exact+: passes=4 with all_outputs=True: also pdqhash's single-DCT outputs of each mirrored view
+                     (32 codes; the inexact ones act as one-pixel-shifted copies), 4x the codes to search;
   - matcher as wired: the hashes tripwire's PdqVariantsExtractor records for the matcher
                      (tripwire.signals.pdq_variants.variant_facts: pdqhash's 8 variants + the plain hash of
                      the trimmed image), when that module is present.

@@ -195,7 +195,9 @@ def test_many_hits_overflow_the_result_buffer():
     assert len(got) == 20000 and got[0] == (0, 0, 0) and got[-1] == (1, 9999, 0)
 
 
-def test_numpy_fallback_agrees_with_kernel(mix):
+def test_numpy_fallback_agrees_with_kernel(mix, monkeypatch):
+    monkeypatch.setattr(index_kernel, "NUMBA_MIN_WORK", 0)  # the compiled kernel even for this small search
+    assert index_kernel.load_kernels() is not None
     codes, _, queries = mix
     w = np.ascontiguousarray(codes.view("<u8").T)
     q = np.ascontiguousarray(queries.view("<u8"))

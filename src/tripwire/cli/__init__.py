@@ -7,12 +7,20 @@ SQLAlchemy, networkx, c2pa or FastAPI. This package is the only one in tripwire 
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from .. import __version__
 from . import banks, detector, evidence, exchange, rematch, reports, review, scan, service, sharing, trade
 
 __all__ = ["app"]
+
+# tripwire runs a process per core (scan and serve workers): a BLAS thread pool in each would oversubscribe
+# the cores, and PDQ's small matrix products (signals/pdq.py) then slow down 10-50x on a busy machine. Set
+# before anything imports numpy; an explicit setting in the environment wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 app = typer.Typer(
     name="tripwire",

@@ -33,7 +33,8 @@ def scan(
 ) -> None:
     """Hash every file (archives expanded; s3://bucket/prefix too) into the case database and write reports."""
     from ..errors import UsageError
-    from ..pipeline.scan import read_path_list, run_scan
+    from ..pipeline.engine import LocalEngine
+    from ..pipeline.scan import make_engine, read_path_list, run_scan
     from ..store.db import DatabaseError
 
     missing = [p for p in paths if p != "-" and not p.startswith("s3://") and not os.path.lexists(p)]
@@ -43,10 +44,19 @@ def scan(
     expanded: list[str] = []
     for p in paths:
         expanded.extend(read_path_list(sys.stdin) if p == "-" else [p])
-    database = open_database(db)
     try:
-        result = run_scan(expanded, database, case, out, cfg, workers=workers, quiet=quiet, engine=engine,
-                          ray_address=ray_address)
+        runner = make_engine(engine, workers, cfg, ray_address)  # a bad choice fails before the case exists
+    except UsageError as exc:
+        fail(str(exc))
+    if isinstance(runner, LocalEngine):
+        runner.pool.start()  # the workers import while the database is created or migrated
+    try:
+        database = open_database(db)
+    except BaseException:
+        runner.close()
+        raise
+    try:
+        result = run_scan(expanded, database, case, out, cfg, quiet=quiet, engine=runner)
     except UsageError as exc:
         fail(str(exc))
     except DatabaseError as exc:
@@ -55,6 +65,7 @@ def scan(
         err.print("interrupted: finished items are saved; run the same command again to resume")
         raise typer.Exit(130)
     finally:
+        runner.close()  # a no-op when run_scan closed it
         database.dispose()
     s = result.summary
     errors = s.by_outcome.get("error", 0) if s else 0

@@ -343,9 +343,12 @@ class BankIndex:
         return found
 
     def warm(self) -> None:
-        """Search a one-entry throw-away index once: the search kernel is compiled (or loaded from numba's
-        cache) on first use, about 2 s, which a long-running process pays at start-up instead of in the first
-        look-up after its banks gain their first entry of this type (with replicas: within the 1 s bound)."""
+        """Load the search kernels now: numba's (imported and loaded from its cache on the first large search,
+        about 2 s) and whatever this index type needs on its first search — a long-running process pays that at
+        start-up instead of in a look-up (with replicas: within the 1 s bound)."""
+        from ..signals.index_kernel import load_kernels
+
+        load_kernels()
         probe = self._new_index()
         _, empty = self.signal.index_rows([], [])  # the index's code layout, for any type (vPDQ: frames)
         code = np.zeros((1, *empty.shape[1:]), dtype=empty.dtype)
@@ -619,11 +622,15 @@ class Matcher:
     def _valid(queries: Sequence[Query]) -> list[Query]:
         """Queries of matchable types with well-formed values (normalised); others cannot match anything."""
         out = []
+        kinds: dict[str, SignalType | None] = {}  # an item has ~25 queries of ~5 types: resolve each type once
         for q in queries:
-            kind = registry.get(q.signal_type) if q.signal_type in registry else None
-            value = kind.valid(q.value) if kind is not None and kind.matching else None
-            if value is not None:
-                out.append(Query(kind.name, value, q.variant, q.quality))  # type: ignore[union-attr]
+            if q.signal_type not in kinds:
+                found = registry.get(q.signal_type) if q.signal_type in registry else None
+                kinds[q.signal_type] = found if found is not None and found.matching else None
+            kind = kinds[q.signal_type]
+            value = kind.valid(q.value) if kind is not None else None
+            if kind is not None and value is not None:
+                out.append(Query(kind.name, value, q.variant, q.quality))
         return out
 
     def _hits(self, queries: list[Query], check_enabled: bool = True, missing: list[int] | None = None,

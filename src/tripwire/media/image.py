@@ -60,6 +60,19 @@ _TRANSPOSE = {
 }
 
 
+#: the same turns as pixel operations on the stored grid, by the names of
+#: :data:`tripwire.signals.pdq_labels.DIHEDRAL_VARIANTS` (counter-clockwise quarter turns, as ``np.rot90``)
+ORIENTATION_OPS = {
+    2: "flip_horizontal",
+    3: "rot180",
+    4: "flip_vertical",
+    5: "transpose",
+    6: "rot270",
+    7: "antitranspose",
+    8: "rot90",
+}
+
+
 class Decodable(Protocol):
     """What decoding reads of an :class:`~tripwire.media.item.Item`.
 
@@ -71,6 +84,9 @@ class Decodable(Protocol):
     limits: Limits
     media_type: str
     _oriented: dict[int | None, Image.Image]
+    _stored: dict[int | None, Image.Image]
+    #: the full-resolution decode of the stored grid, shared (``Item.decoded()``)
+    _decoded: Image.Image | None
     #: the pixel view of ``data`` and the orientation read from ``data``, computed once
     _pixel_view: bytes | None
     _orientation: int | None
@@ -152,11 +168,6 @@ def load_full(item: Decodable) -> Image.Image:
     return _load(img)
 
 
-def _shared_full(item: Decodable) -> Image.Image | None:
-    """The item's cached full decode (``Item.decoded()``), when there is one."""
-    return getattr(item, "_decoded", None)
-
-
 #: an over-budget PNG decoded for hashing (``min_size``) is reduced to about this many times ``min_size`` on its
 #: short side when that is smaller than the budget allows: PDQ filters down to 64x64 anyway, and hashing the
 #: smaller image is much faster
@@ -235,35 +246,46 @@ def load_oriented(item: Decodable, min_size: int | None = None) -> Image.Image:
 
     With ``min_size``, JPEGs are decoded in Pillow's draft mode: the DCT scales down by 1/2, 1/4 or 1/8
     while both sides stay >= ``min_size``, which skips most of the decoding work for perceptual hashing.
+    The turn is applied to :func:`load_stored`'s decode (the same pixels, not a second decode).
     Callers must not modify the returned image (it is shared).
     """
     cached = item._oriented.get(min_size)
     if cached is None:
-        cached = item._oriented[min_size] = _decode_oriented(item, min_size)
+        stored = load_stored(item, min_size)
+        turn = item._orientation or 1
+        # the table, not ImageOps.exif_transpose: that re-reads and re-serialises the EXIF, which can fail
+        cached = item._oriented[min_size] = stored.transpose(_TRANSPOSE[turn]) if turn != 1 else stored
     return cached
 
 
-def _decode_oriented(item: Decodable, min_size: int | None) -> Image.Image:
-    img = open_image(item)
-    turn = orientation(img)
+def load_stored(item: Decodable, min_size: int | None = None) -> Image.Image:
+    """Decode the stored pixel grid (no EXIF orientation), RGB; decoded once per item and size.
+
+    ``min_size`` drafts JPEGs as :func:`load_oriented` describes. What PDQ hashes (as threatexchange and HMA
+    do). Callers must not modify the returned image (it is shared).
+    """
+    cached = item._stored.get(min_size)
+    if cached is None:
+        cached = item._stored[min_size] = _decode_stored(item, min_size)
+    return cached
+
+
+def _decode_stored(item: Decodable, min_size: int | None) -> Image.Image:
+    img = open_image(item)  # also reads the orientation (item._orientation) for load_oriented
     if _over_budget(item, img):
         img = _load_reduced(item, img, min_size)
     elif min_size and img.format == "JPEG":
         w, h = img.size
-        target = (min(w, min_size), min(h, min_size))
-        img.draft("RGB", target)
+        img.draft("RGB", (min(w, min_size), min(h, min_size)))
         img = _load(img)
+        if img.size == (w, h) and item._decoded is None:
+            item._decoded = img  # too small to scale down: this is the full decode, shared like the one below
     else:
-        shared = _shared_full(item)  # the full decode another reader already holds: not a second copy
-        img = shared if shared is not None else _load(img)
-    # RGB first, then the turn: both are per-pixel, so the order changes no pixel, and converting first means
-    # the transpose copies 3 bytes a pixel, not 4 (RGBA) or 8 (I)
-    if img.mode != "RGB":
-        img = _to_rgb(img)
-    if turn != 1:
-        # the table, not ImageOps.exif_transpose: that re-reads and re-serialises the EXIF, which can fail
-        img = img.transpose(_TRANSPOSE[turn])
-    return img
+        # the full decode, shared with the readers of the exact grid (Item.decoded()): one decode per item
+        if item._decoded is None:
+            item._decoded = _load(img)
+        img = item._decoded
+    return img if img.mode == "RGB" else _to_rgb(img)
 
 
 def load_preview(item: Decodable, mode: str, size: tuple[int, int]) -> Image.Image:
@@ -279,8 +301,7 @@ def load_preview(item: Decodable, mode: str, size: tuple[int, int]) -> Image.Ima
     if img.format == "JPEG":
         img.draft(mode, size)
         return _load(img)
-    shared = _shared_full(item)
-    return shared if shared is not None else _load(img)
+    return item._decoded if item._decoded is not None else _load(img)
 
 
 #: pixels converted at a time by the strip-wise conversions of :func:`_to_rgb`

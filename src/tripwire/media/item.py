@@ -27,13 +27,17 @@ class Item:
     limits: Limits = field(default_factory=Limits)
     media_type: str = ""
     _decoded: "Image.Image | None" = field(default=None, repr=False)
-    #: displayed-orientation RGB decodes by draft size, shared by the extractors that hash pixels
+    #: stored-grid and displayed-orientation RGB decodes by draft size, shared by the extractors that hash
+    #: pixels (the displayed one is the stored one turned, not a second decode)
+    _stored: "dict[int | None, Image.Image]" = field(default_factory=dict, repr=False)
     _oriented: "dict[int | None, Image.Image]" = field(default_factory=dict, repr=False)
-    #: pdqhash.compute_dihedral results by (draft size, quarter turns), shared by the PDQ extractors
     #: the bytes the decoder sees (metadata carriers removed, see pixelview.py) and the EXIF orientation
     _pixel_view: bytes | None = field(default=None, repr=False)
     _orientation: int | None = field(default=None, repr=False)
-    _pdq_passes: dict[tuple[int | None, int], tuple[list[Any], int]] = field(default_factory=dict, repr=False)
+    #: the stored decode as a numpy array by draft size, and the 8 rotation/flip PDQ DCT blocks and the quality
+    #: (signals.pdq.stored_array, dihedral_item)
+    _stored_arrays: dict[int | None, Any] = field(default_factory=dict, repr=False)
+    _pdq_passes: dict[int | None, tuple[dict[Any, Any], int]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.media_type and self.data is not None:

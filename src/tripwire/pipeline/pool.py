@@ -9,6 +9,7 @@ for the item it was on, and re-sends the rest of that source to a fresh worker.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ Event = Message
 Passed = tuple[str, int, Any]
 #: how long a new worker may take to start (imports) before its first "start" message
 STARTUP_GRACE_S = 120.0
+#: the thread-count variables of the BLAS libraries numpy may use
+_BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass
@@ -55,10 +58,26 @@ class WorkerPool:
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=worker_main, args=(child, self.config, self.extractors), daemon=True, name="tripwire-worker")
-        proc.start()
+        proc = self._ctx.Process(target=worker_main, args=(child, self.config, self.extractors), daemon=True,
+                                 name="tripwire-worker")
+        # one BLAS thread per worker (the pool already uses every core): the child reads this at its numpy import
+        saved = {var: os.environ.get(var) for var in _BLAS_THREADS}
+        for var in _BLAS_THREADS:
+            os.environ.setdefault(var, "1")
+        try:
+            proc.start()
+        finally:
+            for var, value in saved.items():
+                if value is None:
+                    os.environ.pop(var, None)
         child.close()
         return _Worker(proc, parent)
+
+    def start(self) -> None:
+        """Spawn the workers now (idempotent): a fresh worker spends ~1 s importing, which then overlaps
+        whatever the caller does before :meth:`run` (opening the database, walking the inputs)."""
+        if not self._workers:
+            self._workers = [self._spawn() for _ in range(self.size)]
 
     def close(self) -> None:
         for w in self._workers:
@@ -93,7 +112,7 @@ class WorkerPool:
         self._workers[self._workers.index(w)] = self._spawn()
 
     def run(self, tasks: Iterator[Task | Passed]) -> Iterator[Event]:
-        self._workers = [self._spawn() for _ in range(self.size)]
+        self.start()
         requeue: deque[Task] = deque()
         exhausted = False
         try:

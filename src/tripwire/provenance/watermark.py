@@ -45,9 +45,16 @@ a BGR array, diffusers' SDXL watermarker hands it an RGB one), so a scheme is re
 (default 1e-6).
 
 Applicability: the blocks are aligned to the top-left pixel and the bit assignment depends on the number of
-blocks per row, so the mark can only be read at the size it was embedded at. Generators output sizes that are
-multiples of 8 (the VAE factor), with sides of at most 2048; invisible-watermark refuses images smaller than
-256x256. Anything else is skipped with the reason, without decoding pixels, so camera-size photos cost nothing.
+blocks per row, so the mark can only be read at the size it was embedded at. The pipelines that embed it
+generate at their native sizes: SD 1.x scripts 512x512, SD 2.x 512 and 768, SDXL 1024x1024 and its aspect
+buckets (about one megapixel each, from 2048x512 to 512x2048), all multiples of 8 (the VAE factor);
+invisible-watermark refuses images smaller than 256x256. So a size is decoded only when both sides are
+multiples of 8, no side exceeds 2048 and the area is at most ``MAX_PIXELS`` (1536x1536, over twice the
+largest native area, for requests above the defaults). Anything else is skipped with the reason, without
+decoding pixels: 12 MP camera photos, and also the 3-4 MP ones (2048x1536, 1920x1920, 2000x2000) that the
+side rule alone would let through. The one embedder this leaves out is the SD 2.x x4 upscaler demo, whose
+outputs (4x an input padded to multiples of 64) are sized like camera photos: decoding them would mean
+decoding every such photo; ``watermark_evidence(item, max_pixels=...)`` widens the rule where they matter.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ __all__ = [
     "DEFAULT_ALPHA",
     "MIN_PIXELS",
     "MAX_SIDE",
+    "MAX_PIXELS",
     "SIZE_MULTIPLE",
     "Scheme",
     "payload_bits",
@@ -90,6 +98,9 @@ DEFAULT_ALPHA = 1e-6
 MIN_PIXELS = 256 * 256
 #: Largest side accepted (SDXL's buckets reach 1536 px; 2048 leaves room for larger requests and upscaler outputs).
 MAX_SIDE = 2048
+#: Largest area accepted: the native sizes are at most ~1 MP (SDXL's buckets), 1536x1536 leaves room for larger
+#: requests while keeping 3-4 MP camera photos (2048x1536, 1920x1920, 2000x2000) from being decoded.
+MAX_PIXELS = 1536 * 1536
 #: Latent-diffusion outputs are multiples of the VAE factor.
 SIZE_MULTIPLE = 8
 #: Neighbourhood (in blocks) whose mean is the local content bias removed from every block's features.
@@ -384,18 +395,24 @@ def detect(
 # ----------------------------------------------------------------------------------------- applicability
 
 
-def applicability(width: int, height: int, *, max_side: int = MAX_SIDE) -> str | None:
+def applicability(width: int, height: int, *, max_side: int = MAX_SIDE, max_pixels: int = MAX_PIXELS) -> str | None:
     """Why an image of this size cannot carry a readable mark, or None when decoding applies.
 
     The mark is only readable at the exact size it was embedded at (block grid and bit order depend on it),
     and the pipelines that embed it output sides that are multiples of 8, at most ``max_side`` (2048), with at
-    least 256x256 pixels (invisible-watermark refuses smaller images).
+    least 256x256 pixels (invisible-watermark refuses smaller images) and at most ``max_pixels``. Pure
+    arithmetic on the header's size: it runs before anything else is read.
     """
     if width * height < MIN_PIXELS:
         return f"image too small: {width}x{height} is under 256x256 pixels, the minimum invisible-watermark embeds in"
     if max(width, height) > max_side:
         return (
             f"size {width}x{height} is larger than any generator output ({max_side} px per side): "
+            "the mark is only readable at its original generation size"
+        )
+    if width * height > max_pixels:
+        return (
+            f"size {width}x{height} is larger than any generator output ({max_pixels / 1e6:.2f} megapixels): "
             "the mark is only readable at its original generation size"
         )
     if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
@@ -456,6 +473,7 @@ def watermark_evidence(
     *,
     alpha: float = DEFAULT_ALPHA,
     max_side: int = MAX_SIDE,
+    max_pixels: int = MAX_PIXELS,
     schemes: Sequence[str] = ("sd1", "sd2", "sdxl"),
 ) -> list[dict[str, Any]]:
     """One evidence dict per scheme for this item: decoded (see :func:`detect`) or skipped with the reason.
@@ -476,7 +494,7 @@ def watermark_evidence(
     except ItemError as exc:
         return _skipped(f"image not decodable: {exc.code}: {exc.message}"[:300], schemes)
     width, height = header.size
-    reason = applicability(width, height, max_side=max_side)
+    reason = applicability(width, height, max_side=max_side, max_pixels=max_pixels)
     if reason is not None:
         return _skipped(reason, schemes)
     if getattr(header, "n_frames", 1) > 1 and item.media_type in ("image/gif", "image/webp"):
