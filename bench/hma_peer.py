@@ -25,7 +25,6 @@ table — HMA's curation API adds one hash per request, which would take hours f
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Iterable
 
 import httpx
-from proctree import process_tree
+from proctree import process_tree, stop_group
 
 JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
 BANK = "BENCH_HOTLINE"  # HMA wants UPPER_WITH_UNDERSCORE bank names
@@ -162,12 +161,7 @@ class HmaPeer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+            stop_group(self.proc)
             self.proc = None
 
 

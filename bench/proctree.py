@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from typing import Iterable
 
 
@@ -61,3 +63,13 @@ def pss_mib(pids: Iterable[int]) -> float:
         except OSError:
             pass
     return total / 1024
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 30) -> None:
+    """SIGTERM a server started with ``start_new_session=True`` (its whole process group), SIGKILL after ``grace``."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

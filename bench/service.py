@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO / "src"))
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
-from proctree import cpu_seconds, process_tree  # noqa: E402
+from proctree import cpu_seconds, process_tree, stop_group  # noqa: E402
 
 CACHE = REPO / "bench" / "out"
 SEED = 20261125
@@ -166,11 +166,7 @@ class Server:
 
     def stop(self) -> None:
         if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
+            stop_group(self.proc)
             self.proc = None
 
 

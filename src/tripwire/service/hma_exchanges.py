@@ -27,7 +27,6 @@ Errors are ``{"message": ...}``. Changes are audited (``exchange.create``/``upda
 
 from __future__ import annotations
 
-import json
 import re
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
@@ -41,11 +40,11 @@ from ..banks.exchanges.apis import (API_NAMES, ExchangeApiError, ExchangeSetting
                                     credential_fields, credentials_for, dump, uses_credentials)
 from ..banks.exchanges.store import ExchangeInfo, ExchangeStore
 from ..banks.store import BankError, BankStore
-from ..jsonl import MAX_DEPTH, nesting_error
 from ..review import audit
 from .auth import Principal
 from .deps import need, service_of
 from .exchange_fetcher import ExchangeFetcher
+from .hma import HmaError, err, read_json
 
 @asynccontextmanager
 async def _lifespan(app: Any) -> AsyncIterator[None]:
@@ -65,15 +64,15 @@ API_CREATABLE = tuple(a for a in API_NAMES if a != "local_file")
 _NAME = re.compile(r"^[A-Z0-9_]+$")
 
 
-def _err(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"message": message}, status_code=status)
-
-
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    if nesting_error(raw.decode("utf-8", "replace")):
-        raise ValueError(f"the body nests deeper than {MAX_DEPTH} levels")
-    return json.loads(raw or b"null")
+async def _object_body(request: Request, refusal: str = "the body must be a JSON object") -> dict[str, Any]:
+    """The request body as a JSON object (HmaError 400 with ``refusal`` otherwise, as HMA words it)."""
+    try:
+        body = await read_json(request)
+    except HmaError:
+        raise HmaError(400, refusal) from None
+    if not isinstance(body, dict):
+        raise HmaError(400, refusal)
+    return body
 
 
 def _has_credentials(svc: Any, api: str) -> bool:
@@ -106,16 +105,14 @@ async def exchange_api_config(request: Request, api_name: str, _: Principal = ne
     """Whether the API takes credentials and whether they are set (credentials are not accepted here)."""
     svc = service_of(request)
     if api_name not in API_NAMES:
-        return _err(400, f"no such Exchange API '{api_name}'")
+        return err(400, f"no such Exchange API '{api_name}'")
     if request.method == "POST":
         try:
-            body = await _json_body(request)
-        except ValueError:
-            return _err(400, "this endpoint expects a json object payload")
-        if not isinstance(body, dict):
-            return _err(400, "this endpoint expects a json object payload")
+            body = await _object_body(request, "this endpoint expects a json object payload")
+        except HmaError as exc:
+            return exc.response()
         if body.get("credential_json") is not None:
-            return _err(400, "tripwire does not store exchange credentials: set them in the configuration "
+            return err(400, "tripwire does not store exchange credentials: set them in the configuration "
                              "([exchanges.credentials]) or the environment (TRIPWIRE_EXCHANGE_CREDENTIALS_<NAME>)")
     has = await run_in_threadpool(_has_credentials, svc, api_name)
     return JSONResponse({"supports_authentification": uses_credentials(api_name), "has_set_authentification": has})
@@ -124,7 +121,7 @@ async def exchange_api_config(request: Request, api_name: str, _: Principal = ne
 @router.get("/c/exchanges/api/{api_name}/schema")
 def exchange_api_schema(api_name: str, _: Principal = need("banks.read")) -> JSONResponse:
     if api_name not in API_NAMES:
-        return _err(404, f"Exchange API '{api_name}' not found")
+        return err(404, f"Exchange API '{api_name}' not found")
     creds = credential_fields(api_name)
     return JSONResponse({"config_schema": {"fields": config_fields(api_name)},
                          "credentials_schema": {"fields": creds} if creds is not None else None})
@@ -134,26 +131,24 @@ def exchange_api_schema(api_name: str, _: Principal = need("banks.read")) -> JSO
 async def exchange_create(request: Request, principal: Principal = need("banks.write")) -> JSONResponse:
     svc = service_of(request)
     try:
-        body = await _json_body(request)
-    except ValueError:
-        return _err(400, "the body must be a JSON object")
-    if not isinstance(body, dict):
-        return _err(400, "the body must be a JSON object")
+        body = await _object_body(request)
+    except HmaError as exc:
+        return exc.response()
     bank = body.get("bank")
     if not bank:
-        return _err(400, "Field `bank` is required")
+        return err(400, "Field `bank` is required")
     if not isinstance(bank, str) or not _NAME.match(bank):
-        return _err(400, "Field `bank` must match /^[A-Z0-9_]+$/")
+        return err(400, "Field `bank` must match /^[A-Z0-9_]+$/")
     api_json = body.get("api_json", {})
     if not isinstance(api_json, dict):
-        return _err(400, "Field `api_json` must be object")
+        return err(400, "Field `api_json` must be object")
     api = body.get("api")
     if api is None:
-        return _err(400, "Field `api_type` is required")
+        return err(400, "Field `api_type` is required")
     if api not in API_NAMES:
-        return _err(400, f"No such exchange type '{api}'")
+        return err(400, f"No such exchange type '{api}'")
     if api not in API_CREATABLE:
-        return _err(400, f"a {api} exchange reads a file on the server: configure it with `tripwire exchange add`")
+        return err(400, f"a {api} exchange reads a file on the server: configure it with `tripwire exchange add`")
     settings = {k: v for k, v in api_json.items() if k not in ("name", "api", "enabled")}
     enabled = bool(api_json.get("enabled", True))
 
@@ -162,14 +157,14 @@ async def exchange_create(request: Request, principal: Principal = need("banks.w
         try:
             api_class(api)
             BankStore(svc.db).get_bank(bank)
-            return _err(400, f"a bank named {bank} already exists")
+            return err(400, f"a bank named {bank} already exists")
         except BankError:
             pass
         try:
             store.create(bank, api, settings=settings, enabled=enabled,
                          on_commit=lambda s: _audit(s, principal, "exchange.create", bank, {"api": api, "settings": settings}))
         except (ExchangeApiError, BankError) as exc:
-            return _err(400, f"Failed to parse `api_json` - {exc}" if "settings do not fit" in str(exc) else str(exc))
+            return err(400, f"Failed to parse `api_json` - {exc}" if "settings do not fit" in str(exc) else str(exc))
         return JSONResponse({"message": "Created successfully"}, status_code=201)
 
     return await run_in_threadpool(create)
@@ -188,7 +183,7 @@ def exchange_list(request: Request, _: Principal = need("banks.read")) -> JSONRe
 def exchange_show(request: Request, name: str, _: Principal = need("banks.read")) -> JSONResponse:
     info = ExchangeStore(service_of(request).db).find(name)
     if info is None:
-        return _err(404, f"Exchange '{name}' not found")
+        return err(404, f"Exchange '{name}' not found")
     return JSONResponse(_collab_json(info))
 
 
@@ -196,7 +191,7 @@ def exchange_show(request: Request, name: str, _: Principal = need("banks.read")
 def exchange_status(request: Request, name: str, _: Principal = need("banks.read")) -> JSONResponse:
     info = ExchangeStore(service_of(request).db).find(name)
     if info is None:
-        return _err(404, f"Exchange '{name}' not found")
+        return err(404, f"Exchange '{name}' not found")
     return JSONResponse(fetch_status(info))
 
 
@@ -216,19 +211,17 @@ def fetch_status(info: ExchangeInfo) -> dict[str, Any]:
 async def exchange_update(request: Request, name: str, principal: Principal = need("banks.write")) -> JSONResponse:
     svc = service_of(request)
     try:
-        body = await _json_body(request)
-    except ValueError:
-        return _err(400, "the body must be a JSON object")
-    if not isinstance(body, dict):
-        return _err(400, "the body must be a JSON object")
+        body = await _object_body(request)
+    except HmaError as exc:
+        return exc.response()
     enabled = body.get("enabled")
     if enabled is not None and not isinstance(enabled, bool):
-        return _err(400, "Field `enabled` must be a boolean")
+        return err(400, "Field `enabled` must be a boolean")
 
     def update() -> JSONResponse:
         store = ExchangeStore(svc.db)
         if store.find(name) is None:
-            return _err(404, f"Exchange '{name}' not found")
+            return err(404, f"Exchange '{name}' not found")
         info = store.update(name, enabled=enabled,
                             on_commit=lambda s: _audit(s, principal, "exchange.update", name, {"enabled": enabled}))
         return JSONResponse(_collab_json(info))
