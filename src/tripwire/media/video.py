@@ -148,6 +148,9 @@ class VideoReader:
             raise ItemError("unsupported_media", "the container holds no video stream")
         stream = container.streams.video[0]
         ctx = stream.codec_context
+        if ctx is None:  # a damaged header can name a codec FFmpeg has no decoder for
+            self.close()
+            raise ItemError("decode_error", "the video stream has no decoder (unknown or damaged codec header)")
         width, height = int(ctx.width or 0), int(ctx.height or 0)
         if width * height > self.limits.max_video_frame_pixels:
             self.close()
