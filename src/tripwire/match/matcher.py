@@ -342,19 +342,6 @@ class BankIndex:
         found: tuple[np.ndarray, np.ndarray, np.ndarray] = self.index.search_arrays(codes, radius)
         return found
 
-    def warm(self) -> None:
-        """Load the search kernels now: numba's (imported and loaded from its cache on the first large search,
-        about 2 s) and whatever this index type needs on its first search — a long-running process pays that at
-        start-up instead of in a look-up (with replicas: within the 1 s bound)."""
-        from ..signals.index_kernel import load_kernels
-
-        load_kernels()
-        probe = self._new_index()
-        _, empty = self.signal.index_rows([], [])  # the index's code layout, for any type (vPDQ: frames)
-        code = np.zeros((1, *empty.shape[1:]), dtype=empty.dtype)
-        probe.add(np.array([0], dtype=np.int64), code)
-        probe.search_arrays(code, 0)
-
 
 _HIT_COLUMNS = (BankEntry.id, BankEntry.bank_id, BankEntry.signal_type, BankEntry.value, BankEntry.category,
                 BankEntry.source_id, BankEntry.series, BankEntry.removed_at, BankEntry.data)
@@ -518,6 +505,15 @@ class Matcher:
             self._cache = _LookupCache(self)
             if self._opened:
                 self._cache.sync(rebuild=True)
+
+    @staticmethod
+    def warm() -> None:
+        """Load the compiled search kernels now (numba's import and cached code, ~2 s on the first large search):
+        a long-running process pays that at start-up instead of in a look-up (with replicas: within the 1 s
+        bound). Small searches never need them (numpy answers those), and other index types have none."""
+        from ..signals.index_kernel import load_kernels
+
+        load_kernels()
 
     @property
     def cached(self) -> bool:

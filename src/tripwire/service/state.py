@@ -104,8 +104,7 @@ class Service:
         """Open the match index (load or build; default_stages may have opened it already) and keep it caught
         up in the background."""
         self.refresh_now()
-        for bank_index in self.matcher.indexes.values():
-            bank_index.warm()
+        self.matcher.warm()
         self._refresher = threading.Thread(target=self._refresh_loop, name="tripwire-index-refresh", daemon=True)
         self._refresher.start()
         self.limiter.start()
