@@ -151,12 +151,16 @@ def dct_of_buffer(buf: np.ndarray) -> np.ndarray:
     return block
 
 
-def hex_of_dct(block: np.ndarray) -> str:
-    """The 64-hex PDQ of a 16x16 DCT block: bit set where above the median (pdqhash's torben median, its
-    bit order: coefficient (i, j) is bit ``i * 16 + j`` counted from the least significant end)."""
+def dct_median(block: np.ndarray) -> float:
+    """The median PDQ's bits are taken against (pdqhash's torben median: the 128th smallest coefficient)."""
+    return float(np.partition(block.ravel(), 127)[127])
+
+
+def hex_of_dct(block: np.ndarray, median: float | None = None) -> str:
+    """The 64-hex PDQ of a 16x16 DCT block: bit set where above the median (:func:`dct_median`, when not given;
+    pdqhash's bit order: coefficient (i, j) is bit ``i * 16 + j`` counted from the least significant end)."""
     flat = block.ravel()
-    median = np.partition(flat, 127)[127]
-    return np.packbits((flat > median)[::-1]).tobytes().hex()
+    return np.packbits((flat > (dct_median(block) if median is None else median))[::-1]).tobytes().hex()
 
 
 #: coefficients this close to the median (relative to the block's largest; 3 of the 163 fixture images) may order differently in pdqhash's
@@ -165,11 +169,10 @@ def hex_of_dct(block: np.ndarray) -> str:
 TIE_TOLERANCE = 1e-5
 
 
-def near_median_tie(block: np.ndarray) -> bool:
+def near_median_tie(block: np.ndarray, median: float) -> bool:
     """Whether a bit of the hash depends on rounding: another coefficient within :data:`TIE_TOLERANCE` of the
     median. Then ``pdq`` is recomputed by pdqhash itself, so that it stays the hash partners compute."""
     flat = block.ravel()
-    median = np.partition(flat, 127)[127]
     tol = TIE_TOLERANCE * float(np.abs(flat).max()) + 1e-12
     return int(np.count_nonzero(np.abs(flat - median) <= tol)) > 1
 
@@ -228,6 +231,7 @@ class PdqExtractor:
         block = dcts.get((False, False, False))
         if block is None:
             return {"pdq": ZERO_HASH, "pdq_quality": quality}
-        if near_median_tie(block):  # bits that float rounding decides: take pdqhash's own (the partners') bits
+        median = dct_median(block)
+        if near_median_tie(block, median):  # bits that float rounding decides: take pdqhash's own (the partners')
             return {"pdq": pdq_of_array(stored_array(item, self.decode_size))[0], "pdq_quality": quality}
-        return {"pdq": hex_of_dct(block), "pdq_quality": quality}
+        return {"pdq": hex_of_dct(block, median), "pdq_quality": quality}
