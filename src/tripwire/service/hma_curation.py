@@ -28,7 +28,7 @@ from .auth import Principal
 from .deps import need, service_of
 from .hma import HmaError, err, hma_name, hma_types, parse_json, read_json
 from .hma_hashing import URL_REFUSED, hash_upload
-from .hma_matching import index_facts, selected_types
+from .hma_matching import per_type
 from .state import Service
 
 router = APIRouter(prefix="/c", tags=["hma"])
@@ -396,19 +396,10 @@ async def signal_type_update(request: Request, signal_type_name: str, _: Princip
 @router.get("/signal_type/index")
 def signal_type_index(request: Request, _: Principal = need("banks.read")) -> JSONResponse:
     """Per type: ``{db_size, index_size, index_out_of_date, newest_db_item, index_built_to}``."""
-    svc = service_of(request)
-    try:
-        names = selected_types(request)
-    except HmaError as exc:
-        return exc.response()
-    out = {}
-    for name in names:
-        facts = index_facts(svc, name)
-        out[hma_name(name)] = {
-            "db_size": facts["db_size"], "index_size": facts["index_size"],
-            "index_out_of_date": (facts["db_size"], facts["newest_db_item"]) != (facts["index_size"], facts["index_built_to"]),
-            "newest_db_item": facts["newest_db_item"], "index_built_to": facts["index_built_to"]}
-    return JSONResponse(out)
+    return per_type(request, lambda facts: {
+        "db_size": facts["db_size"], "index_size": facts["index_size"],
+        "index_out_of_date": (facts["db_size"], facts["newest_db_item"]) != (facts["index_size"], facts["index_built_to"]),
+        "newest_db_item": facts["newest_db_item"], "index_built_to": facts["index_built_to"]})
 
 
 @router.get("/content_type")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from datetime import timezone
-from typing import Any
+from typing import Any, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -177,20 +177,23 @@ def selected_types(request: Request) -> list[str]:
     return [canonical]
 
 
-@router.get("/m/index/status")
-def index_status(request: Request, _: Principal = need("lookup")) -> JSONResponse:
-    """Per signal type: ``{present, built_to, size}`` of the index look-ups use now."""
+def per_type(request: Request, answer: Callable[[dict[str, Any]], dict[str, Any]]) -> JSONResponse:
+    """``{HMA type name: answer(index_facts)}`` for the types the request selects (``signal_type``): the shape of
+    HMA's index status and signal-type index routes."""
     svc = service_of(request)
     try:
         names = selected_types(request)
     except HmaError as exc:
         return exc.response()
-    out = {}
-    for name in names:
-        facts = index_facts(svc, name)
-        out[hma_name(name)] = {"present": facts["present"], "built_to": facts["index_built_to"] if facts["present"] else -1,
-                               "size": facts["index_size"]}
-    return JSONResponse(out)
+    return JSONResponse({hma_name(name): answer(index_facts(svc, name)) for name in names})
+
+
+@router.get("/m/index/status")
+def index_status(request: Request, _: Principal = need("lookup")) -> JSONResponse:
+    """Per signal type: ``{present, built_to, size}`` of the index look-ups use now."""
+    return per_type(request, lambda facts: {
+        "present": facts["present"], "built_to": facts["index_built_to"] if facts["present"] else -1,
+        "size": facts["index_size"]})
 
 
 @router.post("/m/compare")
