@@ -18,6 +18,8 @@ import time
 import secrets
 from pathlib import Path
 
+from service_helpers import free_port
+
 from tripwire.config import Config
 from tripwire.media.item import Item
 from tripwire.pipeline.extractors import default_extractors
@@ -25,12 +27,6 @@ from tripwire.pipeline.extractors import default_extractors
 RAY = str(Path(sys.executable).parent / "ray")
 #: seconds each item takes in the slow set: long enough to kill a node or a driver mid-scan
 SLOW_S = 0.25
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _ports() -> list[str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from helpers import image_bytes, synth_image
-from service_helpers import make_config, make_keys, make_settings
+from service_helpers import free_port, make_config, make_keys, make_settings
 from sqlalchemy import select
 
 from tripwire.review.models import AuditEvent
@@ -48,10 +47,10 @@ def _require_browser():
         pytest.skip(missing)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def launch_chromium(pw):
+    """Debian's Chromium (or the one on PATH) under Playwright, headless, with the flags these tests need."""
+    return pw.chromium.launch(executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
+                              args=CHROMIUM_ARGS)
 
 
 class _Server:
@@ -60,7 +59,7 @@ class _Server:
     def __init__(self, app) -> None:
         import uvicorn
 
-        self.port = _free_port()
+        self.port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -128,8 +127,7 @@ def test_review_console_in_chromium(tmp_path, fixtures):
         assert hit["action"] == "block" and ai["action"] == "review"
 
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
-                                         args=CHROMIUM_ARGS)
+            browser = launch_chromium(pw)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.set_default_timeout(30_000)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import select
-from test_console_browser import CHROMIUM, CHROMIUM_ARGS, _filter, _require_browser, _Server, _wait_for, console_app
+from test_console_browser import _filter, _require_browser, _Server, _wait_for, console_app, launch_chromium
 from test_series import LAKE, a1111_png
 
 from tripwire.review.models import AuditEvent, Decision
@@ -48,8 +48,7 @@ def test_series_bulk_decision_in_chromium(tmp_path):
         series_id = series.pop()
 
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
-                                         args=CHROMIUM_ARGS)
+            browser = launch_chromium(pw)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.set_default_timeout(30_000)

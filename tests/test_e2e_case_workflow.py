@@ -33,7 +33,8 @@ import numpy as np
 from helpers import image_bytes, synth_image, tripwire
 from lxml import etree
 from PIL import Image
-from test_console_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _require_browser, _wait_for
+from test_console_browser import _require_browser, _wait_for, launch_chromium
+from service_helpers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC_XSD = REPO.parent / "shared" / "specs" / "ncmec" / "cyber_tipline.xsd"
@@ -67,7 +68,7 @@ def _sharpness(img: Image.Image) -> float:
 
 def _serve(db: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     """``tripwire serve`` on ``db`` (one scan slot: this test uploads nothing); (process, base URL)."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "tripwire", "serve", "--db", str(db), "--port", str(port),
                              "--log-level", "warning"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**env, "TRIPWIRE_SERVICE_SCAN_CONCURRENCY": "1"})
@@ -114,8 +115,7 @@ def test_scan_review_in_the_grid_then_report_and_export(tmp_path, fixtures):
         shots = tmp_path / "screenshots"
         shots.mkdir()
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
-                                         args=CHROMIUM_ARGS)
+            browser = launch_chromium(pw)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.set_default_timeout(20_000)

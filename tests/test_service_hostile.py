@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
-import socket
 import threading
 import time
 import zipfile
@@ -17,7 +16,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from helpers import image_bytes, synth_image
-from service_helpers import make_config, make_keys, make_settings, scan
+from service_helpers import free_port, make_config, make_keys, make_settings, scan
 
 from tripwire.config import Limits
 from tripwire.service.app import create_app
@@ -109,12 +108,6 @@ def test_service_item_timeout_setting_overrides_the_limits(tmp_path):
 TOO_MANY = "Too many attempts"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def _served(tmp_path, monkeypatch, service_toml: str = ""):
     """``tripwire serve`` as it really runs: the app and the uvicorn options the command passes to
@@ -132,7 +125,7 @@ def _served(tmp_path, monkeypatch, service_toml: str = ""):
     result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "serve.db"), "--config", str(cfg)])
     assert result.exit_code == 0, result.output
     options = {k: v for k, v in captured["options"].items() if k not in ("host", "port", "log_level")}
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(captured["app"], host="127.0.0.1", port=port, log_level="warning", **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
