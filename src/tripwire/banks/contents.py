@@ -85,20 +85,19 @@ def add_content(store: BankStore, session: Session, bank: BankInfo, rows: Sequen
     bank, the item of the first one is answered (adding the same content twice is a no-op). BankError when
     nothing is new and nothing is active (every value was removed from this bank earlier)."""
     # what the bank keys each value by (a vPDQ's digest: its JSON is stored beside it)
-    rows = [{**r, "key": registry.kind(r["signal_type"]).storage_key(r["value"])} for r in rows]
-    keys = [(r["signal_type"], r["key"]) for r in rows]
+    keys = [(r["signal_type"], registry.kind(r["signal_type"]).storage_key(r["value"])) for r in rows]
     present: dict[tuple[str, str], tuple[int, bool]] = {}
     for chunk in _chunks(sorted({v for _, v in keys})):
         for entry_id, st, value, removed_at in session.execute(
                 select(BankEntry.id, BankEntry.signal_type, BankEntry.value, BankEntry.removed_at)
                 .where(BankEntry.value.in_(list(chunk)), BankEntry.bank_id == bank.id)):
             present[(st, value)] = (int(entry_id), removed_at is None)
-    fresh = [r for r in rows if (r["signal_type"], r["key"]) not in present]
+    fresh = [(r, k) for r, k in zip(rows, keys) if k not in present]
     result = AddedContent(id=0, existing=[present[k][0] for k in keys if k in present and present[k][1]],
                           tombstoned=sum(1 for k in keys if k in present and not present[k][1]))
     if fresh:
-        result.added = store.insert_batch(bank.id, [{k: v for k, v in r.items() if k != "key"} for r in fresh]).added
-        wanted = {(r["signal_type"], r["key"]) for r in fresh}
+        result.added = store.insert_batch(bank.id, [r for r, _ in fresh]).added
+        wanted = {k for _, k in fresh}
         new_ids = sorted(int(i) for chunk in _chunks(sorted({v for _, v in wanted}))
                          for i, st, value in session.execute(
                              select(BankEntry.id, BankEntry.signal_type, BankEntry.value)
