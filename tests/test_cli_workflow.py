@@ -78,8 +78,8 @@ def test_items_jsonl_and_csv_carry_the_item_id(case):
     with open(root / "out" / "items.csv", newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         rows = list(reader)
-    # the column order is a stable interface: item_id is appended after the columns that were there before
-    assert reader.fieldnames is not None and reader.fieldnames[-2:] == ["cluster", "item_id"]
+    # the column order is a stable interface: item_id, then pdq_decode, appended after the columns that were there before
+    assert reader.fieldnames is not None and reader.fieldnames[-3:] == ["cluster", "item_id", "pdq_decode"]
     assert reader.fieldnames[:3] == ["path", "size", "media_type"]
     assert [int(r["item_id"]) for r in rows] == ids
     again = root / "again"

@@ -130,6 +130,8 @@ class ItemRecord(TypedDict, total=False):
     pdq_variants: dict[str, str]
     pdq_unletterbox: str | None
     pdq_unletterbox_quality: int | None
+    #: ``"draft"`` (:data:`PDQ_DRAFT`) when ``pdq`` comes from the draft decode, absent when it is exact
+    pdq_decode: str
     #: videos and animated images: what the video is (``media.video.VideoInfo``) and its vPDQ (threatexchange JSON)
     video: dict[str, Any] | None
     vpdq: str | None
@@ -149,6 +151,13 @@ CORE_FIELDS = ("path", "size", "media_type", "width", "height", "md5", "sha1", "
 LATER_FIELDS = ("provenance", "generator", "matches", "priority", "priority_reason", "cluster", "series")
 #: bookkeeping placed last
 TAIL_FIELDS = ("extractors", "case", "item_id")
+
+#: ``pdq_decode`` of a record whose ``pdq`` was hashed from a reduced (draft) decode, ``[scan] pdq_decode =
+#: "draft"``; the field is absent when ``pdq`` is the exact hash
+PDQ_DRAFT = "draft"
+#: what every output carrying such a hash says about it
+PDQ_DRAFT_NOTE = ("draft decode: this PDQ is within ~10 bits of the hash ThreatExchange and HMA compute for the file "
+                  "(it matches theirs at the usual radius) but it is not that hash")
 
 #: a lone surrogate: an undecodable byte of a POSIX path (``os.fsdecode``'s ``surrogateescape``) or junk
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -39,6 +39,15 @@ def get_config(path: Optional[Path]) -> Config:
         fail(str(exc))
 
 
+def warn_draft_pdq(count: int) -> None:
+    """Say so when an export wrote PDQ hashes from a draft-decode scan (not the hash partners compute)."""
+    from ..report.reviewed import draft_pdq_warning
+
+    warning = draft_pdq_warning(count)
+    if warning:
+        err.print(f"[yellow]warning:[/] {safe_markup(warning)}", highlight=False)
+
+
 def open_database(db: Optional[str]):
     """Open and migrate the database named by ``--db``; unreachable is a system error (exit 1)."""
     from ..store.db import DatabaseError, open_db

@@ -22,7 +22,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import UsageError
-from .common import ActorOption, ConfigOption, DbOption, JsonOption, case_name, err
+from .common import ActorOption, ConfigOption, DbOption, JsonOption, case_name, err, warn_draft_pdq
 from .common import actor_name as _actor
 from .common import echo_json as _echo_json
 from .common import fail as _fail
@@ -120,6 +120,7 @@ def ncmec(
         _fail(str(exc))
     if not items:
         _fail(f"{target}: no items with a recorded human decision of {' or '.join(REPORTABLE)}: nothing to report")
+    warn_draft_pdq(sum(i.pdq_draft for i in items))  # their reports say so too ("PDQ decode")
     if dry_run:
         try:
             plans = plan_reports(items, annotations=annotation, escalate=escalate)
@@ -309,6 +310,7 @@ def export_vics(
     cats = ", ".join(f"category {k}: {v}" for k, v in sorted(summary.by_category.items()))
     err.print(f"case {case}: {summary.media} Media, {summary.files} file path(s)" + (f" ({cats})" if cats else "")
               + (f"; written to {out}" if out else ""), highlight=False)
+    warn_draft_pdq(summary.draft_pdq)
 
 
 @import_app.command("vics")

@@ -30,8 +30,10 @@ def scan(
     config: Optional[Path] = ConfigOption,
     engine: str = typer.Option("local", "--engine", help="Where extraction runs: local (worker processes) or ray (a Ray cluster: the cluster extra; see docs/scale.md)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to join (e.g. 10.0.0.5:6379); default: start Ray on this machine with --workers CPUs."),
+    pdq_decode: Optional[str] = typer.Option(None, "--pdq-decode", metavar="exact|draft", help="exact (default): PDQ of the full-size decode, the hash ThreatExchange/HMA compute; draft: large JPEGs decoded at >= 512 px, 2-4x faster, within ~10 bits, marked pdq_decode=draft in the records. Overrides [scan] pdq_decode."),
 ) -> None:
     """Hash every file (archives expanded; s3://bucket/prefix too) into the case database and write reports."""
+    from ..config import with_scan_settings
     from ..errors import UsageError
     from ..pipeline.engine import LocalEngine
     from ..pipeline.scan import make_engine, read_path_list, run_scan
@@ -44,8 +46,9 @@ def scan(
     expanded: list[str] = []
     for p in paths:
         expanded.extend(read_path_list(sys.stdin) if p == "-" else [p])
-    try:
-        runner = make_engine(engine, workers, cfg, ray_address)  # a bad choice fails before the case exists
+    try:  # a bad choice fails before the case exists
+        cfg = with_scan_settings(cfg, pdq_decode=pdq_decode)
+        runner = make_engine(engine, workers, cfg, ray_address)
     except UsageError as exc:
         fail(str(exc))
     if isinstance(runner, LocalEngine):
@@ -111,6 +114,7 @@ def render(records: Sequence[ItemRecord], console: Console) -> None:
     from rich.table import Table
 
     from ..provenance.render import render_provenance
+    from ..records import PDQ_DRAFT_NOTE
 
     for record in records:
         if record.get("provenance"):
@@ -121,6 +125,8 @@ def render(records: Sequence[ItemRecord], console: Console) -> None:
         error = record.get("error")
         for key in ("path", "media_type", "size", "width", "height", "md5", "sha1", "sha256", "pdq", "pdq_quality"):
             table.add_row(key, _fmt(record.get(key)))
+        if record.get("pdq_decode"):
+            table.add_row("pdq_decode", f"[yellow]{_fmt(record.get('pdq_decode'))}[/]: {PDQ_DRAFT_NOTE}")
         table.add_row("error", f"[red]{_fmt(error['code'])}[/]: {_fmt(error['message'])}" if error else "none")
         if "priority" in record:
             table.add_row("priority", f"{_fmt(record.get('priority'))} ({_fmt(record.get('priority_reason'))})")

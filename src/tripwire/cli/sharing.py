@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .common import ConfigOption, DbOption, err
+from .common import ConfigOption, DbOption, err, warn_draft_pdq
 from .common import fail as _fail
 
 signals_app = typer.Typer(help="Share human-confirmed signals (hashes, URLs, accounts, keywords) with peers; load theirs.",
@@ -69,6 +69,7 @@ def export(
             written, skipped = write_signals(signals, fmt, fh, collab)
     extra = "; not representable in this format: " + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())) if skipped else ""
     err.print(f"{written} signal(s) written ({fmt}){extra}", highlight=False)
+    warn_draft_pdq(sum(s.draft_pdq for s in signals))
 
 
 @signals_app.command("import")

@@ -40,6 +40,7 @@ from lxml import etree
 
 from .. import __version__
 from ..errors import UsageError
+from ..records import PDQ_DRAFT_NOTE
 from .reviewed import ReviewedItem
 
 XSD_RESOURCE = "schemas/cyber_tipline.xsd"
@@ -533,6 +534,8 @@ def build_file_details(item: ReviewedItem, settings: NcmecSettings, report_id: i
         pairs.append(("PDQ", item.pdq))
         if item.pdq_quality is not None:
             pairs.append(("PDQ quality", str(item.pdq_quality)))
+        if item.pdq_draft:
+            pairs.append(("PDQ decode", PDQ_DRAFT_NOTE))
     pairs = [(n, v) for n, v in pairs if v]
     if pairs:
         details = etree.SubElement(root, "details", type="HASH")

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import UsageError
-from ..records import ItemRecord, flatten
+from ..records import PDQ_DRAFT, PDQ_DRAFT_NOTE, ItemRecord, flatten
 from ..review.decisions import latest_decisions
 from ..review.models import DECISIONS, Decision, ItemContext
 from ..store.models import Case, Fact, ItemRow
@@ -25,6 +25,14 @@ from ..store.models import Case, Fact, ItemRow
 #: decisions that support a report or a shared signal (AI-generated abuse material is reported too)
 REPORTABLE: tuple[str, ...] = ("confirmed_abuse", "ai_generated")
 _CHUNK = 500
+
+
+def draft_pdq_warning(count: int) -> str | None:
+    """What a command that wrote ``count`` draft-decode PDQ hashes says about them (None: it wrote none)."""
+    if not count:
+        return None
+    return (f"{count} PDQ hash(es) in this output come from the draft decode ([scan] pdq_decode = \"draft\"): {PDQ_DRAFT_NOTE}; "
+            "a scan with the exact decode gives the hash partners compute")
 
 
 class NotDecided(UsageError):
@@ -83,6 +91,11 @@ class ReviewedItem:
     def pdq_quality(self) -> int | None:
         q = self.record.get("pdq_quality")
         return int(q) if isinstance(q, (int, float)) else None
+
+    @property
+    def pdq_draft(self) -> bool:
+        """Whether ``pdq`` comes from the draft decode (not the hash partners compute): outputs say so."""
+        return self.record.get("pdq_decode") == PDQ_DRAFT
 
     @property
     def video_details(self) -> str | None:

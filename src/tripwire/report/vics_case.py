@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from typing import IO, Any, Mapping
 
 from .. import __version__
+from ..records import PDQ_DRAFT_NOTE
 from ..signals.registry import registry
 from ..review.decisions import EXPORTABLE
 from ..review.vics import IMPORT_NOTE, TAG_PREFIX, category_map, split_path
@@ -61,6 +62,11 @@ def _tags(group: list[ReviewedItem], decision: str) -> list[str]:
     return sorted(tags)
 
 
+def exported_pdq(group: list[ReviewedItem]) -> ReviewedItem | None:
+    """The item whose PDQ the file's Media carries (the first of quality >= MIN_PDQ_QUALITY), if any."""
+    return next((i for i in group if i.pdq and (i.pdq_quality is None or i.pdq_quality >= MIN_PDQ_QUALITY)), None)
+
+
 def media_of(number: int, group: list[ReviewedItem], categories: Mapping[str, int]) -> dict[str, Any]:
     """The VICS Media object for one unique file (all its paths in ``group``)."""
     decisions = {i.decision.decision for i in group}
@@ -81,9 +87,9 @@ def media_of(number: int, group: list[ReviewedItem], categories: Mapping[str, in
     if size is not None:
         media["MediaSize"] = size
     alternatives = []
-    pdq = next((i.pdq for i in group if i.pdq and (i.pdq_quality is None or i.pdq_quality >= MIN_PDQ_QUALITY)), None)
-    if pdq:
-        alternatives.append({"HashName": registry.display_name("pdq"), "HashValue": pdq})
+    pdq = exported_pdq(group)
+    if pdq is not None and pdq.pdq:
+        alternatives.append({"HashName": registry.display_name("pdq"), "HashValue": pdq.pdq})
     if first.sha256:
         alternatives.append({"HashName": registry.display_name("sha256"), "HashValue": first.sha256})
     if alternatives:
@@ -99,6 +105,8 @@ def media_of(number: int, group: list[ReviewedItem], categories: Mapping[str, in
     notes = sorted(notes_set)
     if len(decisions) > 1:
         notes.insert(0, "tripwire: paths of this file carry different decisions (" + ", ".join(sorted(decisions)) + ")")
+    if pdq is not None and pdq.pdq_draft:
+        notes.insert(0, f"tripwire: PDQ {PDQ_DRAFT_NOTE}")
     if notes:
         media["Comments"] = " | ".join(notes)
     return media
@@ -110,6 +118,8 @@ class VicsExport:
     media: int = 0
     files: int = 0
     by_category: dict[str, int] = field(default_factory=dict)
+    #: Media whose PDQ comes from the draft decode (their Comments say so)
+    draft_pdq: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -144,5 +154,8 @@ def export_case(db: Database, case: str, out: IO[str], config: Any = None) -> Vi
         summary.files += len(media["MediaFiles"])
         key = str(media.get("Category", "none"))
         summary.by_category[key] = summary.by_category.get(key, 0) + 1
+        pdq = exported_pdq(group)
+        if pdq is not None and pdq.pdq_draft:
+            summary.draft_pdq += 1
     out.write("\n]}\n]\n}\n")
     return summary

@@ -35,7 +35,7 @@ CSV_COLUMNS = [
     "path", "size", "media_type", "width", "height", "md5", "sha1", "sha256", "pdq", "pdq_quality",
     "error_code", "error_message", "provenance_label", "provenance_confidence", "provenance_tool",
     "prompt", "match_count", "priority", "priority_reason", "cluster",
-    "item_id",
+    "item_id", "pdq_decode",
 ]
 CSV_TEXT_LIMIT = 200
 MAX_ERRORS_LISTED = 2000

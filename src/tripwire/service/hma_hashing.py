@@ -6,6 +6,7 @@ with come from the registry (each type's ``hma_content_types``), so a type regis
 without a change here. ``?types=`` narrows the selection. A value is computed by the type's own extractor —
 the one the scanning pipeline runs — so ``/h/hash`` and a scan of the same file agree. Like
 python-threatexchange's ``PdqSignal``, a hash below its type's quality floor (PDQ: 50) is answered as ``""``.
+These routes hash exactly whatever ``[scan] pdq_decode`` says (the drop-in contract: HMA's own hash).
 ``GET /h/hash?url=`` would fetch from the network and is refused: the service never fetches URLs.
 """
 
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from ..config import with_scan_settings
 from ..media.item import Item
 from ..media.sniff import SNIFF_BYTES, sniff
 from ..signals.registry import registry
@@ -35,6 +37,7 @@ def hash_bytes(data: bytes, types: list[str], config: Any, picked: bool = True) 
     gets its ``video_md5``), and ValueError only when nothing could be computed."""
     from ..errors import ItemError
 
+    config = with_scan_settings(config, pdq_decode="exact")  # HMA's hash, never the draft
     media_type = sniff(data[:SNIFF_BYTES])
     item = Item("upload", data, len(data), config.limits, media_type)
     out: dict[str, str] = {}

@@ -46,13 +46,16 @@ def _check(principal: Principal, token: str | None) -> None:
 
 
 def file_signals(svc: Any, data: bytes) -> dict[str, Any]:
-    """The hashes a scan would compute for ``data`` (digests, PDQ), computed in memory; nothing is kept."""
+    """The hashes a scan would compute for ``data`` (digests, PDQ), computed in memory; nothing is kept. PDQ is
+    the exact hash whatever ``[scan] pdq_decode`` says: these values go into banks, which are shared."""
+    from ..config import with_scan_settings
     from ..media.item import Item
     from ..pipeline.extractors import default_extractors
     from ..pipeline.worker import new_record, run_extractors
     from ..records import flatten
 
-    raw = run_extractors(Item("upload", data, len(data), svc.config.limits), default_extractors(svc.config),
+    raw = run_extractors(Item("upload", data, len(data), svc.config.limits),
+                         default_extractors(with_scan_settings(svc.config, pdq_decode="exact")),
                          new_record("upload", "upload", len(data)))
     record: dict[str, Any] = dict(flatten("upload", len(data), raw.get("media_type"), None, raw["facts"], None))
     return record

@@ -14,7 +14,9 @@ Each signal carries a category (the decision, or the trade category), a confiden
 file's own hashes; lower for context around it: a URL or account that carried confirmed material, 0.9; a
 keyword, 0.6 — keywords are weak indicators on their own), the provenance label of the file (``ai_generated``,
 ``camera_original``, ``unknown``; empty for non-media signals) and where it came from. Reviewer names are
-never written into shared files.
+never written into shared files. A PDQ from a draft-decode scan (``pdq_decode: "draft"``) is within ~10 bits
+of the hash partners compute but not that hash: its note says so (``te-csv``: the tag ``pdq_decode:draft``;
+``te`` has no room, so ``tripwire signals export`` warns).
 
 Formats:
 
@@ -53,6 +55,7 @@ from .. import csvsafe
 from ..banks.importer import RawEntry, RowError
 from ..errors import UsageError
 from ..jsonl import JsonlError, read_jsonl
+from ..records import PDQ_DRAFT_NOTE
 from ..report.reviewed import REPORTABLE, ReviewedItem, reviewed_items
 from ..signals.registry import registry
 from ..store.db import Database
@@ -101,6 +104,11 @@ class SharedSignal:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def draft_pdq(self) -> bool:
+        """A PDQ from the draft decode (its note says so): not the hash partners compute for the file."""
+        return self.type == "pdq" and self.note == PDQ_DRAFT_NOTE
+
 
 def keyword_query(keyword: str) -> str:
     """A keyword as threatexchange's trend query (whole-word match)."""
@@ -146,7 +154,8 @@ def signals_of_item(item: ReviewedItem, *, min_pdq_quality: int = 50,
     if item.sha256:
         out.append(SharedSignal("sha256", item.sha256, confidence=HASH_CONFIDENCE, provenance=label, **common))
     if item.pdq and (item.pdq_quality is None or item.pdq_quality >= min_pdq_quality):
-        out.append(SharedSignal("pdq", item.pdq, confidence=HASH_CONFIDENCE, provenance=label, **common))
+        out.append(SharedSignal("pdq", item.pdq, confidence=HASH_CONFIDENCE, provenance=label,
+                                note=PDQ_DRAFT_NOTE if item.pdq_draft else "", **common))
     ctx = item.context
     platform = ctx.get("platform") or None
     for url in (ctx.get("url"), ctx.get("profile_url")):
@@ -281,6 +290,8 @@ def write_signals(signals: Iterable[SharedSignal], fmt: str, out: IO[str], colla
                 tags.append(f"provenance:{_tag(s.provenance)}")
             if s.platform:
                 tags.append(f"platform:{_tag(s.platform)}")
+            if s.draft_pdq:
+                tags.append("pdq_decode:draft")
             w.writerow([te_type, value, collab, "POSITIVE_CLASS", " ".join(tags)])
             written += 1
     elif fmt == "lantern":

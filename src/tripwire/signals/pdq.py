@@ -9,10 +9,13 @@ variants (:mod:`tripwire.signals.pdq_variants`, label ``original``), and matchin
 **Decode size.** The stored grid is decoded at full resolution, so ``pdq`` equals threatexchange's hash bit
 for bit (tests/test_pdq_interop.py), and all the hashing work after the decode is a few multiply-adds per
 pixel (below) instead of pdqhash's float copies and four filter passes, which is where threatexchange
-spends most of its time on large photos. ``PdqExtractor(decode_size=DRAFT_DECODE_SIZE)`` instead drafts
+spends most of its time on large photos. ``[scan] pdq_decode = "draft"`` (``tripwire scan --pdq-decode
+draft``, :class:`~tripwire.config.ScanSettings`; ``PdqExtractor(decode_size=DRAFT_DECODE_SIZE)``) instead drafts
 JPEGs (DCT scaling) to at least 512 px a side: 2-4x faster on large JPEGs, within 10 bits of the exact
-hash (bench/hashing.py asserts the distance), but no longer the hash partners compute. Images above the
-memory budget (``limits.max_decode_pixels``) are decoded reduced either way (:mod:`tripwire.media.image`).
+hash (bench/hashing.py and tests/test_pdq_draft.py check the distance), but no longer the hash partners
+compute, so such a hash is marked ``pdq_decode: "draft"`` in the record; images the draft left at full
+size (PNGs, JPEGs under 1024 px a side) get the exact hash and no mark. Images above the memory budget
+(``limits.max_decode_pixels``) are decoded reduced either way (:mod:`tripwire.media.image`).
 
 **Eight orientations from one luminance buffer.** PDQ is linear up to the DCT: luminance, two box-filter
 passes per axis, decimation to 64x64. Per axis that is one 64 x n matrix ``F`` (:func:`_axis_operators`); the
@@ -36,11 +39,14 @@ import numpy as np
 from ..media.image import load_stored
 from ..media.item import Item
 from ..media.sniff import is_image
+from ..records import PDQ_DRAFT
 
 #: the default decode: full resolution (the hash threatexchange and HMA compute)
 PDQ_DECODE_SIZE: int | None = None
 #: the fast option: both sides of a JPEG are drafted to at least this many pixels (or full size when smaller)
 DRAFT_DECODE_SIZE = 512
+#: the decode size of each ``[scan] pdq_decode`` choice (:data:`tripwire.config.PDQ_DECODES`)
+DECODE_SIZES: dict[str, int | None] = {"exact": PDQ_DECODE_SIZE, "draft": DRAFT_DECODE_SIZE}
 #: pdqhash hashes nothing smaller (zero hash, quality 0)
 _MIN_HASHABLE_DIM = 5
 #: pdqhash's luminance weights, in float32 as it computes them
@@ -216,10 +222,18 @@ def dihedral_item(item: Item, decode_size: int | None = PDQ_DECODE_SIZE) -> tupl
     return item._pdq_passes[decode_size]
 
 
+def drafted(item: Item, decode_size: int | None) -> bool:
+    """Whether the item's stored grid at ``decode_size`` has fewer pixels than the file stores (a JPEG the
+    draft scaled down), i.e. whether its hash may differ from the exact one. Only asked in draft mode: the
+    header is parsed again, the decode is the cached one."""
+    h, w = stored_array(item, decode_size).shape[:2]
+    return (w, h) != item.open_image().size
+
+
 class PdqExtractor:
     name = "pdq"
     version = "2"  # 2: the stored pixels (no EXIF orientation), as threatexchange and HMA hash them
-    produces = ("pdq", "pdq_quality")
+    produces = ("pdq", "pdq_quality", "pdq_decode")
 
     def __init__(self, decode_size: int | None = PDQ_DECODE_SIZE) -> None:
         self.decode_size = decode_size
@@ -229,9 +243,13 @@ class PdqExtractor:
             return {}
         dcts, quality = dihedral_item(item, self.decode_size)
         block = dcts.get((False, False, False))
-        if block is None:
-            return {"pdq": ZERO_HASH, "pdq_quality": quality}
-        median = dct_median(block)
-        if near_median_tie(block, median):  # bits that float rounding decides: take pdqhash's own (the partners')
-            return {"pdq": pdq_of_array(stored_array(item, self.decode_size))[0], "pdq_quality": quality}
-        return {"pdq": hex_of_dct(block, median), "pdq_quality": quality}
+        facts: dict[str, object] = {"pdq": ZERO_HASH, "pdq_quality": quality}
+        if block is not None:
+            median = dct_median(block)
+            if near_median_tie(block, median):  # bits that float rounding decides: take pdqhash's own (the partners')
+                facts["pdq"] = pdq_of_array(stored_array(item, self.decode_size))[0]
+            else:
+                facts["pdq"] = hex_of_dct(block, median)
+        if self.decode_size is not None and drafted(item, self.decode_size):
+            facts["pdq_decode"] = PDQ_DRAFT  # not the hash partners compute for this file: say so
+        return facts

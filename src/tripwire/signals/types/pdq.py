@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
+from ...config import ScanSettings
 from ..pdq_labels import TRIMMED_LABELS, UNLETTERBOX
 from .base import Query, SignalType
 
@@ -66,9 +67,17 @@ class PdqSignal(SignalType):
     def extractor(self, config: "Config | None" = None) -> "Extractor":
         from ..pdq import PdqExtractor
 
-        return PdqExtractor()
+        return PdqExtractor(decode_size=_decode_size(config))
 
     def extractors(self, config: "Config | None" = None) -> "list[Extractor]":
+        """``pdq`` and the variants at the same decode size, so an item is decoded once for both."""
         from ..pdq_variants import PdqVariantsExtractor
 
-        return [self.extractor(config), PdqVariantsExtractor(config)]
+        return [self.extractor(config), PdqVariantsExtractor(config, decode_size=_decode_size(config))]
+
+
+def _decode_size(config: "Config | None") -> int | None:
+    """The decode size ``[scan] pdq_decode`` selects (exact: full size)."""
+    from ..pdq import DECODE_SIZES
+
+    return DECODE_SIZES[ScanSettings.from_config(config).pdq_decode]
