@@ -1,6 +1,6 @@
 """Hashing and scan throughput against python-threatexchange's PDQ, per corpus, interleaved per file.
 
-    python bench/hashing.py [--rounds 3] [--photos 50] [--no-cli] [--profile]
+    python bench/hashing.py [--rounds 3] [--photos 50] [--no-cli] [--no-inprocess] [--profile]
 
 Corpora, reported separately (never mixed into one average):
   - camera      ../shared/fixtures/camera: 50 JPEGs, mostly 100x75 thumbnails with large EXIF blocks,
@@ -17,13 +17,16 @@ rotates from file to file, so load from other jobs hits every contender alike. C
   - tripwire PDQ draft      PdqExtractor(decode_size=512): JPEG drafted to >= 512 px (not interop-exact)
   - tripwire all            every default extractor (SourceProcessor.process: digests, size, PDQ and its 8
                             exact rotation/flip variants, provenance with C2PA/EXIF/XMP/generators/watermark)
+  - tripwire all, draft     the same with ``[scan] pdq_decode = "draft"`` (PDQ and its variants from one draft
+                            decode; not interop-exact)
 and per extractor the ms/image inside that run (the first one to need pixels pays the decode).
 Asserted: the draft's PDQ stays within 10 bits of the full decode on every image of quality >= 80.
 
 Whole process (--no-cli skips): ``tripwire scan --workers 1`` over photos + camera (database, matching,
-clustering, reports included), over camera alone, and ``--workers 2`` over photos + camera, against
-threatexchange's PDQ-only loop over the same files in one process (in process: its start-up not counted).
-Rounds are interleaved (TE, w1, w2, camera in rotating order); medians and ranges are reported.
+clustering, reports included), over camera alone, ``--workers 2`` over photos + camera, and ``--workers 1
+--pdq-decode draft`` over photos + camera and over camera alone, against threatexchange's PDQ-only loop over
+the same files in one process (in process: its start-up not counted). Rounds are interleaved (every job, in
+an order that rotates from round to round); medians and ranges are reported.
 """
 
 from __future__ import annotations
@@ -95,13 +98,14 @@ def corpora(photos: int) -> dict[str, list[Path]]:
 def in_process(files: dict[str, list[Path]], rounds: int, profile: bool) -> None:
     from threatexchange.signal_type.pdq.signal import PdqSignal
 
-    from tripwire.config import load_config
+    from tripwire.config import load_config, with_scan_settings
     from tripwire.media.item import Item
     from tripwire.pipeline.worker import SourceProcessor, run_extractors, new_record
     from tripwire.signals.pdq import DRAFT_DECODE_SIZE, PdqExtractor
 
     config = load_config()
     processor = SourceProcessor(config)
+    drafting = SourceProcessor(with_scan_settings(config, pdq_decode="draft"))
     pdq, draft = PdqExtractor(), PdqExtractor(decode_size=DRAFT_DECODE_SIZE)
     per_extractor: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
 
@@ -132,6 +136,8 @@ def in_process(files: dict[str, list[Path]], rounds: int, profile: bool) -> None
         "tripwire PDQ (stored pixels, exact)": lambda p, c: pdq.extract(item(p)),
         "tripwire PDQ draft (not exact)": lambda p, c: draft.extract(item(p)),
         "tripwire all extractors": all_extractors,
+        "tripwire all extractors, draft": lambda p, c: run_extractors(item(p), drafting.extractors,
+                                                                      new_record(str(p), str(p))),
     }
     names = list(contenders)
     # warm-up: imports, caches, numba-free paths
@@ -214,14 +220,15 @@ def whole_process(files: dict[str, list[Path]], rounds: int) -> None:
 
         roots = {"mixed": stage("mixed", mixed), "camera": stage("camera", files["camera"])}
 
-        def scan(root: Path, workers: int) -> float:
+        def scan(root: Path, workers: int, *options: str) -> float:
             db = Path(tmp) / "scan.db"
             for leftover in (db, Path(str(db) + "-wal"), Path(str(db) + "-shm")):
                 leftover.unlink(missing_ok=True)
             shutil.rmtree(Path(tmp) / "o", ignore_errors=True)
             t = time.perf_counter()
             subprocess.run([sys.executable, "-m", "tripwire", "scan", str(root), "--db", str(db), "--out",
-                            str(Path(tmp) / "o"), "--workers", str(workers), "-q"], check=True, capture_output=True, env=env)
+                            str(Path(tmp) / "o"), "--workers", str(workers), "-q", *options], check=True,
+                           capture_output=True, env=env)
             return time.perf_counter() - t
 
         def te(root: Path) -> float:
@@ -231,23 +238,27 @@ def whole_process(files: dict[str, list[Path]], rounds: int) -> None:
 
         jobs = {"te mixed": lambda: te(roots["mixed"]), "te camera": lambda: te(roots["camera"]),
                 "scan w1 mixed": lambda: scan(roots["mixed"], 1), "scan w2 mixed": lambda: scan(roots["mixed"], 2),
-                "scan w1 camera": lambda: scan(roots["camera"], 1)}
+                "scan w1 camera": lambda: scan(roots["camera"], 1),
+                "scan w1 draft mixed": lambda: scan(roots["mixed"], 1, "--pdq-decode", "draft"),
+                "scan w1 draft camera": lambda: scan(roots["camera"], 1, "--pdq-decode", "draft")}
         names = list(jobs)
         got: dict[str, list[float]] = {n: [] for n in names}
         for r in range(rounds):
             for name in names[r % len(names):] + names[: r % len(names)]:
                 got[name].append(jobs[name]())
         print(f"\nwhole process, {rounds} rounds interleaved: {len(mixed)} files (photos + camera), {len(files['camera'])} camera")
-        print(f"{'run':44} {'s (median)':>11} {'range':>15} {'x TE loop':>10}")
+        print(f"{'run':62} {'s (median)':>11} {'range':>15} {'x TE loop':>10}")
         rows = [("threatexchange PDQ loop, photos + camera (in process)", "te mixed", "te mixed"),
                 ("tripwire scan --workers 1, photos + camera", "scan w1 mixed", "te mixed"),
                 ("tripwire scan --workers 2, photos + camera", "scan w2 mixed", "te mixed"),
+                ("tripwire scan --workers 1 --pdq-decode draft, photos + camera", "scan w1 draft mixed", "te mixed"),
                 ("threatexchange PDQ loop, camera (in process)", "te camera", "te camera"),
-                ("tripwire scan --workers 1, camera", "scan w1 camera", "te camera")]
+                ("tripwire scan --workers 1, camera", "scan w1 camera", "te camera"),
+                ("tripwire scan --workers 1 --pdq-decode draft, camera", "scan w1 draft camera", "te camera")]
         for label, key, base in rows:
             ratios = [b / t for b, t in zip(got[base], got[key])]
-            print(f"{label:44} {statistics.median(got[key]):11.2f} {min(got[key]):7.2f}-{max(got[key]):<7.2f} "
-                  f"{statistics.median(ratios):10.2f}")
+            print(f"{label:62} {statistics.median(got[key]):11.2f} {min(got[key]):7.2f}-{max(got[key]):<7.2f} "
+                  f"{statistics.median(ratios):10.2f} ({min(ratios):.2f}-{max(ratios):.2f})")
         scaling = [a / b for a, b in zip(got["scan w1 mixed"], got["scan w2 mixed"])]
         print(f"--workers 2 vs 1 (same files, same round): {statistics.median(scaling):.2f}x "
               f"({min(scaling):.2f}-{max(scaling):.2f}); load average now {os.getloadavg()[0]:.1f}")
