@@ -130,12 +130,33 @@ def test_bad_values_are_refused_clearly(tmp_path):
     assert res.returncode == 2 and "unknown setting scan.pdq_decoding" in res.stderr
 
 
-def test_hma_hashing_stays_exact_under_a_draft_config():
-    """/h/hash and HMA's upload routes answer threatexchange's hash whatever [scan] pdq_decode says."""
-    from tripwire.service.hma_hashing import hash_bytes
+def test_service_scans_draft_but_hma_hashing_stays_exact(db_url, tmp_path):
+    """A service configured for the draft decode: ``POST /v1/scan`` records (and the console shows) a marked
+    draft hash, while ``/h/hash`` answers threatexchange's hash (the HMA drop-in contract)."""
+    from fastapi.testclient import TestClient
+    from service_helpers import make_config, make_keys, make_settings, scan
 
+    from test_service_console import login
+    from tripwire.service.app import create_app
+    from tripwire.store.db import open_db
+
+    db = open_db(db_url)
+    keys = make_keys(db)
+    config = with_scan_settings(make_config(tmp_path), pdq_decode="draft")
     expected, _ = pdq_from_file(PHOTO)
-    assert hash_bytes(PHOTO.read_bytes(), ["pdq"], with_scan_settings(Config(), pdq_decode="draft")) == {"pdq": expected}
+    data = PHOTO.read_bytes()
+    try:
+        with TestClient(create_app(config=config, settings=make_settings(config), database=db),
+                        base_url="https://testserver") as client:
+            ((record,),) = [f["records"] for f in scan(client, keys.h("submitter"), [("photo.jpg", data)]).json()["files"]]
+            assert record["pdq_decode"] == "draft" and 0 < hamming(record["pdq"], expected) <= 10
+            hashed = client.post("/h/hash", headers=keys.h("submitter"), files={"photo": ("photo.jpg", data)})
+            assert hashed.status_code == 200 and hashed.json() == {"pdq": expected}
+            login(client, keys.reviewer)
+            page = client.get(f"/console/items/{record['item_id']}").text
+            assert record["pdq"] in page and "draft decode: within ~10 bits of the hash partners compute" in page
+    finally:
+        db.dispose()
 
 
 def test_exports_say_a_draft_hash_is_not_the_exact_one(draft_scan):
