@@ -163,10 +163,12 @@ class ScanSettings:
         return cls(pdq_decode=decode)
 
 
-def with_scan_settings(config: Config, **values: Any) -> Config:
-    """``config`` with ``[scan]`` keys set (a command-line option, or a front that must hash exactly), checked
-    as the file's values are; a ``None`` value leaves the key as configured."""
-    section = {**((config.sections or {}).get("scan") or {}), **{k: v for k, v in values.items() if v is not None}}
+def with_scan_settings(config: Config, pdq_decode: str | None = None) -> Config:
+    """``config`` with ``[scan]`` set from a command-line option (``None``: as configured), or forced by a front
+    that must hash exactly; the result is checked as the file's values are, so a bad value fails here."""
+    section = dict((config.sections or {}).get("scan") or {})
+    if pdq_decode is not None:
+        section["pdq_decode"] = pdq_decode
     out = dataclasses.replace(config, sections={**(config.sections or {}), "scan": section})
     ScanSettings.from_config(out)
     return out
