@@ -685,6 +685,8 @@ class Matcher:
             entries = kind.index_owner(ids)
             if searched is not None:
                 searched[key] = (owners, entries)
+        if not len(entries):  # most look-ups: nothing near, no rows to read or verify
+            return
         candidates: dict[str, set[int]] = {}
         for owner, entry_id in zip(owners.tolist(), entries.tolist()):
             candidates.setdefault(values[owner], set()).add(int(entry_id))

@@ -10,7 +10,9 @@ Request path, outermost first:
    the per-key rate limit (429). Authentication happens *before* the body is read, so an anonymous client
    cannot make the server parse an upload;
 3. :class:`BodyLimitMiddleware` — 413 for bodies over the limit, by ``Content-Length`` or while streaming;
-4. the routes, each of which names the permission it needs (403 for the wrong role).
+4. :class:`~.hot_routes.HotRoutes` — the one-hash look-ups (``GET /m/raw_lookup``, ``GET /m/lookup``) answered
+   without FastAPI's per-request routing, with the permission check their declared routes make;
+5. the routes, each of which names the permission it needs (403 for the wrong role).
 
 There is no CORS middleware unless ``[service] cors_origins`` lists origins.
 """
@@ -36,6 +38,7 @@ from ..policy.policy import Policy
 from ..store.db import Database, open_db
 from .auth import SESSION_COOKIE, AuthError, Principal
 from .deps import need, need_any, service_of
+from .hot_routes import HotRoutes
 from .media import DirectoryMedia, MediaSource, evidence_source
 from .metrics import Metrics
 from .ratelimit import RateLimiter
@@ -319,6 +322,8 @@ def create_app(db_url: str | None = None, config: Config | None = None, *, polic
         body, content_type = service_of(request).metrics.render()
         return Response(body, media_type=content_type)
 
+    # innermost: the look-ups HMA clients send one hash at a time, without FastAPI's routing (hot_routes.py)
+    app.add_middleware(HotRoutes, service=service, hot=hma_matching.HOT, routes=hma_matching.router.routes)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes, import_limit=settings.max_import_bytes)
     app.add_middleware(AuthMiddleware, service=service)
     if settings.cors_origins:

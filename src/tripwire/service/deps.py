@@ -12,7 +12,7 @@ from fastapi import Depends, HTTPException, Request
 from .auth import Principal
 from .state import Service
 
-__all__ = ["need", "need_any", "principal_of", "service_of"]
+__all__ = ["need", "need_any", "principal_of", "refusal", "service_of"]
 
 
 def service_of(request: Request) -> Service:
@@ -33,11 +33,22 @@ def need(permission: str) -> Any:
     # dictionary lookup); this one does no I/O
     async def check(request: Request) -> Principal:
         principal = principal_of(request)
-        if not principal.can(permission):
-            raise HTTPException(403, f"the {principal.role} role may not do this ({permission})")
+        problem = refusal(principal, permission)
+        if problem is not None:
+            raise HTTPException(*problem)
         return principal
 
     return Depends(check)
+
+
+def refusal(principal: Principal | None, permission: str) -> tuple[int, str] | None:
+    """(status, detail) when ``principal`` may not do ``permission``, else None: the one wording of a refusal
+    for :func:`need` and the routes answered outside FastAPI's dependencies (:mod:`.hot_routes`)."""
+    if principal is None:
+        return 401, "an API key is required"
+    if not principal.can(permission):
+        return 403, f"the {principal.role} role may not do this ({permission})"
+    return None
 
 
 def need_any() -> Any:

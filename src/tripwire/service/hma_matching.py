@@ -20,9 +20,10 @@ from datetime import timezone
 from typing import Any, Callable
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 
 from ..banks.contents import is_enabled
 from ..banks.models import BankEntry
@@ -33,6 +34,7 @@ from .auth import Principal
 from .deps import need, service_of
 from .hma import HmaError, err, hma_name, hma_types, read_json, truthy
 from .hma_hashing import URL_REFUSED, hash_upload
+from .hot_routes import HotAnswer
 from .lookups import lookup
 from .state import Service
 
@@ -52,8 +54,8 @@ def _query(signal_type: str, signal: str) -> Query:
         raise HmaError(400, f"invalid signal: {exc}") from None
 
 
-def _banks_filter(request: Request) -> set[str] | None:
-    banks = request.query_params.get("banks")
+def _banks_filter(params: QueryParams) -> set[str] | None:
+    banks = params.get("banks")
     return {b for b in banks.split(",") if b} if banks else None
 
 
@@ -91,16 +93,20 @@ async def _by_bank(svc: Service, query: Query, banks: set[str] | None, check_ena
 
 
 @router.get("/m/lookup")
-async def lookup_get(request: Request, _: Principal = need("lookup")) -> JSONResponse:
+async def lookup_get(request: Request, _: Principal = need("lookup")) -> Response:
     """Matches by bank for one signal: ``{bank: [{bank_content_id, distance}]}``."""
-    params = request.query_params
+    return await lookup_get_answer(service_of(request), request.query_params)
+
+
+async def lookup_get_answer(svc: Service, params: QueryParams) -> Response:
+    """``GET /m/lookup``'s answer, for the declared route and for :mod:`.hot_routes`."""
     if params.get("url"):
         return err(400, URL_REFUSED)
     signal, signal_type = params.get("signal"), params.get("signal_type")
     if not signal or not signal_type:
         return err(400, "Either url or both signal and signal_type are required")
     try:
-        return JSONResponse(await _by_bank(service_of(request), _query(signal_type, signal), _banks_filter(request)))
+        return JSONResponse(await _by_bank(svc, _query(signal_type, signal), _banks_filter(params)))
     except HmaError as exc:
         return exc.response()
 
@@ -115,27 +121,39 @@ async def lookup_post(request: Request, _: Principal = need("lookup")) -> JSONRe
         out: dict[str, ByBank] = {}
         for name, value in hashes.items():
             # "" is a hash below its quality floor: nothing to match (HMA would answer 400 for it)
-            out[name] = await _by_bank(svc, _query(name, value), _banks_filter(request), not bypass) if value else {}
+            out[name] = await _by_bank(svc, _query(name, value), _banks_filter(request.query_params), not bypass) if value else {}
         return JSONResponse(out)
     except HmaError as exc:
         return exc.response()
 
 
 @router.get("/m/raw_lookup")
-async def raw_lookup(request: Request, _: Principal = need("lookup")) -> JSONResponse:
+async def raw_lookup(request: Request, _: Principal = need("lookup")) -> Response:
     """The index's answer for one signal: content ids (with distances if ``include_distance``)."""
-    params = request.query_params
+    return await raw_lookup_answer(service_of(request), request.query_params)
+
+
+async def raw_lookup_answer(svc: Service, params: QueryParams) -> Response:
+    """``GET /m/raw_lookup``'s answer, for the declared route and for :mod:`.hot_routes`."""
     missing = [p for p in ("signal", "signal_type") if not params.get(p)]
     if missing:  # HMA validates the query string first: 422
         return err(422, f"{' and '.join(missing)} required")
     try:
-        hits = await _hits(service_of(request), _query(params["signal_type"], params["signal"]),
-                           check_enabled=False, banks=_banks_filter(request))
+        hits = await _hits(svc, _query(params["signal_type"], params["signal"]),
+                           check_enabled=False, banks=_banks_filter(params))
     except HmaError as exc:
         return exc.response()
     if truthy(params.get("include_distance")):
         return JSONResponse({"matches": [{"bank_content_id": c, "distance": str(d)} for _, c, d, _ in hits]})
     return JSONResponse({"matches": [c for _, c, _, _ in hits]})
+
+
+#: the look-ups HMA clients send one hash at a time, answered by :class:`.hot_routes.HotRoutes` without
+#: FastAPI's per-request routing (the routes above stay their declaration: docs, HEAD, errors)
+HOT: dict[tuple[str, str], tuple[str, HotAnswer]] = {
+    ("GET", "/m/raw_lookup"): ("lookup", raw_lookup_answer),
+    ("GET", "/m/lookup"): ("lookup", lookup_get_answer),
+}
 
 
 def _unix(value: Any) -> int:
