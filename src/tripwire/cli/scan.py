@@ -33,9 +33,8 @@ def scan(
 ) -> None:
     """Hash every file (archives expanded; s3://bucket/prefix too) into the case database and write reports."""
     from ..errors import UsageError
-    from ..pipeline.engine import LocalEngine
-    from ..pipeline.scan import make_engine, read_path_list, run_scan
-    from ..store.db import DatabaseError
+    from ..pipeline.engine import LocalEngine, read_path_list
+    from ..pipeline.engines import make_engine
 
     missing = [p for p in paths if p != "-" and not p.startswith("s3://") and not os.path.lexists(p)]
     if missing:  # a mistyped argument: refuse before any database or output folder is touched
@@ -49,8 +48,12 @@ def scan(
     except UsageError as exc:
         fail(str(exc))
     if isinstance(runner, LocalEngine):
-        runner.pool.start()  # the workers import while the database is created or migrated
+        # the workers import while this process imports the store and the stages and opens the database
+        runner.pool.start()
     try:
+        from ..pipeline.scan import run_scan
+        from ..store.db import DatabaseError
+
         database = open_database(db)
     except BaseException:
         runner.close()
