@@ -2,7 +2,8 @@
 
 Three commands per tree and round, each a fresh process with a NEW case database (SQLite) and output folder:
 ``tripwire --version``, ``tripwire scan ONE_FILE --workers 1`` and ``tripwire scan CAMERA --workers 1`` (the 50
-camera fixtures). Measured: wall time of the whole command (``subprocess.run`` with captured output, as
+camera fixtures), plus python-threatexchange's PDQ loop over the same 50 files in process (bench/hashing.py's
+``TE_LOOP``, its own start-up not counted) as the issue's yardstick. Measured: wall time of the whole command (``subprocess.run`` with captured output, as
 bench/hashing.py runs it) and the CPU time (user + sys) of the command and the workers it waited for
 (``RUSAGE_CHILDREN``; the multiprocessing resource tracker, which outlives the command, is not counted).
 
@@ -29,6 +30,8 @@ import tempfile
 import time
 from io import BytesIO
 from pathlib import Path
+
+from hashing import TE_LOOP
 
 HERE = Path(__file__).resolve().parents[1]
 CAMERA = HERE.parent / "shared" / "fixtures" / "camera"
@@ -78,11 +81,16 @@ def main() -> None:
                 for argv in commands.values():
                     run(src, argv, Path(tmp) / "warm", env)
         times: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        te: list[float] = []
+        camera = [str(p) for p in sorted(CAMERA.rglob("*")) if p.is_file()]
         for r in range(args.rounds):
             order = list(trees.items()) if r % 2 == 0 else list(reversed(trees.items()))
             for command, argv in commands.items():
                 for name, src in order:
                     times.setdefault((command, name), []).append(run(src, argv, Path(tmp) / "w", env))
+            out = subprocess.run([sys.executable, "-c", TE_LOOP, *camera], check=True, capture_output=True, text=True,
+                                 env=env)
+            te.append(float(out.stdout.strip().splitlines()[-1]))
         print(f"{args.rounds} interleaved rounds; medians (range); bytecode: "
               f"{'warm, ' + str(args.pycache) if args.pycache else 'as the environment says'}")
         print("| command | tree | wall s | CPU s (user+sys) | wall before / this tree |")
@@ -96,6 +104,10 @@ def main() -> None:
                 print(f"| {command} | {name} | {statistics.median(wall):.2f} ({min(wall):.2f}-{max(wall):.2f}) | "
                       f"{statistics.median(cpu):.2f} ({min(cpu):.2f}-{max(cpu):.2f}) | "
                       + (f"{statistics.median(ratio):.2f}x |" if name == "this tree" else "|"))
+        print(f"\nthreatexchange PDQ loop over the {len(camera)} camera files, in process: {statistics.median(te):.2f} s "
+              f"({min(te):.2f}-{max(te):.2f}); x threatexchange (its s / scan s, per round): "
+              + ", ".join(f"{name} {statistics.median([t / w for t, (w, _) in zip(te, times[('scan camera (50)', name)])]):.2f}x"
+                          for name in trees))
 
 
 if __name__ == "__main__":

@@ -113,19 +113,19 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
             stop.set()
             progress.close()
             done.close()
+        total = progress.done + progress.skipped
+        from ..match.cluster import assign_case_clusters
+        from ..match.series import assign_series
+
+        assign_case_clusters(db, case_id, config)  # near-duplicate clusters need the whole case
+        assign_series(db, case_id, config)  # new items join series of this case and of earlier cases
+        from .rematch import sync_stored_index
+
+        sync_stored_index(db, config)  # the stored hashes a later bank change is re-matched against
+        summary = None
+        if out is not None:
+            summary = write_case_reports(db, case_id, out, case)
     finally:
-        runner.close()
-    total = progress.done + progress.skipped
-    from ..match.cluster import assign_case_clusters
-    from ..match.series import assign_series
-
-    assign_case_clusters(db, case_id, config)  # near-duplicate clusters need the whole case
-    assign_series(db, case_id, config)  # new items join series of this case and of earlier cases
-    from .rematch import sync_stored_index
-
-    sync_stored_index(db, config)  # the stored hashes a later bank change is re-matched against
-    summary = None
-    if out is not None:
-        summary = write_case_reports(db, case_id, out, case)
+        runner.close()  # after the reports: finished local workers exit meanwhile (WorkerPool.release)
     return ScanResult(case, total, progress.skipped, committer.written, summary, time.monotonic() - started)
 
