@@ -25,7 +25,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 # A command's process ends holding SQLAlchemy, numpy, every model and the pipeline; the interpreter's final
-# garbage collection over all of that took ~0.15 s of every `tripwire scan` (issue 12), for objects that die with
+# garbage collection over all of that took ~0.2-0.3 s of every `tripwire scan` (issue 12), for objects that die with
 # the process anyway. Registered before anything else, so it runs after every other exit handler (multiprocessing
 # joining its children, weakref finalizers); commands close their files and databases themselves.
 atexit.register(gc.freeze)
