@@ -7,8 +7,6 @@ SQLAlchemy, networkx, c2pa or FastAPI. This package is the only one in tripwire 
 
 from __future__ import annotations
 
-import atexit
-import gc
 import os
 
 import typer
@@ -23,12 +21,6 @@ __all__ = ["app"]
 # before anything imports numpy; an explicit setting in the environment wins.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
-
-# A command's process ends holding SQLAlchemy, numpy, every model and the pipeline; the interpreter's final
-# garbage collection over all of that took ~0.2-0.3 s of every `tripwire scan` (issue 12), for objects that die with
-# the process anyway. Registered before anything else, so it runs after every other exit handler (multiprocessing
-# joining its children, weakref finalizers); commands close their files and databases themselves.
-atexit.register(gc.freeze)
 
 app = typer.Typer(
     name="tripwire",
