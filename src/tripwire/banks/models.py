@@ -16,6 +16,7 @@ piece of content carrying several signals, a note, metadata and a disable time):
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -126,3 +128,28 @@ class BankContentEntry(Base):
     entry_id: Mapped[int] = mapped_column(BigId, ForeignKey("bank_entries.id", ondelete="CASCADE"), primary_key=True,
                                           autoincrement=False)
     content_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("bank_contents.id", ondelete="CASCADE"), index=True)
+
+
+#: PostgreSQL only (migration 0011): a statement trigger on these tables takes the bank-write lock, so that
+#: bank writers commit in id order, and NOTIFYs ``tripwire_banks`` for the replicas (service/replicas.py)
+BANK_WRITE_TABLES = ("banks", "bank_entries", "bank_changes")
+_BANK_WRITE_FUNCTION = """
+        CREATE FUNCTION tripwire_bank_write() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_advisory_xact_lock(8392226331192879987);
+            PERFORM pg_notify('tripwire_banks', TG_TABLE_NAME);
+            RETURN NULL;
+        END $$"""
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _bank_write_triggers(_metadata: Any, connection: Any, tables: Any = (), **_kw: Any) -> None:
+    """Give a schema created from the models (``store.db.create_schema``) the triggers migration 0011 creates:
+    ``create_all`` knows only tables. The function's text is the migration's, byte for byte (tests/test_store.py
+    compares the two schemas' triggers and functions)."""
+    if connection.dialect.name != "postgresql" or not set(BANK_WRITE_TABLES) <= {t.name for t in tables}:
+        return
+    connection.exec_driver_sql(_BANK_WRITE_FUNCTION)
+    for table in BANK_WRITE_TABLES:
+        connection.exec_driver_sql(f"CREATE TRIGGER tripwire_bank_write BEFORE INSERT OR UPDATE OR DELETE ON {table} "
+                                   "FOR EACH STATEMENT EXECUTE FUNCTION tripwire_bank_write()")

@@ -9,13 +9,16 @@ from __future__ import annotations
 import getpass
 import json
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 import typer
 
 from ..config import Config, load_config
 from ..errors import UsageError
 from ..termsafe import console, safe_json, safe_markup
+
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData
 
 err = console(stderr=True, soft_wrap=True)
 
@@ -48,12 +51,21 @@ def warn_draft_pdq(count: int) -> None:
         err.print(f"[yellow]warning:[/] {safe_markup(warning)}", highlight=False)
 
 
+def complete_schema() -> MetaData:
+    """Every tripwire table, for creating a new case database from the models (``store.db.open_db(schema=)``);
+    the models of every package are imported only when a database is new, not on every command."""
+    from ..service.schema import all_tables
+
+    return all_tables()
+
+
 def open_database(db: Optional[str]):
-    """Open and migrate the database named by ``--db``; unreachable is a system error (exit 1)."""
+    """Open and migrate (or, when new, create) the database named by ``--db``; unreachable is a system error
+    (exit 1)."""
     from ..store.db import DatabaseError, open_db
 
     try:
-        return open_db(db)
+        return open_db(db, schema=complete_schema)
     except DatabaseError as exc:
         fail(str(exc), code=1)
 

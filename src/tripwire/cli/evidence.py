@@ -17,7 +17,7 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .common import ActorOption, ConfigOption, DbOption, JsonOption, err
+from .common import ActorOption, ConfigOption, DbOption, JsonOption, complete_schema, err
 from .common import actor_name as _actor
 from .common import echo_json as _echo_json
 from .common import fail as _fail
@@ -39,7 +39,7 @@ def _open(db: Optional[str], config: Optional[Path], require_key: bool):
     for warning in store.warnings:
         err.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     try:
-        database = open_db(db)
+        database = open_db(db, schema=complete_schema)
     except DatabaseError as exc:
         _fail(str(exc), code=1)
     return store, database

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from ..errors import UsageError
-from .common import DbOption, err
+from .common import DbOption, complete_schema, err
 from .common import fail as _fail
 from .common import open_database as _db
 
@@ -188,7 +188,7 @@ def serve_command(
         cfg = load_config(config)
         settings = ServiceSettings.from_config(cfg)
         Policy.load(policy)  # fail fast on a bad policy, before binding the port
-        database = open_db(db)
+        database = open_db(db, schema=complete_schema)
     except UsageError as exc:
         _fail(str(exc))
     except DatabaseError as exc:

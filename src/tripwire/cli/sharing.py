@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .common import ConfigOption, DbOption, err, warn_draft_pdq
+from .common import ConfigOption, DbOption, complete_schema, err, warn_draft_pdq
 from .common import fail as _fail
 
 signals_app = typer.Typer(help="Share human-confirmed signals (hashes, URLs, accounts, keywords) with peers; load theirs.",
@@ -55,7 +55,7 @@ def export(
         database = None
         if case is not None or item or model_bank:
             try:
-                database = open_db(db)
+                database = open_db(db, schema=complete_schema)
             except DatabaseError as exc:
                 _fail(str(exc), code=1)
         signals = collect_signals(database, case=case, item_ids=item or None, trade_signals=trade,
@@ -88,7 +88,7 @@ def import_(
     if not file.is_file():
         _fail(f"no such file: {file}")
     try:
-        database = open_db(db)
+        database = open_db(db, schema=complete_schema)
     except DatabaseError as exc:
         _fail(str(exc), code=1)
     store = BankStore(database)

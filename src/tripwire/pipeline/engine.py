@@ -8,6 +8,10 @@ per source; the scanning process runs the stage half and commits, whatever the e
 :class:`~.worker.SourceProcessor` in Ray actors. Another engine (Dask, say) is one more class with ``run``
 and ``close``.
 
+This module imports neither the store nor the stage half, so that ``tripwire scan`` can start its worker
+processes (:func:`.engines.make_engine`) before it imports SQLAlchemy and the models: the workers' own start-up then
+overlaps all of that (issue 12).
+
 Both engines list lazily: the listing is walked in chunks and never held whole in memory, and the finished
 sources are looked up a chunk at a time (:meth:`DoneFilter.done`), so 10⁸ inputs cost the memory of a chunk.
 Both are exactly-once in the database whatever they repeat: a source's items and its done-marker commit in
@@ -20,16 +24,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from itertools import chain, islice
-from typing import Iterable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Protocol, Sequence
 
 from ..config import Config
 from ..media.objectstore import is_uri
 from ..media.walk import Source, walk
 from ..records import RawRecord
-from ..store.db import Database, path_key
-from ..store.queries import done_among
 from .pool import Passed, WorkerPool
 from .worker import ExtractorFactory, Task, new_record
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) is imported where it is used: `tripwire scan` starts its workers first
+    from ..store.db import Database
 
 #: sources listed, looked up and handed out together (memory and database round trips per chunk)
 CHUNK = 512
@@ -104,6 +109,9 @@ class DoneFilter:
 
     def done(self, paths: Sequence[str]) -> set[str]:
         """Those of ``paths`` whose source is stored in the case."""
+        from ..store.db import Database, path_key
+        from ..store.queries import done_among
+
         if self._db is None:
             self._db = Database(self.url)
         keys = {path_key(p): p for p in paths}
@@ -170,3 +178,8 @@ class LocalEngine:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def read_path_list(stream: Iterable[str]) -> list[str]:
+    """Paths from a newline-separated list (``tripwire scan -``); blank lines are ignored."""
+    return [line.rstrip("\r\n") for line in stream if line.strip()]

@@ -55,6 +55,8 @@ class WorkerPool:
         self.timeout = config.limits.item_timeout_s
         self._ctx = mp.get_context("spawn")
         self._workers: list[_Worker] = []
+        #: released workers (told to exit), reaped by :meth:`close`
+        self._exiting: list[_Worker] = []
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
@@ -79,19 +81,26 @@ class WorkerPool:
         if not self._workers:
             self._workers = [self._spawn() for _ in range(self.size)]
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Tell every worker to exit, without waiting: after a finished run they wind down (a process exit takes
+        tens of ms) while the caller stores, clusters and writes reports; :meth:`close` reaps them."""
         for w in self._workers:
             try:
                 w.conn.send(None)
             except (OSError, ValueError):
                 pass
-        for w in self._workers:
+        self._exiting += self._workers
+        self._workers = []
+
+    def close(self) -> None:
+        self.release()
+        for w in self._exiting:
             w.proc.join(timeout=2)
             if w.proc.is_alive():
                 w.proc.kill()
                 w.proc.join()
             w.conn.close()
-        self._workers = []
+        self._exiting = []
 
     def _fail(self, w: _Worker, code: str, message: str, requeue: deque[Task]) -> Iterator[Event]:
         """The worker is dead or killed: record its current item, re-queue the rest of its source."""
@@ -163,5 +172,8 @@ class WorkerPool:
                 for w in list(self._workers):
                     if w.task is not None and now > w.deadline:
                         yield from self._fail(w, "timeout", f"no result within {self.timeout:g} s: worker killed", requeue)
-        finally:
+        except BaseException:  # interrupted, or the caller stopped early: the workers go now
             self.close()
+            raise
+        finally:
+            self.release()  # every task done: they exit by themselves (a no-op after close)

@@ -16,7 +16,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from ..config import Config
 from ..errors import UsageError
@@ -25,7 +24,8 @@ from ..records import RawRecord
 from ..report.writer import Summary, write_case_reports
 from ..store import queries
 from ..store.db import Database
-from .engine import DoneFilter, Engine, Listing, LocalEngine
+from .engine import DoneFilter, Engine, Listing
+from .engines import make_engine
 from .pipeline import Batch, Pipeline
 from .worker import ExtractorFactory
 
@@ -67,11 +67,6 @@ class _Committer:
             self.pipeline.store(self.db, self.case_id, self.batch)
             self.written += self.pending_items
         self.batch, self.pending_items, self.last = [], 0, time.monotonic()
-
-
-def read_path_list(stream: Iterable[str]) -> list[str]:
-    """Paths from a newline-separated list (``tripwire scan -``); blank lines are ignored."""
-    return [line.rstrip("\r\n") for line in stream if line.strip()]
 
 
 def _count(listing: Listing, progress: ScanProgress, stop: threading.Event) -> None:
@@ -118,41 +113,19 @@ def run_scan(paths: list[str], db: Database, case: str, out: str | Path | None, 
             stop.set()
             progress.close()
             done.close()
+        total = progress.done + progress.skipped
+        from ..match.cluster import assign_case_clusters
+        from ..match.series import assign_series
+
+        assign_case_clusters(db, case_id, config)  # near-duplicate clusters need the whole case
+        assign_series(db, case_id, config)  # new items join series of this case and of earlier cases
+        from .rematch import sync_stored_index
+
+        sync_stored_index(db, config)  # the stored hashes a later bank change is re-matched against
+        summary = None
+        if out is not None:
+            summary = write_case_reports(db, case_id, out, case)
     finally:
-        runner.close()
-    total = progress.done + progress.skipped
-    from ..match.cluster import assign_case_clusters
-    from ..match.series import assign_series
-
-    assign_case_clusters(db, case_id, config)  # near-duplicate clusters need the whole case
-    assign_series(db, case_id, config)  # new items join series of this case and of earlier cases
-    from .rematch import sync_stored_index
-
-    sync_stored_index(db, config)  # the stored hashes a later bank change is re-matched against
-    summary = None
-    if out is not None:
-        summary = write_case_reports(db, case_id, out, case)
+        runner.close()  # after the reports: finished local workers exit meanwhile (WorkerPool.release)
     return ScanResult(case, total, progress.skipped, committer.written, summary, time.monotonic() - started)
 
-
-ENGINES = ("local", "ray")
-
-
-def make_engine(name: str, workers: int | None, config: Config, address: str | None = None,
-                extractors: ExtractorFactory | None = None) -> Engine:
-    """The engine called ``name`` (``ray`` is imported only when chosen: it is an optional, heavy dependency).
-
-    ``workers``: extraction processes (default: this machine's cores; on a Ray cluster, its CPUs).
-    ``extractors`` replaces the default extractor set in every worker (a picklable module-level function).
-    """
-    if name == "local":
-        if address:
-            raise UsageError("--ray-address needs --engine ray")
-        return LocalEngine(workers, config, extractors)
-    if name == "ray":
-        try:
-            from .ray_engine import RayEngine
-        except ImportError as exc:
-            raise UsageError(f"--engine ray needs Ray: pip install 'tripwire[cluster]' ({exc})") from exc
-        return RayEngine(workers, config, address, extractors)
-    raise UsageError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")

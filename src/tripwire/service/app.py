@@ -42,6 +42,7 @@ from .hot_routes import HotRoutes
 from .media import DirectoryMedia, MediaSource, evidence_source
 from .metrics import Metrics
 from .ratelimit import RateLimiter
+from .schema import all_tables
 from .settings import ServiceSettings
 from .state import Service
 
@@ -265,7 +266,7 @@ def create_app(db_url: str | None = None, config: Config | None = None, *, polic
     """
     config = config if config is not None else load_config()
     settings = settings or ServiceSettings.from_config(config)
-    db = database or open_db(db_url)
+    db = database or open_db(db_url, schema=all_tables)
     if not isinstance(policy, Policy):
         policy = Policy.load(policy or settings.policy)
     service = Service(db, config, settings, policy, _media_sources(db, config, settings, media))

@@ -7,9 +7,23 @@ import re
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator, Literal, overload
+from typing import Any, Callable, Iterator, Literal, overload
 
-from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -23,6 +37,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x7472_6970_7769_7265 & 0x7FFF_FFFF_FFFF_FFFF  # "tripwire"
 _REVISION_RE = re.compile(r"""^revision\s*(?::[^=]*)?=\s*["']([^"']+)["']""", re.M)
 _DOWN_RE = re.compile(r"^down_revision\s*(?::[^=]*)?=\s*(.+)$", re.M)
+#: where Alembic keeps the revision a database is at
+VERSION_TABLE = "alembic_version"
 
 
 class DatabaseError(Exception):
@@ -104,6 +120,21 @@ def stored_revisions(connection: Connection) -> frozenset[str] | None:
     return frozenset(str(r) for r in rows)
 
 
+def create_schema(connection: Connection, metadata: MetaData, heads: frozenset[str]) -> None:
+    """Create every table of ``metadata`` and stamp ``heads`` as Alembic would, on ``connection``'s transaction.
+
+    Only for a database without tripwire tables (:meth:`Database.migrate` checks). What the migrations do
+    besides creating tables is declared with the models, so that ``create_all`` does it too (the PostgreSQL
+    bank-write triggers: ``banks.models``). The version table is Alembic's own definition (``MigrationContext``:
+    a 32-character key named ``alembic_version_pkc``), so that a later ``alembic upgrade`` reads it as usual.
+    """
+    metadata.create_all(connection, checkfirst=False)
+    version = Table(VERSION_TABLE, MetaData(), Column("version_num", String(32), nullable=False),
+                    PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"))
+    version.create(connection)
+    connection.execute(insert(version), [{"version_num": head} for head in sorted(heads)])
+
+
 class Database:
     """An engine plus a session factory, migrated to the newest schema on open."""
 
@@ -136,13 +167,19 @@ class Database:
         except SQLAlchemyError:
             return False
 
-    def migrate(self) -> None:
+    def migrate(self, schema: Callable[[], MetaData] | None = None) -> None:
         """Bring the schema to the newest revision, atomically: all of it or, after a crash, none of it.
 
-        Skipped without loading Alembic when the stored revision already is the head. Otherwise the whole
-        upgrade runs in one transaction: PostgreSQL has transactional DDL (and an advisory lock serialises
-        concurrent migrators); SQLite gets it from a connection whose transactions tripwire opens itself
-        (``BEGIN IMMEDIATE``), since pysqlite's own transaction handling leaves DDL in autocommit.
+        Skipped without loading Alembic when the stored revision already is the head. Otherwise everything runs
+        in one transaction: PostgreSQL has transactional DDL (and an advisory lock serialises concurrent
+        migrators); SQLite gets it from a connection whose transactions tripwire opens itself (``BEGIN
+        IMMEDIATE``), since pysqlite's own transaction handling leaves DDL in autocommit.
+
+        ``schema`` returns the complete schema (every package's tables: ``tripwire.service.schema.all_tables``;
+        the store cannot import them). With it, a database holding no tripwire table at all is created from the
+        models and stamped at the head in that transaction (:func:`create_schema`) instead of replaying every
+        migration, which costs a new case database most of its start-up (issue 12); a database with any
+        tripwire table is migrated. tests/test_store.py checks that both give the same schema.
         """
         if self.is_current():
             return
@@ -155,25 +192,37 @@ class Database:
                 event.listen(engine, "connect", _sqlite_transactional_ddl)
                 event.listen(engine, "begin", _sqlite_begin_immediate)
                 try:
-                    self._upgrade(engine)
+                    self._bring_up(engine, schema)
                 finally:
                     engine.dispose()
             else:
-                self._upgrade(self.engine)
+                self._bring_up(self.engine, schema)
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot open database {self.engine.url!r}: {exc.__class__.__name__}: {exc}") from exc
 
-    def _upgrade(self, engine: Engine) -> None:
+    def _bring_up(self, engine: Engine, schema: Callable[[], MetaData] | None) -> None:
+        """Create or migrate in one transaction, under the lock: a rival may have done either meanwhile."""
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+            existing = set(inspect(connection).get_table_names())
+            heads = script_heads()
+            if heads and VERSION_TABLE in existing and stored_revisions(connection) == heads:
+                return  # a rival process brought it up while this one waited for the lock
+            metadata = schema() if schema is not None else None
+            if heads and metadata is not None and not existing & (set(metadata.tables) | {VERSION_TABLE}):
+                create_schema(connection, metadata, heads)
+            else:
+                self._upgrade(connection)
+
+    def _upgrade(self, connection: Connection) -> None:
         from alembic import command
         from alembic.config import Config as AlembicConfig
 
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
-        with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -209,9 +258,10 @@ class Database:
         self.engine.dispose()
 
 
-def open_db(db: str | None = None, migrate: bool = True) -> Database:
-    """Open (and by default migrate) the database named by ``--db`` (URL or SQLite file)."""
+def open_db(db: str | None = None, migrate: bool = True, schema: Callable[[], MetaData] | None = None) -> Database:
+    """Open (and by default migrate) the database named by ``--db`` (URL or SQLite file); ``schema`` as in
+    :meth:`Database.migrate` (a new database is then created from it instead of migrated)."""
     database = Database(resolve_url(db))
     if migrate:
-        database.migrate()
+        database.migrate(schema)
     return database

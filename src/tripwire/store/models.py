@@ -91,8 +91,9 @@ class ItemRow(Base):
     path_key: Mapped[str] = mapped_column(String(64))
     #: the display form (valid UTF-8; bytes that are not UTF-8 as ``\xNN``, see records.shown_path)
     path: Mapped[str] = mapped_column(Text)
-    #: the path's exact bytes when ``path`` is not exact (a name that is not UTF-8), else NULL
-    path_raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: the path's exact bytes when ``path`` is not exact (a name that is not UTF-8), else NULL; the table's last
+    #: column (``sort_order``), where migration 0006 added it, so that a new database has the migrated layout
+    path_raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, sort_order=1)
     source_path: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str | None] = mapped_column(ForeignKey("contents.sha256"), nullable=True, index=True)
     size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
@@ -113,6 +114,7 @@ class SourceRow(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
     path_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     path: Mapped[str] = mapped_column(Text)
-    path_raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: as ``ItemRow.path_raw`` (last in the table, like the migrated one)
+    path_raw: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, sort_order=1)
     item_count: Mapped[int] = mapped_column(Integer)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
