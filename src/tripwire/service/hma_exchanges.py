@@ -100,7 +100,9 @@ def exchange_apis(_: Principal = need("banks.read")) -> JSONResponse:
     return JSONResponse(list(API_NAMES))
 
 
-@router.api_route("/c/exchanges/api/{api_name}", methods=["GET", "POST"])
+# one route per method: a two-method route gives both operations one OpenAPI operation id
+@router.get("/c/exchanges/api/{api_name}")
+@router.post("/c/exchanges/api/{api_name}")
 async def exchange_api_config(request: Request, api_name: str, _: Principal = need("banks.write")) -> JSONResponse:
     """Whether the API takes credentials and whether they are set (credentials are not accepted here)."""
     svc = service_of(request)
