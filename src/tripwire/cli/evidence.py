@@ -17,7 +17,7 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .common import ActorOption, ConfigOption, DbOption, JsonOption, complete_schema, err
+from .common import ActorOption, ConfigOption, DbOption, JsonOption, err, open_database
 from .common import actor_name as _actor
 from .common import echo_json as _echo_json
 from .common import fail as _fail
@@ -28,7 +28,6 @@ evidence_app = typer.Typer(help="Preserved evidence: encrypted, retained (1 year
 
 def _open(db: Optional[str], config: Optional[Path], require_key: bool):
     from ..config import load_config
-    from ..store.db import DatabaseError, open_db
     from ..evidence.store import EvidenceError, EvidenceStore
 
     try:
@@ -38,11 +37,7 @@ def _open(db: Optional[str], config: Optional[Path], require_key: bool):
         _fail(str(exc))
     for warning in store.warnings:
         err.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
-    try:
-        database = open_db(db, schema=complete_schema)
-    except DatabaseError as exc:
-        _fail(str(exc), code=1)
-    return store, database
+    return store, open_database(db)
 
 
 def _shas(store, database, sha256: list[str], item: list[int]) -> list[str]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from ..errors import UsageError
-from .common import DbOption, complete_schema, err
+from .common import DbOption, err
 from .common import fail as _fail
 from .common import open_database as _db
 
@@ -178,7 +178,7 @@ def serve_command(
 
     from ..config import load_config
     from ..policy.policy import Policy
-    from ..store.db import DatabaseError, open_db, resolve_url
+    from ..store.db import resolve_url
 
     if bool(tls_cert) != bool(tls_key):
         _fail("--tls-cert and --tls-key go together")
@@ -188,11 +188,9 @@ def serve_command(
         cfg = load_config(config)
         settings = ServiceSettings.from_config(cfg)
         Policy.load(policy)  # fail fast on a bad policy, before binding the port
-        database = open_db(db, schema=complete_schema)
     except UsageError as exc:
         _fail(str(exc))
-    except DatabaseError as exc:
-        _fail(str(exc), code=1)
+    database = _db(db)
     with database.session() as s:
         from sqlalchemy import func, select
 

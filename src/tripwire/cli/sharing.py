@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .common import ConfigOption, DbOption, complete_schema, err, warn_draft_pdq
+from .common import ConfigOption, DbOption, err, open_database, warn_draft_pdq
 from .common import fail as _fail
 
 signals_app = typer.Typer(help="Share human-confirmed signals (hashes, URLs, accounts, keywords) with peers; load theirs.",
@@ -33,7 +33,6 @@ def export(
     """Export signals; only items and trade subjects with a recorded human decision, and the model hashes a
     person put into a model bank, are ever included."""
     from ..config import load_config
-    from ..store.db import DatabaseError, open_db
     from ..sharing.indicators import FORMATS, collect_signals, write_signals
 
     if fmt not in FORMATS:
@@ -54,10 +53,7 @@ def export(
             trade = signals_from_scan(posts_scan, load_decisions(decisions))
         database = None
         if case is not None or item or model_bank:
-            try:
-                database = open_db(db, schema=complete_schema)
-            except DatabaseError as exc:
-                _fail(str(exc), code=1)
+            database = open_database(db)
         signals = collect_signals(database, case=case, item_ids=item or None, trade_signals=trade,
                                   min_pdq_quality=min_pdq_quality, categories=categories, model_banks=model_bank)
     except UsageError as exc:
@@ -82,15 +78,11 @@ def import_(
     """Load a peer's signals into a bank: hashes become matchable entries, URLs/accounts/keywords are kept."""
     from ..banks.importer import run_import
     from ..banks.store import BankError, BankStore
-    from ..store.db import DatabaseError, open_db
     from ..sharing.indicators import read_signals
 
     if not file.is_file():
         _fail(f"no such file: {file}")
-    try:
-        database = open_db(db, schema=complete_schema)
-    except DatabaseError as exc:
-        _fail(str(exc), code=1)
+    database = open_database(db)
     store = BankStore(database)
     try:
         try:
